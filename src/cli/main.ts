@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+import { createHerald } from '../app.js';
+import { buildConfig, ConfigError, loadConfigFile } from '../config/load.js';
+import { createLogger } from '../observability/logger.js';
+
+/**
+ * The only place that reads process.env and argv or calls process.exit.
+ * Usage: herald [--config FILE]   (or HERALD_CONFIG=FILE); PORT, HOST, HERALD_DATA_DIR.
+ */
+function configPath(argv: string[]): string | undefined {
+  const i = argv.indexOf('--config');
+  if (i >= 0) {
+    const path = argv[i + 1];
+    if (!path) throw new ConfigError('--config needs a file path');
+    return path;
+  }
+  const eq = argv.find((a) => a.startsWith('--config='));
+  if (eq) return eq.slice('--config='.length);
+  return process.env.HERALD_CONFIG || undefined;
+}
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    const path = configPath(process.argv.slice(2));
+    config = buildConfig(path ? loadConfigFile(path) : {}, process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`herald: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(config.log.level);
+  const herald = createHerald(config, log);
+  const url = await herald.listen();
+  log.info(
+    { url, host: config.host, port: config.port, store: config.store.type, dataDir: config.dataDir },
+    'herald listening',
+  );
+  log.warn(
+    'dev mode: no auth is configured, so POST /v1/publish answers loopback clients only; ' +
+      'subscriptions and the seed routes are open to everyone',
+  );
+  if (config.store.type === 'memory') log.warn('store.type is "memory": events are lost on restart');
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      log.error('shutdown timed out; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutSeconds * 1000 + 1000);
+    force.unref();
+    herald.close().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`herald: failed to start: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

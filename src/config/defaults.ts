@@ -1,0 +1,65 @@
+/**
+ * Every default in one place, each with its unit. The config file overrides any of them;
+ * src/config/schema.ts validates the result once at start, then it is frozen.
+ */
+export const DEFAULTS = {
+  store: {
+    /** `sqlite` (embedded, durable, the default) or `memory` (lost on restart). */
+    type: 'sqlite' as 'sqlite' | 'memory',
+    sqlite: {
+      /** Database file; relative paths are under the data folder. */
+      file: 'herald.db',
+      /** `full`: survives power loss; `normal`: survives a process crash only. */
+      synchronous: 'full' as 'full' | 'normal',
+    },
+  },
+  retention: {
+    /** seconds: events older than this are pruned (24 h). 0 keeps any age. */
+    maxAgeSeconds: 86_400,
+    /** events: only the newest this many are kept. 0 keeps any number. */
+    maxEvents: 1_000_000,
+    /** seconds between background prunes. */
+    pruneIntervalSeconds: 60,
+    /** seconds an idempotency key is remembered (24 h). */
+    idempotencyTtlSeconds: 86_400,
+  },
+  limits: {
+    /** bytes: largest HTTP request body (413 past it). */
+    maxBodyBytes: 1_048_576,
+    /** bytes: largest WebSocket frame a client may send (closed with 1009 past it). */
+    maxFrameBytes: 1_048_576,
+    /** subscriptions one WebSocket connection may hold. */
+    subscriptionsPerConnection: 100,
+    /** channels one SSE connection may name. */
+    channelsPerStream: 100,
+    /** bytes: a connection's unsent backlog before it is cut off as slow. */
+    outgoingBufferBytes: 1_048_576,
+  },
+  sse: {
+    /** seconds between heartbeat comments, so proxies keep the stream open. */
+    heartbeatSeconds: 15,
+    /** milliseconds: the `retry:` hint for the browser's reconnect delay. */
+    retryMs: 3_000,
+  },
+  websocket: {
+    /** Clients may publish: `false`, `true`, or a list of channel patterns. */
+    clientPublish: false as boolean | string[],
+    /** seconds between pings; a peer that has not answered the previous one is dropped. */
+    pingIntervalSeconds: 15,
+  },
+  compat: {
+    /** The default feed: `GET /sse`, `GET /sse/send` and `POST /webhook`. */
+    feedChannel: 'feed',
+    /** What `GET /ws` sockets receive and `GET /ws/send` publishes to. */
+    wsChannel: 'broadcast',
+  },
+  cors: {
+    /** Origins allowed to call Herald from a browser; `*` allows any. */
+    origins: ['*'] as string[],
+  },
+  /** seconds: longest a graceful shutdown waits before exiting anyway. */
+  shutdownTimeoutSeconds: 10,
+  log: {
+    level: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
+  },
+};

@@ -1,0 +1,92 @@
+import { z } from 'zod';
+import { checkChannel } from '../core/channel.js';
+import { DEFAULTS } from './defaults.js';
+
+const channelName = z.string().refine((s) => {
+  const c = checkChannel(s);
+  return c.ok && !c.pattern;
+}, 'must be a channel name (no wildcards)');
+const channelPattern = z.string().refine((s) => checkChannel(s).ok, 'must be a channel name or pattern');
+const seconds = z.number().nonnegative();
+const positiveInt = z.number().int().positive();
+
+const d = DEFAULTS;
+
+/** The config file's schema: unknown keys are errors, so a typo never passes silently. */
+export const configSchema = z
+  .object({
+    store: z
+      .object({
+        type: z.enum(['sqlite', 'memory']).default(d.store.type),
+        sqlite: z
+          .object({
+            file: z.string().min(1).default(d.store.sqlite.file),
+            synchronous: z.enum(['full', 'normal']).default(d.store.sqlite.synchronous),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    retention: z
+      .object({
+        maxAgeSeconds: seconds.default(d.retention.maxAgeSeconds),
+        maxEvents: z.number().int().nonnegative().default(d.retention.maxEvents),
+        pruneIntervalSeconds: z.number().positive().default(d.retention.pruneIntervalSeconds),
+        idempotencyTtlSeconds: seconds.default(d.retention.idempotencyTtlSeconds),
+      })
+      .strict()
+      .prefault({}),
+    limits: z
+      .object({
+        maxBodyBytes: positiveInt.default(d.limits.maxBodyBytes),
+        maxFrameBytes: positiveInt.default(d.limits.maxFrameBytes),
+        subscriptionsPerConnection: positiveInt.default(d.limits.subscriptionsPerConnection),
+        channelsPerStream: positiveInt.default(d.limits.channelsPerStream),
+        outgoingBufferBytes: positiveInt.default(d.limits.outgoingBufferBytes),
+      })
+      .strict()
+      .prefault({}),
+    sse: z
+      .object({
+        heartbeatSeconds: z.number().positive().default(d.sse.heartbeatSeconds),
+        retryMs: z.number().int().nonnegative().default(d.sse.retryMs),
+      })
+      .strict()
+      .prefault({}),
+    websocket: z
+      .object({
+        clientPublish: z.union([z.boolean(), z.array(channelPattern)]).default(d.websocket.clientPublish),
+        pingIntervalSeconds: z.number().positive().default(d.websocket.pingIntervalSeconds),
+      })
+      .strict()
+      .prefault({}),
+    compat: z
+      .object({
+        feedChannel: channelName.default(d.compat.feedChannel),
+        wsChannel: channelName.default(d.compat.wsChannel),
+      })
+      .strict()
+      .prefault({}),
+    cors: z
+      .object({ origins: z.array(z.string().min(1)).default(d.cors.origins) })
+      .strict()
+      .prefault({}),
+    shutdownTimeoutSeconds: z.number().positive().default(d.shutdownTimeoutSeconds),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(d.log.level),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type FileConfig = z.infer<typeof configSchema>;
+
+/** The whole runtime config: the file's, plus what only the environment sets. */
+export interface Config extends FileConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+}

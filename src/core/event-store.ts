@@ -1,0 +1,67 @@
+import type { EventInput, StoredEvent } from './event.js';
+
+/**
+ * The log: where events live and where resume comes from.
+ *
+ * Specification every implementation keeps (test/contract/event-store.contract.ts checks it):
+ *
+ * - **Positions.** `append` assigns each new event a `seq`, an integer > 0, strictly greater than
+ *   every `seq` the store has ever assigned, including pruned ones: a position is never reused,
+ *   so a client holding an old id can always tell whether it missed something.
+ * - **Atomic batches.** One `append` call is one transaction: either every input is stored (or
+ *   found to be a duplicate) or none is, and the call rejects.
+ * - **Durability.** When `append` resolves, the events survive the process being killed
+ *   (SIGKILL). A memory store is exempt and says so in `durable`.
+ * - **Idempotency.** An input whose `idempotencyKey` the store already holds (within
+ *   `idempotencyTtlMs`, also earlier in the same batch) stores nothing and resolves to the first
+ *   event with `duplicate: true`.
+ * - **Reads** return events in `seq` order, only those with `seq > after`, at most `limit`.
+ * - **Retention.** `prune` deletes events older than `maxAgeMs` and beyond the newest
+ *   `maxEvents`, and raises `prunedThrough`: the highest `seq` that may have been deleted.
+ *   A reader whose position is below `prunedThrough` may have missed events and must be told
+ *   (the hub sends a reset).
+ * - **close()** is idempotent, waits for nothing pending, and every call after it rejects with
+ *   ClosedError.
+ */
+export interface EventStore {
+  /** True when an acknowledged append survives a process crash. */
+  readonly durable: boolean;
+
+  append(inputs: readonly EventInput[]): Promise<AppendResult[]>;
+
+  /**
+   * Events with `seq > after` whose channel matches one of `patterns` (names or wildcard
+   * patterns; see core/channel.ts), oldest first, at most `limit`.
+   */
+  read(patterns: readonly string[], after: number, limit: number): Promise<StoredEvent[]>;
+
+  /** The position of the newest event ever appended (0 when none), and the prune watermark. */
+  head(): Promise<LogBounds>;
+
+  /** Applies retention; resolves to the number of events deleted. */
+  prune(policy: RetentionPolicy, now: number): Promise<number>;
+
+  close(): Promise<void>;
+}
+
+export interface AppendResult {
+  readonly event: StoredEvent;
+  /** True when an idempotency key matched an earlier event: nothing new was stored. */
+  readonly duplicate: boolean;
+}
+
+export interface LogBounds {
+  /** The newest `seq` ever assigned; 0 for an empty log. */
+  readonly lastSeq: number;
+  /** Every event with `seq <= prunedThrough` may be gone; 0 when nothing was ever pruned. */
+  readonly prunedThrough: number;
+}
+
+export interface RetentionPolicy {
+  /** Events older than this are deleted; 0 keeps events of any age. */
+  readonly maxAgeMs: number;
+  /** Only the newest this many events are kept; 0 keeps any number. */
+  readonly maxEvents: number;
+  /** Idempotency keys are remembered at least this long. */
+  readonly idempotencyTtlMs: number;
+}

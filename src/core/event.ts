@@ -1,0 +1,134 @@
+import { checkChannel } from './channel.js';
+import { HeraldError } from './errors.js';
+import { DEFAULT_EVENT_TYPE, IDEMPOTENCY_KEY_MAX_BYTES, TYPE_MAX_BYTES } from './limits.js';
+
+/**
+ * What a publisher hands to the hub, already validated at the boundary (see `toEventInput`).
+ * `data` is JSON text: the value exactly as published (a string is stored as a JSON string).
+ */
+export interface EventInput {
+  readonly channel: string;
+  readonly type: string;
+  /** JSON text of the published value. */
+  readonly data: string;
+  readonly idempotencyKey?: string | undefined;
+}
+
+/**
+ * An event as the log keeps it. `seq` is the log position (strictly increasing, never reused);
+ * clients see it only as the opaque string `id`.
+ */
+export interface StoredEvent {
+  readonly seq: number;
+  readonly id: string;
+  readonly channel: string;
+  readonly type: string;
+  /** JSON text of the published value. */
+  readonly data: string;
+  /** Milliseconds since the epoch, when the log accepted it. */
+  readonly time: number;
+  /**
+   * Bytes made once per event per transport (SSE frame, WebSocket frame), shared by every
+   * subscriber. Filled lazily by the transports; never persisted.
+   */
+  readonly encoded: { [transport: string]: Buffer | undefined };
+}
+
+export function makeStoredEvent(
+  seq: number,
+  channel: string,
+  type: string,
+  data: string,
+  time: number,
+): StoredEvent {
+  return { seq, id: String(seq), channel, type, data, time, encoded: {} };
+}
+
+/** The public JSON shape of an event: `data` is the value as published. */
+export interface EventJson {
+  id: string;
+  channel: string;
+  type: string;
+  data: unknown;
+  time: string;
+}
+
+export function eventToJson(e: StoredEvent): EventJson {
+  return {
+    id: e.id,
+    channel: e.channel,
+    type: e.type,
+    data: JSON.parse(e.data) as unknown,
+    time: new Date(e.time).toISOString(),
+  };
+}
+
+/**
+ * The JSON text of an event, built by splicing the stored `data` text in, so the published value
+ * is never parsed and re-serialised on the delivery path.
+ */
+export function eventJsonText(e: StoredEvent, extra = ''): string {
+  return (
+    `{${extra}"id":"${e.id}","channel":"${e.channel}","type":${JSON.stringify(e.type)},` +
+    `"data":${e.data},"time":"${new Date(e.time).toISOString()}"}`
+  );
+}
+
+/**
+ * The text a plain-text transport delivers (SSE `data:`, seed WebSocket): a string value is
+ * delivered as that text, any other value as its JSON text.
+ */
+export function dataText(e: StoredEvent): string {
+  return e.data.charCodeAt(0) === 0x22 /* " */ ? (JSON.parse(e.data) as string) : e.data;
+}
+
+// C0 controls and DEL: CR, LF and NUL would let a value break out of an SSE field line.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+function checkLabel(value: unknown, max: number, what: string): string | undefined {
+  if (typeof value !== 'string') return `${what} must be a string`;
+  if (value.length === 0) return `${what} must not be empty`;
+  if (Buffer.byteLength(value) > max) return `${what} must be at most ${max} bytes`;
+  if (CONTROL.test(value)) return `${what} must not contain control characters (CR, LF, NUL, ...)`;
+  return undefined;
+}
+
+/**
+ * The trust line for published events: turns one untrusted publish object into an EventInput
+ * or throws a HeraldError naming what is wrong. Everything past here may assume valid input.
+ */
+export function toEventInput(raw: unknown, where = ''): EventInput {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new HeraldError('BODY_INVALID', `${where}an event must be a JSON object`);
+  }
+  const o = raw as Record<string, unknown>;
+  const ch = checkChannel(o.channel);
+  if (!ch.ok) throw new HeraldError('CHANNEL_INVALID', `${where}${ch.reason}`);
+  if (ch.pattern) {
+    throw new HeraldError('CHANNEL_IS_PATTERN', `${where}cannot publish to the pattern ${String(o.channel)}`);
+  }
+  if (!('data' in o) || o.data === undefined) {
+    throw new HeraldError('DATA_MISSING', `${where}"data" is required (any JSON value)`);
+  }
+  let type = DEFAULT_EVENT_TYPE;
+  if (o.type !== undefined && o.type !== null) {
+    const bad = checkLabel(o.type, TYPE_MAX_BYTES, 'type');
+    if (bad) throw new HeraldError('TYPE_INVALID', where + bad);
+    type = o.type as string;
+  }
+  let idempotencyKey: string | undefined;
+  if (o.idempotencyKey !== undefined && o.idempotencyKey !== null) {
+    const bad = checkLabel(o.idempotencyKey, IDEMPOTENCY_KEY_MAX_BYTES, 'idempotencyKey');
+    if (bad) throw new HeraldError('IDEMPOTENCY_KEY_INVALID', where + bad);
+    idempotencyKey = o.idempotencyKey as string;
+  }
+  return { channel: o.channel as string, type, data: JSON.stringify(o.data), idempotencyKey };
+}
+
+/** Parses a client-supplied event id (`Last-Event-ID`, `since`, `after`) into a log position. */
+export function parsePosition(value: unknown): number {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  if (typeof value === 'string' && /^\d{1,15}$/.test(value)) return Number(value);
+  throw new HeraldError('POSITION_INVALID', 'an event id is a non-negative integer Herald issued');
+}

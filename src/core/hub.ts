@@ -1,0 +1,192 @@
+import type { Broker } from './broker.js';
+import { ClosedError, HeraldError } from './errors.js';
+import type { EventInput, StoredEvent } from './event.js';
+import type { AppendResult, EventStore } from './event-store.js';
+import { REPLAY_PAGE_EVENTS } from './limits.js';
+import { SubscriberIndex } from './subscriber-index.js';
+import type { Subscription } from './subscription.js';
+
+export interface HubOptions {
+  store: EventStore;
+  broker: Broker;
+  /** Called once per committed publish call with its latency in seconds. */
+  onPublished?: (events: number, seconds: number) => void;
+  /** Called when a dispatch wrote `count` events to subscribers. */
+  onDelivered?: (count: number) => void;
+  now?: () => number;
+}
+
+interface PendingPublish {
+  inputs: readonly EventInput[];
+  started: bigint;
+  resolve: (r: AppendResult[]) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * The core: stores, then fans out.
+ *
+ * Publishing is group-committed: every publish that arrives in the same tick goes to the store
+ * in one `append` (one SQLite transaction), and the committed events are dispatched as one batch,
+ * so each subscriber gets one write per tick instead of one per event. Only one append is in
+ * flight at a time, which keeps dispatch in log order on this node.
+ */
+export class Hub {
+  readonly store: EventStore;
+  readonly #broker: Broker;
+  readonly #index = new SubscriberIndex<Subscription>();
+  readonly #opts: HubOptions;
+  #queue: PendingPublish[] = [];
+  #flushScheduled = false;
+  #inFlight: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(opts: HubOptions) {
+    this.#opts = opts;
+    this.store = opts.store;
+    this.#broker = opts.broker;
+    this.#broker.onEvents((events) => this.dispatch(events));
+  }
+
+  /** Number of (subscription, pattern) entries in the index. */
+  get subscriptionCount(): number {
+    return this.#index.size;
+  }
+
+  /**
+   * Appends the inputs atomically and resolves once they are in the log (before any subscriber
+   * sees them). Duplicates (known idempotency keys) resolve to the first event and are not
+   * dispatched again.
+   */
+  publish(inputs: readonly EventInput[]): Promise<AppendResult[]> {
+    if (this.#closed) return Promise.reject(new ClosedError('The hub'));
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ inputs, started: process.hrtime.bigint(), resolve, reject });
+      this.#scheduleFlush();
+    });
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#inFlight) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#inFlight = this.#flush().finally(() => {
+        this.#inFlight = undefined;
+        if (this.#queue.length > 0) this.#scheduleFlush();
+      });
+    });
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#queue;
+    this.#queue = [];
+    if (batch.length === 0) return;
+    const all: EventInput[] = [];
+    for (const p of batch) for (const i of p.inputs) all.push(i);
+    let results: AppendResult[];
+    try {
+      results = await this.store.append(all);
+    } catch (err) {
+      const cause = err instanceof HeraldError ? err : new HeraldError('STORE_UNAVAILABLE');
+      for (const p of batch) p.reject(cause);
+      return;
+    }
+    const fresh: StoredEvent[] = [];
+    for (const r of results) if (!r.duplicate) fresh.push(r.event);
+    if (fresh.length > 0) {
+      // The events are durable now; a broker failure must not turn an accepted publish into an
+      // error (other nodes catch up from the log when their subscribers resume).
+      try {
+        await this.#broker.publish(fresh);
+      } catch {
+        /* reported by the broker's own logging */
+      }
+    }
+    const end = process.hrtime.bigint();
+    let offset = 0;
+    for (const p of batch) {
+      const mine = results.slice(offset, offset + p.inputs.length);
+      offset += p.inputs.length;
+      this.#opts.onPublished?.(p.inputs.length, Number(end - p.started) / 1e9);
+      p.resolve(mine);
+    }
+  }
+
+  /** Delivers events heard from the broker to local subscribers, one write per subscriber. */
+  dispatch(events: readonly StoredEvent[]): void {
+    const touched: Subscription[] = [];
+    let delivered = 0;
+    for (const event of events) {
+      this.#index.forEachMatch(event.channel, (sub) => {
+        const g = sub.group;
+        if (g) {
+          if (g.lastDispatched === event.seq) return;
+          g.lastDispatched = event.seq;
+        }
+        if (sub.offer(event)) {
+          delivered++;
+          if (!sub.scheduled) {
+            sub.scheduled = true;
+            touched.push(sub);
+          }
+        }
+      });
+    }
+    for (const sub of touched) {
+      sub.scheduled = false;
+      sub.flush();
+    }
+    if (delivered > 0) this.#opts.onDelivered?.(delivered);
+  }
+
+  /**
+   * Registers a subscription and brings it up to date: with `since` (a resume position) it
+   * replays what the log holds after it, then goes live with no gap and no duplicate; without,
+   * it goes live from now. A position the log no longer covers gets a reset.
+   */
+  async subscribe(sub: Subscription, since?: number): Promise<void> {
+    if (this.#closed) throw new ClosedError('The hub');
+    for (const p of sub.patterns) this.#index.add(p, sub);
+    sub.onCutOff = (s) => this.unsubscribe(s);
+    try {
+      const head = await this.store.head();
+      if (since === undefined) {
+        sub.startAt(head.lastSeq);
+      } else if (since > head.lastSeq) {
+        sub.reset('position_unknown', head.lastSeq);
+      } else if (since < head.prunedThrough) {
+        sub.reset('position_pruned', head.lastSeq);
+      } else {
+        sub.startAt(since);
+        let after = since;
+        for (;;) {
+          const page = await this.store.read(sub.patterns, after, REPLAY_PAGE_EVENTS);
+          if (sub.closed) return;
+          sub.replay(page);
+          if (page.length < REPLAY_PAGE_EVENTS) break;
+          after = page[page.length - 1]!.seq;
+        }
+      }
+      sub.goLive();
+    } catch (err) {
+      this.unsubscribe(sub);
+      throw err;
+    }
+  }
+
+  /** Removes a subscription from the index. Idempotent. */
+  unsubscribe(sub: Subscription): void {
+    sub.markClosed();
+    for (const p of sub.patterns) this.#index.remove(p, sub);
+  }
+
+  /** Waits for in-flight publishes, then refuses new ones. The store is closed by its owner. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    while (this.#inFlight || this.#queue.length > 0 || this.#flushScheduled) {
+      await (this.#inFlight ?? new Promise((r) => setImmediate(r)));
+    }
+  }
+}

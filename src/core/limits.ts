@@ -1,0 +1,26 @@
+/**
+ * Hard limits of the protocol itself. Operational limits (body size, buffers, heartbeats,
+ * retention) are config with these as defaults: see src/config/defaults.ts.
+ */
+
+/** Channel names are at most this many UTF-8 bytes: keeps index keys and SQL keys small. */
+export const CHANNEL_MAX_BYTES = 255;
+
+/** Event types are at most this many bytes: they travel in every SSE `event:` line. */
+export const TYPE_MAX_BYTES = 255;
+
+/** Idempotency keys are at most this many bytes: they are a primary key in the store. */
+export const IDEMPOTENCY_KEY_MAX_BYTES = 255;
+
+/** Events per `POST /v1/publish` batch: one batch is one transaction. */
+export const PUBLISH_BATCH_MAX_EVENTS = 1_000;
+
+/** Events per page of `GET /v1/events`, and the default page. */
+export const EVENTS_PAGE_MAX = 1_000;
+export const EVENTS_PAGE_DEFAULT = 100;
+
+/** Events read from the store per replay query; a replay loops over pages of this size. */
+export const REPLAY_PAGE_EVENTS = 500;
+
+/** The event type given to events published without one (the SSE default, RFC-less but WHATWG). */
+export const DEFAULT_EVENT_TYPE = 'message';

@@ -1,0 +1,137 @@
+import type { StoredEvent } from './event.js';
+
+/** Why a subscription was cut off by Herald; transports map these to close codes. */
+export type DisconnectReason = 'slow' | 'shutdown' | 'closed';
+
+/** Why a resume position could not be honoured: the client must reload its state. */
+export type ResetReason = 'position_pruned' | 'position_unknown';
+
+/**
+ * Several subscriptions of one connection (the WebSocket case) share a group, so an event that
+ * matches two of them in the same dispatch is written once.
+ */
+export interface DispatchGroup {
+  lastDispatched: number;
+}
+
+/**
+ * One connection's interest in a set of channel patterns, read from one resume position.
+ *
+ * The hub drives it through a small state machine: *replaying* (live events are queued while the
+ * log is read), then *live* (events go straight to the transport), then *closed*. `#lastSeq` is
+ * the position of the newest event handed to the transport: anything at or below it is a
+ * duplicate and is dropped, which is what closes the seam between replay and live events.
+ *
+ * Transports implement the four abstract members; they never see the state machine.
+ */
+export abstract class Subscription {
+  readonly patterns: readonly string[];
+  readonly group: DispatchGroup | undefined;
+  #live = false;
+  #closed = false;
+  #lastSeq = 0;
+  #queue: StoredEvent[] = [];
+  #queuedBytes = 0;
+  #pending: StoredEvent[] = [];
+  /** Set by the hub while this subscription waits for the end of a dispatch batch. */
+  scheduled = false;
+
+  constructor(patterns: readonly string[], group?: DispatchGroup) {
+    this.patterns = patterns;
+    this.group = group;
+  }
+
+  /** Writes events (in order) to the client. Must not block; buffers are the transport's. */
+  protected abstract write(events: readonly StoredEvent[]): void;
+  /** Tells the client its position is gone and it must reload; `headId` is where it resumes. */
+  protected abstract writeReset(reason: ResetReason, headId: string): void;
+  /** Bytes accepted but not yet handed to the kernel. */
+  abstract backlogBytes(): number;
+  /** The largest backlog the client may have before it is cut off as slow. */
+  abstract readonly maxBacklogBytes: number;
+  /** Closes the client's connection (or this subscription) for `reason`. */
+  protected abstract disconnect(reason: DisconnectReason): void;
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get live(): boolean {
+    return this.#live;
+  }
+
+  get lastSeq(): number {
+    return this.#lastSeq;
+  }
+
+  /** Hub side: offers a live event. Returns true when it was added to the pending batch. */
+  offer(event: StoredEvent): boolean {
+    if (this.#closed || event.seq <= this.#lastSeq) return false;
+    if (!this.#live) {
+      this.#queue.push(event);
+      this.#queuedBytes += event.data.length + 64;
+      if (this.#queuedBytes > this.maxBacklogBytes) this.cutOff('slow');
+      return false;
+    }
+    this.#lastSeq = event.seq;
+    this.#pending.push(event);
+    return true;
+  }
+
+  /** Hub side: writes the events offered since the last flush, then checks the backlog. */
+  flush(): void {
+    const batch = this.#pending;
+    if (batch.length === 0 || this.#closed) return;
+    this.#pending = [];
+    this.write(batch);
+    if (this.backlogBytes() > this.maxBacklogBytes) this.cutOff('slow');
+  }
+
+  /** Hub side, during replay: writes events read from the log. */
+  replay(events: readonly StoredEvent[]): void {
+    if (this.#closed || events.length === 0) return;
+    this.#lastSeq = events[events.length - 1]!.seq;
+    this.write(events);
+    if (this.backlogBytes() > this.maxBacklogBytes) this.cutOff('slow');
+  }
+
+  /** Hub side: starts from `position` with no replay (a fresh subscription, or after a reset). */
+  startAt(position: number): void {
+    this.#lastSeq = Math.max(this.#lastSeq, position);
+  }
+
+  reset(reason: ResetReason, head: number): void {
+    if (this.#closed) return;
+    this.#lastSeq = head;
+    this.writeReset(reason, String(head));
+  }
+
+  /** Hub side: replay is done; queued live events past the replay go out, the rest are dropped. */
+  goLive(): void {
+    if (this.#closed || this.#live) return;
+    this.#live = true;
+    const queued = this.#queue.filter((e) => e.seq > this.#lastSeq);
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    if (queued.length > 0) this.replay(queued);
+  }
+
+  /** Marks the subscription closed; the hub drops it from its index. Idempotent. */
+  markClosed(): boolean {
+    if (this.#closed) return false;
+    this.#closed = true;
+    this.#queue = [];
+    this.#pending = [];
+    return true;
+  }
+
+  /** Herald ends this subscription: closed for good, and the transport is told why. */
+  cutOff(reason: DisconnectReason): void {
+    if (!this.markClosed()) return;
+    this.onCutOff?.(this);
+    this.disconnect(reason);
+  }
+
+  /** Set by the hub so a cut-off subscription leaves the index at once. */
+  onCutOff: ((s: Subscription) => void) | undefined;
+}

@@ -1,0 +1,51 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { HeraldError } from '../core/errors.js';
+import type { Logger } from '../observability/logger.js';
+
+/** Maps fastify's own errors onto the registry, so every error body has the same shape. */
+function fromFastify(err: FastifyError): HeraldError | undefined {
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new HeraldError('BODY_TOO_LARGE', err.message);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new HeraldError('UNSUPPORTED_MEDIA_TYPE', err.message);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new HeraldError('JSON_INVALID', err.message);
+    default:
+      if (err.statusCode === 400) return new HeraldError('BAD_REQUEST', err.message);
+      if (err.statusCode === 413) return new HeraldError('BODY_TOO_LARGE', err.message);
+      return undefined;
+  }
+}
+
+export function sendError(reply: FastifyReply, err: HeraldError): void {
+  if (err.code === 'METHOD_NOT_ALLOWED') reply.header('allow', 'POST');
+  void reply.code(err.status).send({ error: err.toJSON() });
+}
+
+/** The error handler: registry errors go out as they are; anything else is a logged 500. */
+export function errorHandler(log: Logger) {
+  return (err: FastifyError, req: FastifyRequest, reply: FastifyReply): void => {
+    const known = err instanceof HeraldError ? err : fromFastify(err);
+    if (known) {
+      sendError(reply, known);
+      return;
+    }
+    log.error({ err, url: req.url, method: req.method }, 'request failed');
+    sendError(reply, new HeraldError('INTERNAL'));
+  };
+}
+
+/** Parses a raw body as JSON, or throws JSON_INVALID. */
+export function parseJson(body: unknown): unknown {
+  if (!Buffer.isBuffer(body) || body.length === 0) {
+    throw new HeraldError('JSON_INVALID', 'the body is empty; send JSON');
+  }
+  try {
+    return JSON.parse(body.toString('utf8')) as unknown;
+  } catch (err) {
+    throw new HeraldError('JSON_INVALID', `the body is not valid JSON: ${(err as Error).message}`);
+  }
+}

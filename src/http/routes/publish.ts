@@ -1,0 +1,55 @@
+import type { FastifyInstance } from 'fastify';
+import { HeraldError } from '../../core/errors.js';
+import { eventToJson, parsePosition, toEventInput, type EventInput } from '../../core/event.js';
+import { checkChannel } from '../../core/channel.js';
+import type { Hub } from '../../core/hub.js';
+import { EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX, PUBLISH_BATCH_MAX_EVENTS } from '../../core/limits.js';
+import { parseJson } from '../errors.js';
+import type { Guard } from '../guard.js';
+
+/** `POST /v1/publish` and `GET /v1/events`: the publish API and the history behind resume. */
+export function publishRoutes(app: FastifyInstance, hub: Hub, guard: Guard): void {
+  app.post('/v1/publish', async (req, reply) => {
+    guard.publisher(req);
+    const body = parseJson(req.body);
+    const batch = Array.isArray(body);
+    let inputs: EventInput[];
+    if (batch) {
+      if (body.length === 0) throw new HeraldError('BATCH_EMPTY');
+      if (body.length > PUBLISH_BATCH_MAX_EVENTS) {
+        throw new HeraldError('BATCH_TOO_LARGE', `a batch holds at most ${PUBLISH_BATCH_MAX_EVENTS} events`);
+      }
+      inputs = body.map((o, i) => toEventInput(o, `event [${i}]: `));
+    } else {
+      inputs = [toEventInput(body)];
+    }
+    const results = await hub.publish(inputs);
+    if (results.some((r) => r.duplicate)) reply.header('idempotent-replayed', 'true');
+    const ids = results.map((r) => r.event.id);
+    return reply.code(201).send(batch ? { ids } : { id: ids[0] });
+  });
+
+  app.get('/v1/events', async (req) => {
+    const q = req.query as Record<string, string | string[] | undefined>;
+    const channels = ([] as string[]).concat(q.channel ?? []);
+    if (channels.length === 0) throw new HeraldError('CHANNEL_INVALID', 'name at least one channel: ?channel=...');
+    for (const c of channels) {
+      const check = checkChannel(c);
+      if (!check.ok) throw new HeraldError('CHANNEL_INVALID', `${c}: ${check.reason}`);
+    }
+    const after = q.after === undefined ? 0 : parsePosition(single(q.after));
+    let limit = EVENTS_PAGE_DEFAULT;
+    if (q.limit !== undefined) {
+      limit = Number(single(q.limit));
+      if (!Number.isInteger(limit) || limit < 1 || limit > EVENTS_PAGE_MAX) {
+        throw new HeraldError('LIMIT_INVALID', `limit is an integer from 1 to ${EVENTS_PAGE_MAX}`);
+      }
+    }
+    const events = await hub.store.read(channels, after, limit);
+    return { events: events.map(eventToJson) };
+  });
+}
+
+function single(v: string | string[]): string {
+  return Array.isArray(v) ? v[v.length - 1]! : v;
+}

@@ -1,0 +1,51 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { OutgoingHttpHeaders } from 'node:http';
+import { checkChannel } from '../../core/channel.js';
+import { HeraldError } from '../../core/errors.js';
+import { parsePosition } from '../../core/event.js';
+import { typedFrame } from '../../transports/sse/sse-encoder.js';
+import type { SseStreams } from '../../transports/sse/sse-streams.js';
+
+/**
+ * The resume position of an SSE request. The `Last-Event-ID` header wins over the `lastEventId`
+ * query parameter, because a browser sends the header on every reconnect while the page's URL
+ * still carries the position it first opened with. A header Herald cannot read resumes as an
+ * unknown position (the client gets a reset), never as a failed stream: an EventSource gives up
+ * for good on a non-200 answer.
+ */
+export function resumePosition(header: string | string[] | undefined, query: unknown): number | undefined {
+  const h = Array.isArray(header) ? header[0] : header;
+  if (h !== undefined && h !== '') {
+    try {
+      return parsePosition(h.trim());
+    } catch {
+      return Number.MAX_SAFE_INTEGER;
+    }
+  }
+  if (query === undefined || query === '') return undefined;
+  return parsePosition(Array.isArray(query) ? query[query.length - 1] : query);
+}
+
+/** Headers fastify plugins (CORS) already set on a reply that is about to be hijacked. */
+export function decidedHeaders(reply: FastifyReply): OutgoingHttpHeaders {
+  return reply.getHeaders() as OutgoingHttpHeaders;
+}
+
+export function streamRoutes(app: FastifyInstance, sse: SseStreams, maxChannels: number): void {
+  app.get('/v1/stream', async (req, reply) => {
+    const q = req.query as Record<string, string | string[] | undefined>;
+    const patterns = [...new Set(([] as string[]).concat(q.channel ?? []))];
+    if (patterns.length === 0) throw new HeraldError('CHANNEL_INVALID', 'name at least one channel: ?channel=...');
+    if (patterns.length > maxChannels) {
+      throw new HeraldError('TOO_MANY_SUBSCRIPTIONS', `at most ${maxChannels} channels per stream`);
+    }
+    for (const p of patterns) {
+      const check = checkChannel(p);
+      if (!check.ok) throw new HeraldError('CHANNEL_INVALID', `${p}: ${check.reason}`);
+    }
+    const since = resumePosition(req.headers['last-event-id'], q.lastEventId);
+    const headers = decidedHeaders(reply);
+    reply.hijack();
+    await sse.open({ req: req.raw, res: reply.raw, headers, patterns, since, frame: typedFrame, transport: 'sse' });
+  });
+}

@@ -1,0 +1,232 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { isPattern, literalPrefix, matches } from '../core/channel.js';
+import { ClosedError } from '../core/errors.js';
+import { makeStoredEvent, type EventInput, type StoredEvent } from '../core/event.js';
+import type { AppendResult, EventStore, LogBounds, RetentionPolicy } from '../core/event-store.js';
+
+export interface SqliteEventStoreOptions {
+  /** Path of the database file; `:memory:` for a throwaway one. */
+  file: string;
+  /**
+   * `full` fsyncs the WAL on every commit (survives power loss); `normal` only survives a
+   * process crash. Commits are grouped per tick by the hub, so `full` costs one fsync per tick.
+   */
+  synchronous?: 'full' | 'normal';
+  now?: () => number;
+}
+
+/** Rows scanned per query while filtering wildcard patterns in JavaScript. */
+const SCAN_PAGE_ROWS = 2_000;
+/** Rows deleted per statement while pruning, so a prune never holds the write lock for long. */
+const PRUNE_CHUNK_ROWS = 10_000;
+/** Prepared read statements kept, keyed by the shape of the pattern set. */
+const READ_STATEMENT_CACHE = 64;
+
+interface Row {
+  seq: number;
+  channel: string;
+  type: string;
+  data: string;
+  time: number;
+}
+
+/**
+ * The embedded default log: one SQLite file in WAL mode (better-sqlite3, synchronous API).
+ * `seq` is an AUTOINCREMENT rowid, so positions are never reused, even after pruning.
+ */
+export class SqliteEventStore implements EventStore {
+  readonly durable = true;
+  readonly #db: Database.Database;
+  readonly #now: () => number;
+  readonly #insert: Database.Statement;
+  readonly #findKey: Database.Statement;
+  readonly #insertKey: Database.Statement;
+  readonly #appendTx: (inputs: readonly EventInput[]) => AppendResult[];
+  readonly #reads = new Map<string, Database.Statement>();
+  #lastSeq: number;
+  #prunedThrough: number;
+  #closed = false;
+
+  constructor(opts: SqliteEventStoreOptions) {
+    if (opts.file !== ':memory:') mkdirSync(dirname(opts.file), { recursive: true });
+    this.#now = opts.now ?? Date.now;
+    const db = (this.#db = new Database(opts.file));
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    db.pragma('busy_timeout = 5000');
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS events (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        channel TEXT    NOT NULL,
+        type    TEXT    NOT NULL,
+        data    TEXT    NOT NULL,
+        time    INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS events_by_channel ON events (channel, seq);
+      CREATE INDEX IF NOT EXISTS events_by_time ON events (time);
+      CREATE TABLE IF NOT EXISTS idempotency_keys (
+        key TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        at  INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS idempotency_keys_by_at ON idempotency_keys (at);
+      CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
+    `);
+    const seqRow = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'events'`).get() as
+      | { seq: number }
+      | undefined;
+    this.#lastSeq = seqRow?.seq ?? 0;
+    const pruned = db.prepare(`SELECT v FROM meta WHERE k = 'pruned_through'`).get() as
+      | { v: number }
+      | undefined;
+    this.#prunedThrough = pruned?.v ?? 0;
+
+    this.#insert = db.prepare('INSERT INTO events (channel, type, data, time) VALUES (?, ?, ?, ?)');
+    this.#findKey = db.prepare(
+      `SELECT k.seq, k.at AS time, e.channel, e.type, e.data
+         FROM idempotency_keys k LEFT JOIN events e ON e.seq = k.seq WHERE k.key = ?`,
+    );
+    this.#insertKey = db.prepare('INSERT INTO idempotency_keys (key, seq, at) VALUES (?, ?, ?)');
+    this.#appendTx = db.transaction((inputs: readonly EventInput[]) => {
+      const now = this.#now();
+      const results: AppendResult[] = [];
+      for (const input of inputs) {
+        const key = input.idempotencyKey;
+        if (key !== undefined) {
+          const known = this.#findKey.get(key) as Partial<Row> & { seq: number; time: number } | undefined;
+          if (known) {
+            const event = makeStoredEvent(
+              known.seq,
+              known.channel ?? input.channel,
+              known.type ?? input.type,
+              known.data ?? input.data,
+              known.time,
+            );
+            results.push({ event, duplicate: true });
+            continue;
+          }
+        }
+        const seq = Number(this.#insert.run(input.channel, input.type, input.data, now).lastInsertRowid);
+        if (key !== undefined) this.#insertKey.run(key, seq, now);
+        results.push({ event: makeStoredEvent(seq, input.channel, input.type, input.data, now), duplicate: false });
+      }
+      return results;
+    });
+  }
+
+  append(inputs: readonly EventInput[]): Promise<AppendResult[]> {
+    if (this.#closed) return Promise.reject(new ClosedError('The event store'));
+    try {
+      const results = this.#appendTx(inputs);
+      for (const r of results) if (r.event.seq > this.#lastSeq) this.#lastSeq = r.event.seq;
+      return Promise.resolve(results);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  read(patterns: readonly string[], after: number, limit: number): Promise<StoredEvent[]> {
+    if (this.#closed) return Promise.reject(new ClosedError('The event store'));
+    try {
+      return Promise.resolve(this.#read(patterns, after, limit));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #read(patterns: readonly string[], after: number, limit: number): StoredEvent[] {
+    const exact = patterns.filter((p) => !isPattern(p));
+    const prefixes = patterns.filter(isPattern).map(literalPrefix);
+    const needsFilter = prefixes.length > 0;
+    const fullScan = prefixes.includes('');
+    const params: (string | number)[] = [];
+    let where = '';
+    if (!fullScan) {
+      const parts: string[] = [];
+      if (exact.length > 0) {
+        parts.push(`channel IN (${exact.map(() => '?').join(',')})`);
+        params.push(...exact);
+      }
+      for (const prefix of prefixes) {
+        // Channel tokens never hold '/', the character after '.', so [prefix, prefix + '/') is
+        // exactly the names starting with prefix, and it is an index range.
+        parts.push('(channel >= ? AND channel < ?)');
+        params.push(prefix, prefix.slice(0, -1) + '/');
+      }
+      where = ` AND (${parts.join(' OR ')})`;
+    }
+    const shape = `${fullScan ? 'all' : `${exact.length}:${prefixes.length}`}`;
+    let stmt = this.#reads.get(shape);
+    if (!stmt) {
+      stmt = this.#db.prepare(
+        `SELECT seq, channel, type, data, time FROM events WHERE seq > ?${where} ORDER BY seq LIMIT ?`,
+      );
+      if (this.#reads.size >= READ_STATEMENT_CACHE) this.#reads.clear();
+      this.#reads.set(shape, stmt);
+    }
+    const out: StoredEvent[] = [];
+    let cursor = after;
+    for (;;) {
+      const pageRows = needsFilter ? SCAN_PAGE_ROWS : limit - out.length;
+      const rows = stmt.all(cursor, ...params, pageRows) as Row[];
+      for (const r of rows) {
+        if (needsFilter && !patterns.some((p) => matches(p, r.channel))) continue;
+        out.push(makeStoredEvent(r.seq, r.channel, r.type, r.data, r.time));
+        if (out.length === limit) return out;
+      }
+      if (rows.length < pageRows) return out;
+      cursor = rows[rows.length - 1]!.seq;
+    }
+  }
+
+  head(): Promise<LogBounds> {
+    if (this.#closed) return Promise.reject(new ClosedError('The event store'));
+    return Promise.resolve({ lastSeq: this.#lastSeq, prunedThrough: this.#prunedThrough });
+  }
+
+  prune(policy: RetentionPolicy, now: number): Promise<number> {
+    if (this.#closed) return Promise.reject(new ClosedError('The event store'));
+    const db = this.#db;
+    let deleted = 0;
+    const boundaries: number[] = [];
+    if (policy.maxAgeMs > 0) {
+      const row = db
+        .prepare('SELECT MAX(seq) AS seq FROM events WHERE time < ?')
+        .get(now - policy.maxAgeMs) as { seq: number | null };
+      if (row.seq !== null) boundaries.push(row.seq);
+    }
+    if (policy.maxEvents > 0) {
+      const row = db
+        .prepare('SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?')
+        .get(policy.maxEvents) as { seq: number } | undefined;
+      if (row) boundaries.push(row.seq);
+    }
+    if (boundaries.length > 0) {
+      const through = Math.max(...boundaries);
+      const chunk = db.prepare(
+        'DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ? ORDER BY seq LIMIT ?)',
+      );
+      // Raise the watermark before deleting: a reader racing the prune is told to reset rather
+      // than shown a log with a hole in it.
+      this.#prunedThrough = Math.max(this.#prunedThrough, through);
+      db.prepare(`INSERT INTO meta (k, v) VALUES ('pruned_through', ?)
+                  ON CONFLICT (k) DO UPDATE SET v = excluded.v`).run(this.#prunedThrough);
+      for (;;) {
+        const n = chunk.run(through, PRUNE_CHUNK_ROWS).changes;
+        deleted += n;
+        if (n < PRUNE_CHUNK_ROWS) break;
+      }
+    }
+    db.prepare('DELETE FROM idempotency_keys WHERE at < ?').run(now - policy.idempotencyTtlMs);
+    return Promise.resolve(deleted);
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    this.#db.close();
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,51 @@
+import { dataText, type StoredEvent } from '../../core/event.js';
+import type { ResetReason } from '../../core/subscription.js';
+
+/**
+ * Server-Sent Events framing (WHATWG HTML, "Server-sent events", 9.2.6). `id` and `event` values
+ * are validated at the trust line never to hold CR, LF or NUL; `data` is split on every line
+ * break the parser knows (CRLF, CR, LF) into one `data:` line each, so the client gets the text
+ * back with LF line breaks and nothing can inject a field.
+ */
+
+const LINE_BREAK = /\r\n|\r|\n/;
+
+function dataLines(text: string): string {
+  if (!text.includes('\n') && !text.includes('\r')) return `data: ${text}\n`;
+  let out = '';
+  for (const line of text.split(LINE_BREAK)) out += `data: ${line}\n`;
+  return out;
+}
+
+/** The frame for `/v1/stream`: id, event type and data. Made once per event. */
+export function typedFrame(e: StoredEvent): Buffer {
+  let f = e.encoded.sse;
+  if (f === undefined) {
+    f = e.encoded.sse = Buffer.from(`id: ${e.id}\nevent: ${e.type}\n${dataLines(dataText(e))}\n`);
+  }
+  return f;
+}
+
+/**
+ * The frame for the seed route `GET /sse`: no `event:` field, so the seed page's `onmessage`
+ * sees every event, but still an `id:` so a reconnecting browser resumes without a gap.
+ */
+export function plainFrame(e: StoredEvent): Buffer {
+  let f = e.encoded.sse_plain;
+  if (f === undefined) f = e.encoded.sse_plain = Buffer.from(`id: ${e.id}\n${dataLines(dataText(e))}\n`);
+  return f;
+}
+
+/** The name of the event that tells a client its resume position is gone. */
+export const RESET_EVENT = 'herald.reset';
+
+export function resetFrame(reason: ResetReason, headId: string): Buffer {
+  const data = JSON.stringify({ reason, lastEventId: headId });
+  return Buffer.from(`id: ${headId}\nevent: ${RESET_EVENT}\ndata: ${data}\n\n`);
+}
+
+export function preamble(retryMs: number): Buffer {
+  return Buffer.from(`retry: ${retryMs}\n: connected\n\n`);
+}
+
+export const HEARTBEAT = Buffer.from(': heartbeat\n\n');

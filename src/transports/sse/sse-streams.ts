@@ -1,0 +1,108 @@
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { StoredEvent } from '../../core/event.js';
+import type { Hub } from '../../core/hub.js';
+import type { DisconnectReason } from '../../core/subscription.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Metrics, Transport } from '../../observability/metrics.js';
+import { HEARTBEAT, preamble } from './sse-encoder.js';
+import { SseSubscription } from './sse-subscription.js';
+
+export interface SseOptions {
+  hub: Hub;
+  metrics: Metrics;
+  log: Logger;
+  heartbeatMs: number;
+  retryMs: number;
+  maxBacklogBytes: number;
+}
+
+export interface OpenStream {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** Headers already decided for this response (CORS). */
+  headers: OutgoingHttpHeaders;
+  patterns: readonly string[];
+  since: number | undefined;
+  frame: (e: StoredEvent) => Buffer;
+  transport: Transport;
+}
+
+/**
+ * Every open SSE response. One timer writes the same heartbeat bytes to all of them, so an idle
+ * stream costs no timer of its own.
+ */
+export class SseStreams {
+  readonly #opts: SseOptions;
+  readonly #open = new Set<SseSubscription>();
+  readonly #heartbeat: NodeJS.Timeout;
+  #closing = false;
+
+  constructor(opts: SseOptions) {
+    this.#opts = opts;
+    this.#heartbeat = setInterval(() => {
+      for (const s of this.#open) s.res.write(HEARTBEAT);
+    }, opts.heartbeatMs);
+    this.#heartbeat.unref();
+  }
+
+  get size(): number {
+    return this.#open.size;
+  }
+
+  /** Starts the event stream on `res` and subscribes it; resolves once it is live. */
+  async open(o: OpenStream): Promise<void> {
+    const { res, transport } = o;
+    const { hub, metrics } = this.#opts;
+    res.writeHead(200, {
+      ...o.headers,
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      // nginx and compatible proxies must not buffer the stream.
+      'x-accel-buffering': 'no',
+    });
+    res.write(preamble(this.#opts.retryMs));
+    res.socket?.setNoDelay(true);
+    const sub = new SseSubscription({
+      res,
+      patterns: o.patterns,
+      frame: o.frame,
+      maxBacklogBytes: this.#opts.maxBacklogBytes,
+      onDisconnect: (reason) => this.#end(sub, reason),
+    });
+    this.#open.add(sub);
+    metrics.connectionOpened(transport);
+    res.once('close', () => {
+      this.#open.delete(sub);
+      hub.unsubscribe(sub);
+      metrics.connectionClosed(transport);
+    });
+    try {
+      await hub.subscribe(sub, o.since);
+    } catch (err) {
+      this.#opts.log.error({ err }, 'sse subscribe failed');
+      res.destroy();
+    }
+    if (this.#closing) this.#end(sub, 'shutdown');
+  }
+
+  #end(sub: SseSubscription, reason: DisconnectReason): void {
+    this.#open.delete(sub);
+    this.#opts.hub.unsubscribe(sub);
+    if (reason === 'slow') {
+      // The backlog is past its bound: nothing more can usefully be queued. The client
+      // reconnects with Last-Event-ID and resumes from the log.
+      this.#opts.log.warn({ patterns: sub.patterns, backlog: sub.backlogBytes() }, 'sse subscriber cut off: slow');
+      sub.res.destroy();
+    } else {
+      sub.res.end();
+    }
+  }
+
+  /** Ends every stream so clients reconnect (to another node, or after the restart). */
+  closeAll(): void {
+    this.#closing = true;
+    clearInterval(this.#heartbeat);
+    for (const s of [...this.#open]) this.#end(s, 'shutdown');
+  }
+}

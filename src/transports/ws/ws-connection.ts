@@ -1,0 +1,235 @@
+import type { WebSocket } from 'ws';
+import { checkChannel, matches } from '../../core/channel.js';
+import { HeraldError, type ErrorCode } from '../../core/errors.js';
+import { eventJsonText, parsePosition, toEventInput, type StoredEvent } from '../../core/event.js';
+import type { Hub } from '../../core/hub.js';
+import {
+  Subscription,
+  type DisconnectReason,
+  type DispatchGroup,
+  type ResetReason,
+} from '../../core/subscription.js';
+import type { Logger } from '../../observability/logger.js';
+
+/** WebSocket close codes Herald uses (RFC 6455 7.4; 4000-4999 are the application's). */
+export const CLOSE = {
+  GOING_AWAY: 1001,
+  UNSUPPORTED_DATA: 1003,
+  POLICY: 1008,
+  TOO_BIG: 1009,
+  /** The connection's unsent backlog passed its bound; reconnect and resume with `since`. */
+  SLOW_CONSUMER: 4000,
+} as const;
+
+/** How long a slow peer gets to read the close frame before its socket is destroyed. */
+export const SLOW_CLOSE_GRACE_MS = 2_000;
+
+/** The longest client `ref` echoed back (a string), so a ref cannot amplify replies. */
+const REF_MAX_CHARS = 128;
+
+export interface WsConnectionOptions {
+  hub: Hub;
+  log: Logger;
+  maxBacklogBytes: number;
+  maxSubscriptions: number;
+  /** `true`, `false`, or the channel patterns clients may publish to. */
+  clientPublish: boolean | readonly string[];
+}
+
+/** The JSON event frame, made once per event and shared by every WebSocket subscriber. */
+export function eventFrame(e: StoredEvent): Buffer {
+  let f = e.encoded.ws;
+  if (f === undefined) f = e.encoded.ws = Buffer.from(eventJsonText(e, '"op":"event",'));
+  return f;
+}
+
+class WsSubscription extends Subscription {
+  readonly #conn: WsConnection;
+  readonly pattern: string;
+
+  constructor(conn: WsConnection, pattern: string, group: DispatchGroup) {
+    super([pattern], group);
+    this.#conn = conn;
+    this.pattern = pattern;
+  }
+
+  get maxBacklogBytes(): number {
+    return this.#conn.maxBacklogBytes;
+  }
+
+  protected write(events: readonly StoredEvent[]): void {
+    this.#conn.sendEvents(events);
+  }
+
+  protected writeReset(reason: ResetReason, headId: string): void {
+    this.#conn.reply({ op: 'reset', channel: this.pattern, reason, id: headId });
+  }
+
+  backlogBytes(): number {
+    return this.#conn.ws.bufferedAmount;
+  }
+
+  protected disconnect(reason: DisconnectReason): void {
+    this.#conn.close(reason);
+  }
+}
+
+type Frame = Record<string, unknown>;
+
+/** One `/v1/ws` connection: its subscriptions and the JSON protocol of its frames. */
+export class WsConnection {
+  readonly ws: WebSocket;
+  readonly #opts: WsConnectionOptions;
+  readonly #subs = new Map<string, WsSubscription>();
+  readonly #group: DispatchGroup = { lastDispatched: 0 };
+  #closed = false;
+
+  constructor(ws: WebSocket, opts: WsConnectionOptions) {
+    this.ws = ws;
+    this.#opts = opts;
+    ws.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
+    ws.once('close', () => this.#dispose());
+  }
+
+  get maxBacklogBytes(): number {
+    return this.#opts.maxBacklogBytes;
+  }
+
+  sendEvents(events: readonly StoredEvent[]): void {
+    const ws = this.ws;
+    if (ws.readyState !== ws.OPEN) return;
+    if (events.length === 1) {
+      ws.send(eventFrame(events[0]!), { binary: false });
+      return;
+    }
+    // Cork so a tick's frames leave in one write (ws corks per frame; corks nest).
+    const socket = (ws as unknown as { _socket: import('node:net').Socket })._socket;
+    socket.cork();
+    for (const e of events) ws.send(eventFrame(e), { binary: false });
+    socket.uncork();
+  }
+
+  reply(frame: Frame): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  #error(ref: unknown, code: ErrorCode, message: string): void {
+    this.reply(withRef({ op: 'error', code, message }, ref));
+  }
+
+  close(reason: DisconnectReason): void {
+    if (this.#closed) return;
+    this.#dispose();
+    const ws = this.ws;
+    if (reason === 'slow') {
+      this.#opts.log.warn({ backlog: ws.bufferedAmount }, 'websocket subscriber cut off: slow');
+      ws.close(CLOSE.SLOW_CONSUMER, 'slow consumer: reconnect and resume with since');
+      setTimeout(() => ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();
+    } else {
+      ws.close(CLOSE.GOING_AWAY, reason === 'shutdown' ? 'server shutting down' : 'closed');
+    }
+  }
+
+  #dispose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const s of this.#subs.values()) this.#opts.hub.unsubscribe(s);
+    this.#subs.clear();
+  }
+
+  #onMessage(data: Buffer, isBinary: boolean): void {
+    if (isBinary) {
+      this.#error(undefined, 'BINARY_UNSUPPORTED', 'binary frames are not supported; send JSON text');
+      return;
+    }
+    let frame: unknown;
+    try {
+      frame = JSON.parse(data.toString('utf8'));
+    } catch {
+      this.#error(undefined, 'JSON_INVALID', 'the frame is not valid JSON');
+      return;
+    }
+    if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) {
+      this.#error(undefined, 'FRAME_INVALID', 'a frame is a JSON object with an "op"');
+      return;
+    }
+    const f = frame as Frame;
+    const ref = f.ref;
+    try {
+      switch (f.op) {
+        case 'subscribe':
+          this.#subscribe(f, ref);
+          return;
+        case 'unsubscribe':
+          this.#unsubscribe(f, ref);
+          return;
+        case 'publish':
+          this.#publish(f, ref);
+          return;
+        default:
+          this.#error(
+            ref,
+            typeof f.op === 'string' ? 'OP_UNKNOWN' : 'FRAME_INVALID',
+            typeof f.op === 'string' ? `unknown op "${f.op.slice(0, 64)}"` : 'a frame needs a string "op"',
+          );
+      }
+    } catch (err) {
+      if (err instanceof HeraldError) this.#error(ref, err.code, err.message);
+      else {
+        this.#opts.log.error({ err }, 'websocket frame failed');
+        this.#error(ref, 'INTERNAL', 'internal error');
+      }
+    }
+  }
+
+  #subscribe(f: Frame, ref: unknown): void {
+    const check = checkChannel(f.channel);
+    if (!check.ok) throw new HeraldError('CHANNEL_INVALID', check.reason);
+    const pattern = f.channel as string;
+    if (this.#subs.has(pattern)) throw new HeraldError('ALREADY_SUBSCRIBED', `already subscribed to ${pattern}`);
+    if (this.#subs.size >= this.#opts.maxSubscriptions) {
+      throw new HeraldError('TOO_MANY_SUBSCRIPTIONS', `at most ${this.#opts.maxSubscriptions} subscriptions per connection`);
+    }
+    const since = f.since === undefined || f.since === null ? undefined : parsePosition(f.since);
+    const sub = new WsSubscription(this, pattern, this.#group);
+    this.#subs.set(pattern, sub);
+    // The ack goes first, so replayed events follow the answer to the request that asked for them.
+    this.reply(withRef({ op: 'ack', channel: pattern }, ref));
+    this.#opts.hub.subscribe(sub, since).catch((err: unknown) => {
+      this.#subs.delete(pattern);
+      this.#opts.log.error({ err }, 'websocket subscribe failed');
+      this.#error(ref, 'STORE_UNAVAILABLE', 'the subscription could not be started');
+    });
+  }
+
+  #unsubscribe(f: Frame, ref: unknown): void {
+    const check = checkChannel(f.channel);
+    if (!check.ok) throw new HeraldError('CHANNEL_INVALID', check.reason);
+    const sub = this.#subs.get(f.channel as string);
+    if (!sub) throw new HeraldError('NOT_SUBSCRIBED', `not subscribed to ${String(f.channel)}`);
+    this.#subs.delete(sub.pattern);
+    this.#opts.hub.unsubscribe(sub);
+    this.reply(withRef({ op: 'ack', channel: sub.pattern }, ref));
+  }
+
+  #publish(f: Frame, ref: unknown): void {
+    const input = toEventInput(f);
+    const allowed = this.#opts.clientPublish;
+    if (allowed !== true && !(Array.isArray(allowed) && allowed.some((p) => matches(p, input.channel)))) {
+      throw new HeraldError('PUBLISH_FORBIDDEN', `clients may not publish to ${input.channel} (websocket.clientPublish)`);
+    }
+    this.#opts.hub.publish([input]).then(
+      ([r]) => this.reply(withRef({ op: 'ack', id: r!.event.id }, ref)),
+      (err: unknown) => {
+        const e = err instanceof HeraldError ? err : new HeraldError('STORE_UNAVAILABLE');
+        this.#error(ref, e.code, e.message);
+      },
+    );
+  }
+}
+
+function withRef(frame: Frame, ref: unknown): Frame {
+  if (typeof ref === 'number' && Number.isFinite(ref)) frame.ref = ref;
+  else if (typeof ref === 'string') frame.ref = ref.slice(0, REF_MAX_CHARS);
+  return frame;
+}

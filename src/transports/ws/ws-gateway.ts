@@ -1,0 +1,172 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { dataText, type StoredEvent } from '../../core/event.js';
+import type { Hub } from '../../core/hub.js';
+import { Subscription, type DisconnectReason, type ResetReason } from '../../core/subscription.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Metrics, Transport } from '../../observability/metrics.js';
+import { CLOSE, SLOW_CLOSE_GRACE_MS, WsConnection } from './ws-connection.js';
+
+export interface WsGatewayOptions {
+  hub: Hub;
+  log: Logger;
+  metrics: Metrics;
+  maxFrameBytes: number;
+  maxBacklogBytes: number;
+  maxSubscriptions: number;
+  clientPublish: boolean | readonly string[];
+  pingIntervalMs: number;
+  /** Channel the seed route `GET /ws` receives. */
+  compatChannel: string;
+}
+
+/** The seed `GET /ws` frame: the event's text alone, as the original example sent it. */
+function plainTextFrame(e: StoredEvent): Buffer {
+  let f = e.encoded.ws_plain;
+  if (f === undefined) f = e.encoded.ws_plain = Buffer.from(dataText(e));
+  return f;
+}
+
+/** A seed `GET /ws` socket: receives the compat channel as plain text frames, ignores input. */
+class CompatWsSubscription extends Subscription {
+  readonly ws: WebSocket;
+  readonly maxBacklogBytes: number;
+
+  constructor(ws: WebSocket, channel: string, maxBacklogBytes: number) {
+    super([channel]);
+    this.ws = ws;
+    this.maxBacklogBytes = maxBacklogBytes;
+  }
+
+  protected write(events: readonly StoredEvent[]): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    for (const e of events) this.ws.send(plainTextFrame(e), { binary: false });
+  }
+
+  protected writeReset(_reason: ResetReason, _headId: string): void {
+    // A compat socket never resumes, so it never needs a reset.
+  }
+
+  backlogBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  protected disconnect(reason: DisconnectReason): void {
+    if (reason === 'slow') {
+      this.ws.close(CLOSE.SLOW_CONSUMER, 'slow consumer');
+      setTimeout(() => this.ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();
+    } else {
+      this.ws.close(CLOSE.GOING_AWAY, 'server shutting down');
+    }
+  }
+}
+
+interface Alive {
+  alive: boolean;
+  transport: Transport;
+}
+
+/**
+ * Accepts WebSocket upgrades on `/v1/ws` (JSON protocol) and `/ws` (seed, plain text), and pings
+ * every socket from one timer: a socket that did not answer the previous ping is terminated.
+ */
+export class WsGateway {
+  readonly #opts: WsGatewayOptions;
+  readonly #wss: WebSocketServer;
+  readonly #sockets = new Map<WebSocket, Alive>();
+  readonly #compat = new Set<CompatWsSubscription>();
+  readonly #conns = new Set<WsConnection>();
+  readonly #ping: NodeJS.Timeout;
+  #closing = false;
+
+  constructor(opts: WsGatewayOptions) {
+    this.#opts = opts;
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: opts.maxFrameBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    this.#ping = setInterval(() => this.#pingAll(), opts.pingIntervalMs);
+    this.#ping.unref();
+  }
+
+  get size(): number {
+    return this.#sockets.size;
+  }
+
+  attach(server: Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
+  }
+
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = (req.url ?? '/').split('?')[0];
+    const route = path === '/v1/ws' ? 'ws' : path === '/ws' ? 'ws_compat' : undefined;
+    if (!route || this.#closing) {
+      const status = this.#closing ? '503 Service Unavailable' : '404 Not Found';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, route));
+  }
+
+  #accept(ws: WebSocket, transport: 'ws' | 'ws_compat'): void {
+    const { hub, metrics, log } = this.#opts;
+    const state: Alive = { alive: true, transport };
+    this.#sockets.set(ws, state);
+    metrics.connectionOpened(transport);
+    ws.on('pong', () => (state.alive = true));
+    ws.on('error', (err) => log.debug({ err }, 'websocket error'));
+    (ws as unknown as { _socket: import('node:net').Socket })._socket.setNoDelay(true);
+    if (transport === 'ws') {
+      const conn = new WsConnection(ws, {
+        hub,
+        log,
+        maxBacklogBytes: this.#opts.maxBacklogBytes,
+        maxSubscriptions: this.#opts.maxSubscriptions,
+        clientPublish: this.#opts.clientPublish,
+      });
+      this.#conns.add(conn);
+      ws.once('close', () => this.#conns.delete(conn));
+    } else {
+      const sub = new CompatWsSubscription(ws, this.#opts.compatChannel, this.#opts.maxBacklogBytes);
+      this.#compat.add(sub);
+      ws.once('close', () => {
+        this.#compat.delete(sub);
+        hub.unsubscribe(sub);
+      });
+      hub.subscribe(sub).catch((err: unknown) => {
+        log.error({ err }, 'compat websocket subscribe failed');
+        ws.terminate();
+      });
+    }
+    ws.once('close', () => {
+      this.#sockets.delete(ws);
+      metrics.connectionClosed(transport);
+    });
+  }
+
+  #pingAll(): void {
+    for (const [ws, state] of this.#sockets) {
+      if (!state.alive) {
+        ws.terminate();
+        continue;
+      }
+      state.alive = false;
+      ws.ping();
+    }
+  }
+
+  /** Closes every socket with 1001 (going away) and waits, bounded, for them to finish. */
+  async close(timeoutMs: number): Promise<void> {
+    this.#closing = true;
+    clearInterval(this.#ping);
+    for (const c of this.#conns) c.close('shutdown');
+    for (const s of this.#compat) s.cutOff('shutdown');
+    const deadline = Date.now() + timeoutMs;
+    while (this.#sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const ws of this.#sockets.keys()) ws.terminate();
+    this.#wss.close();
+  }
+}

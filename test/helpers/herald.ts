@@ -1,0 +1,109 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { createHerald, type Herald } from '../../src/app.js';
+import { buildConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { packageRoot } from '../../src/http/routes/pages.js';
+
+/** A Herald in this process, on a free loopback port, with its own data folder. */
+export async function startInProcess(
+  file: Record<string, unknown> = {},
+  opts: { dataDir?: string } = {},
+): Promise<{ herald: Herald; url: string; dataDir: string; close: () => Promise<void> }> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'herald-test-'));
+  const config = buildConfig({ log: { level: 'silent' }, ...file }, { PORT: '0', HOST: '127.0.0.1', HERALD_DATA_DIR: dataDir });
+  const herald = createHerald(config, createLogger(config.log.level));
+  const url = await herald.listen();
+  return { herald, url, dataDir, close: () => herald.close() };
+}
+
+export interface SpawnedHerald {
+  child: ChildProcess;
+  url: string;
+  dataDir: string;
+  /** Every log line so far, parsed. */
+  logs: Record<string, unknown>[];
+  /** Sends SIGTERM and waits for the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL: no shutdown path at all. */
+  kill(): Promise<void>;
+}
+
+/** Herald as a user runs it: `node dist/src/cli/main.js --config FILE`, on a free port. */
+export async function spawnHerald(
+  file: Record<string, unknown> = {},
+  opts: { dataDir?: string; env?: Record<string, string> } = {},
+): Promise<SpawnedHerald> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'herald-e2e-'));
+  const configFile = join(dataDir, 'config.json');
+  writeFileSync(configFile, JSON.stringify(file));
+  const child = spawn(process.execPath, [join(packageRoot(), 'dist/src/cli/main.js'), '--config', configFile], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', HERALD_DATA_DIR: dataDir, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`herald did not start in 15 s: ${stderr}`)), 15_000);
+    child.once('exit', (code) => reject(new Error(`herald exited with ${code}: ${stderr}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        const rec = JSON.parse(line) as Record<string, unknown>;
+        logs.push(rec);
+        if (rec.msg === 'herald listening') {
+          clearTimeout(timer);
+          resolve(rec.url as string);
+        }
+      } catch {
+        /* not a log line */
+      }
+    });
+  });
+  return {
+    child,
+    url,
+    dataDir,
+    logs,
+    async stop() {
+      child.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Resolves when `check` returns a truthy value, polling every 10 ms; rejects after `ms`. */
+export async function waitFor<T>(check: () => T | Promise<T>, ms = 5_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** POSTs JSON and returns status, headers and parsed body. */
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json: json as any };
+}

@@ -1,0 +1,13 @@
+import type { TestContext } from 'node:test';
+
+/**
+ * For tests that need an outside service (Redis, Kafka, Chromium). On a developer machine a
+ * missing service skips the test with a message saying what to start; in CI (`CI=true`) it
+ * fails, so nothing is ever skipped silently there.
+ */
+export function needService(t: TestContext, available: boolean, what: string, how: string): boolean {
+  if (available) return true;
+  if (process.env.CI === 'true') throw new Error(`${what} is required in CI but is not available (${how})`);
+  t.skip(`${what} is not available: ${how}`);
+  return false;
+}

@@ -9,14 +9,15 @@ import { clientAddress, isLoopback } from './client-address.js';
  */
 export interface Guard {
   readonly devMode: boolean;
-  publisher(req: FastifyRequest): void;
+  /** Throws unless the request may publish to `channel` (every channel when omitted). */
+  publisher(req: FastifyRequest, channel?: string): void;
+  /** Throws unless the request may use operator APIs (endpoints, inbound logs, replays). */
+  operator(req: FastifyRequest): void;
 }
 
 export function devModeGuard(): Guard {
-  return {
-    devMode: true,
-    publisher(req) {
-      if (!isLoopback(clientAddress(req))) throw new HeraldError('LOOPBACK_ONLY');
-    },
+  const loopbackOnly = (req: FastifyRequest) => {
+    if (!isLoopback(clientAddress(req))) throw new HeraldError('LOOPBACK_ONLY');
   };
+  return { devMode: true, publisher: loopbackOnly, operator: loopbackOnly };
 }

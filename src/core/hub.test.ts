@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MemoryBroker } from '../brokers/memory-broker.js';
+import { MemoryEventStore } from '../stores/memory-event-store.js';
+import type { EventInput, StoredEvent } from './event.js';
+import { Hub } from './hub.js';
+import { Subscription, type DisconnectReason, type ResetReason } from './subscription.js';
+
+class Recorder extends Subscription {
+  readonly seen: string[] = [];
+  readonly resets: { reason: ResetReason; head: string }[] = [];
+  readonly writes: number[] = [];
+  disconnected: DisconnectReason | undefined;
+  backlog = 0;
+  maxBacklogBytes = 1_000_000;
+  protected write(events: readonly StoredEvent[]): void {
+    this.writes.push(events.length);
+    for (const e of events) this.seen.push(e.id);
+  }
+  protected writeReset(reason: ResetReason, head: string): void {
+    this.resets.push({ reason, head });
+  }
+  backlogBytes(): number {
+    return this.backlog;
+  }
+  protected disconnect(reason: DisconnectReason): void {
+    this.disconnected = reason;
+  }
+}
+
+/** A memory store whose reads wait for a gate: lets a test publish while a replay is half-way. */
+class GatedStore extends MemoryEventStore {
+  gate: Promise<void> | undefined;
+  override async read(patterns: readonly string[], after: number, limit: number): Promise<StoredEvent[]> {
+    const page = await super.read(patterns, after, limit);
+    if (this.gate) await this.gate;
+    return page;
+  }
+}
+
+const ev = (channel: string, data: unknown): EventInput => ({ channel, type: 'message', data: JSON.stringify(data) });
+const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => String(a + i));
+
+test('an event is in the log before the publish resolves and before a subscriber sees it', async () => {
+  const store = new MemoryEventStore();
+  const hub = new Hub({ store, broker: new MemoryBroker() });
+  let storedWhenSeen: number | undefined;
+  class Checker extends Recorder {
+    protected override write(events: readonly StoredEvent[]): void {
+      void store.read(['a'], 0, 10).then((r) => (storedWhenSeen = r.length));
+      super.write(events);
+    }
+  }
+  const sub = new Checker(['a']);
+  await hub.subscribe(sub);
+  const [r] = await hub.publish([ev('a', 1)]);
+  assert.equal((await store.read(['a'], 0, 10))[0]!.id, r!.event.id);
+  assert.deepEqual(sub.seen, [r!.event.id]);
+  await new Promise((res) => setImmediate(res));
+  assert.equal(storedWhenSeen, 1);
+});
+
+test('resume closes the seam: events published during the replay arrive once, in order', async () => {
+  const store = new GatedStore();
+  const hub = new Hub({ store, broker: new MemoryBroker() });
+  for (let i = 1; i <= 10; i++) await hub.publish([ev(i % 2 ? 'a' : 'b', i)]);
+  let open!: () => void;
+  store.gate = new Promise((r) => (open = r));
+  const sub = new Recorder(['a', 'b']);
+  const subscribed = hub.subscribe(sub, 4);
+  // While the replay read is held, more events are committed and dispatched.
+  for (let i = 11; i <= 15; i++) await hub.publish([ev(i % 2 ? 'a' : 'b', i)]);
+  open();
+  store.gate = undefined;
+  await subscribed;
+  for (let i = 16; i <= 18; i++) await hub.publish([ev('a', i)]);
+  assert.deepEqual(sub.seen, range(5, 18));
+});
+
+test('a subscription without a position starts live from now', async () => {
+  const hub = new Hub({ store: new MemoryEventStore(), broker: new MemoryBroker() });
+  await hub.publish([ev('a', 1)]);
+  const sub = new Recorder(['a']);
+  await hub.subscribe(sub);
+  await hub.publish([ev('a', 2)]);
+  assert.deepEqual(sub.seen, ['2']);
+});
+
+test('a position older than retention, or unknown to the log, gets a reset, then live events', async () => {
+  const store = new MemoryEventStore();
+  const hub = new Hub({ store, broker: new MemoryBroker() });
+  for (let i = 1; i <= 5; i++) await hub.publish([ev('a', i)]);
+  await store.prune({ maxAgeMs: 0, maxEvents: 2, idempotencyTtlMs: 0 }, Date.now());
+  const pruned = new Recorder(['a']);
+  await hub.subscribe(pruned, 1);
+  assert.deepEqual(pruned.resets, [{ reason: 'position_pruned', head: '5' }]);
+  const future = new Recorder(['a']);
+  await hub.subscribe(future, 99);
+  assert.deepEqual(future.resets, [{ reason: 'position_unknown', head: '5' }]);
+  await hub.publish([ev('a', 6)]);
+  assert.deepEqual(pruned.seen, ['6']);
+  assert.deepEqual(future.seen, ['6']);
+  const current = new Recorder(['a']);
+  await hub.subscribe(current, 3);
+  assert.deepEqual(current.resets, []);
+  assert.deepEqual(current.seen, ['4', '5', '6']);
+});
+
+test('publishes of one tick are committed together and reach a subscriber in one write', async () => {
+  const hub = new Hub({ store: new MemoryEventStore(), broker: new MemoryBroker() });
+  const sub = new Recorder(['a.*']);
+  await hub.subscribe(sub);
+  await Promise.all(Array.from({ length: 50 }, (_, i) => hub.publish([ev(`a.${i % 3}`, i)])));
+  assert.deepEqual(sub.seen, range(1, 50));
+  assert.deepEqual(sub.writes, [50]);
+});
+
+test('an event matching two patterns of one subscription is delivered once', async () => {
+  const hub = new Hub({ store: new MemoryEventStore(), broker: new MemoryBroker() });
+  const sub = new Recorder(['orders.*', 'orders.>', 'orders.eu']);
+  await hub.subscribe(sub);
+  await hub.publish([ev('orders.eu', 1)]);
+  assert.deepEqual(sub.seen, ['1']);
+});
+
+test('a subscriber past its backlog bound is cut off as slow and leaves the index', async () => {
+  const hub = new Hub({ store: new MemoryEventStore(), broker: new MemoryBroker() });
+  const slow = new Recorder(['a']);
+  const fast = new Recorder(['a']);
+  await hub.subscribe(slow);
+  await hub.subscribe(fast);
+  slow.backlog = 2_000_000;
+  await hub.publish([ev('a', 1)]);
+  await hub.publish([ev('a', 2)]);
+  assert.equal(slow.disconnected, 'slow');
+  assert.deepEqual(slow.seen, ['1']);
+  assert.deepEqual(fast.seen, ['1', '2']);
+  assert.equal(hub.subscriptionCount, 1);
+});
+
+test('publishes after close are refused; close waits for those in flight', async () => {
+  const store = new MemoryEventStore();
+  const hub = new Hub({ store, broker: new MemoryBroker() });
+  const pending = hub.publish([ev('a', 1)]);
+  await hub.close();
+  assert.equal((await pending)[0]!.event.id, '1');
+  await assert.rejects(hub.publish([ev('a', 2)]), /closed/);
+});

@@ -59,6 +59,39 @@ export const DEFAULTS = {
   },
   /** seconds: longest a graceful shutdown waits before exiting anyway. */
   shutdownTimeoutSeconds: 10,
+  /** Outbound webhooks (docs/outbound-webhooks.md). */
+  outbound: {
+    /** seconds: one delay before each attempt (first at once, then 5 s, 5 min, ... 10 h). */
+    retryScheduleSeconds: [0, 5, 300, 1_800, 7_200, 18_000, 36_000, 36_000] as number[],
+    /** fraction: each delay is moved by up to this much either way, so retries do not stampede. */
+    retryJitter: 0.2,
+    /** seconds: one attempt (connect, headers and the first 4 KiB of the body). */
+    timeoutSeconds: 15,
+    /** seconds: a claimed delivery is invisible to other workers this long; must exceed the timeout. */
+    leaseSeconds: 60,
+    /** requests in flight at once across every endpoint of this node. */
+    concurrency: 256,
+    /** requests in flight at once per `parallel` endpoint unless the endpoint says otherwise. */
+    maxConcurrencyPerEndpoint: 10,
+    /** seconds: the longest `Retry-After` (429, 503) honoured; longer values are cut to this. */
+    maxRetryAfterSeconds: 3_600,
+    /** seconds an endpoint may keep failing before it is disabled (5 days). */
+    disableAfterFailingSeconds: 432_000,
+    /** consecutive failures that open an endpoint's circuit breaker. */
+    circuitBreakerFailures: 10,
+    /** seconds an open circuit waits before one probe request. */
+    circuitBreakerCooldownSeconds: 30,
+    /** seconds both the old and the new secret sign after a rotation (24 h). */
+    secretRotationOverlapSeconds: 86_400,
+    /** seconds between sweeps for due retries and expired leases. */
+    sweepIntervalSeconds: 1,
+    /** seconds delivered and dead-lettered deliveries (and their attempts) are kept (7 days). */
+    deliveryRetentionSeconds: 604_800,
+    /** Allow targets on loopback, private, link-local or metadata addresses (SSRF guard off). */
+    allowPrivateTargets: false,
+    /** Where Herald announces endpoint changes it made itself (auto-disable). */
+    systemChannel: 'herald.system',
+  },
   log: {
     level: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
   },

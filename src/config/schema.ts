@@ -11,6 +11,33 @@ const seconds = z.number().nonnegative();
 const positiveInt = z.number().int().positive();
 
 const d = DEFAULTS;
+const o = DEFAULTS.outbound;
+
+const outboundSchema = z
+  .object({
+    retryScheduleSeconds: z.array(seconds).min(1).max(100).default(o.retryScheduleSeconds),
+    retryJitter: z.number().min(0).max(1).default(o.retryJitter),
+    timeoutSeconds: z.number().positive().default(o.timeoutSeconds),
+    leaseSeconds: z.number().positive().default(o.leaseSeconds),
+    concurrency: positiveInt.default(o.concurrency),
+    maxConcurrencyPerEndpoint: positiveInt.default(o.maxConcurrencyPerEndpoint),
+    maxRetryAfterSeconds: seconds.default(o.maxRetryAfterSeconds),
+    disableAfterFailingSeconds: z.number().positive().default(o.disableAfterFailingSeconds),
+    circuitBreakerFailures: positiveInt.default(o.circuitBreakerFailures),
+    circuitBreakerCooldownSeconds: z.number().positive().default(o.circuitBreakerCooldownSeconds),
+    secretRotationOverlapSeconds: seconds.default(o.secretRotationOverlapSeconds),
+    sweepIntervalSeconds: z.number().positive().default(o.sweepIntervalSeconds),
+    deliveryRetentionSeconds: z.number().positive().default(o.deliveryRetentionSeconds),
+    allowPrivateTargets: z.boolean().default(o.allowPrivateTargets),
+    systemChannel: channelName.default(o.systemChannel),
+  })
+  .strict()
+  // A lease shorter than a request would let a second worker send the same delivery while the
+  // first is still waiting for the answer.
+  .refine((v) => v.leaseSeconds > v.timeoutSeconds, {
+    message: 'must be longer than outbound.timeoutSeconds',
+    path: ['leaseSeconds'],
+  });
 
 /** The config file's schema: unknown keys are errors, so a typo never passes silently. */
 export const configSchema = z
@@ -73,6 +100,7 @@ export const configSchema = z
       .strict()
       .prefault({}),
     shutdownTimeoutSeconds: z.number().positive().default(d.shutdownTimeoutSeconds),
+    outbound: outboundSchema.prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(d.log.level),

@@ -33,6 +33,13 @@ export const ERRORS = {
   OP_UNKNOWN: { status: 400, message: 'The op is unknown.' },
   FRAME_INVALID: { status: 400, message: 'The frame is not a JSON object with an op.' },
   BINARY_UNSUPPORTED: { status: 400, message: 'Binary frames are not supported; send JSON text.' },
+  URL_INVALID: { status: 400, message: 'The URL is not an absolute http or https URL.' },
+  TARGET_FORBIDDEN: {
+    status: 400,
+    message: 'The target is a loopback, private, link-local or metadata address (SSRF guard).',
+  },
+  ENDPOINT_NOT_FOUND: { status: 404, message: 'No endpoint has this id.' },
+  DELIVERY_NOT_FOUND: { status: 404, message: 'No delivery has this id.' },
   SHUTTING_DOWN: { status: 503, message: 'Herald is shutting down.' },
   STORE_UNAVAILABLE: { status: 503, message: 'The event store is unavailable.' },
   INTERNAL: { status: 500, message: 'Something went wrong inside Herald.' },

@@ -116,6 +116,14 @@ export class SqliteEventStore implements EventStore {
     });
   }
 
+  /**
+   * The open database, for components that keep their own tables in the same file (the outbound
+   * delivery queue), so the log and what is owed from it live and survive together.
+   */
+  get database(): Database.Database {
+    return this.#db;
+  }
+
   append(inputs: readonly EventInput[]): Promise<AppendResult[]> {
     if (this.#closed) return Promise.reject(new ClosedError('The event store'));
     try {

@@ -34,6 +34,26 @@ export const DEFAULTS = {
     channelsPerStream: 100,
     /** bytes: a connection's unsent backlog before it is cut off as slow. */
     outgoingBufferBytes: 1_048_576,
+    /** requests/s: publish requests per API key, identity, or (anonymous) client address. 0: no limit. */
+    publishPerSecond: 1_000,
+    /** connections/s: new SSE or WebSocket connections per client address. 0: no limit. */
+    connectPerSecond: 50,
+    /** requests/s: inbound webhook requests per client address. 0: no limit. */
+    webhooksPerSecond: 200,
+    /** connections open at once per client address (SSE and WebSocket). 0: no limit. */
+    connectionsPerIp: 1_000,
+    /** connections open at once per identity (token `sub` or API key). 0: no limit. */
+    connectionsPerIdentity: 100,
+    /** frames/s a WebSocket client may send; past it the connection is closed (4429). 0: no limit. */
+    messagesPerSecondPerConnection: 100,
+    /** Loopback clients are exempt from the rate and connection limits unless this is true. */
+    applyToLoopback: false,
+    /** bytes: largest request head (request line and headers); 431 past it. */
+    maxHeaderBytes: 16_384,
+    /** seconds a client has to send its request headers (slow-loris guard); 408 past it. */
+    headersTimeoutSeconds: 10,
+    /** seconds a client has to send its whole request (headers and body); 408 past it. */
+    requestTimeoutSeconds: 30,
   },
   sse: {
     /** seconds between heartbeat comments, so proxies keep the stream open. */
@@ -56,6 +76,30 @@ export const DEFAULTS = {
   cors: {
     /** Origins allowed to call Herald from a browser; `*` allows any. */
     origins: ['*'] as string[],
+  },
+  /**
+   * Who sent a request: `false` trusts only the socket's address; `true` (one proxy) or a number
+   * of proxy hops takes the client address from `X-Forwarded-For` (docs/auth.md).
+   */
+  trustProxy: false as boolean | number,
+  /** Credentials and channel permissions (docs/auth.md). No keys and no JWT: dev mode. */
+  auth: {
+    /** Channel patterns anyone may subscribe to without credentials. */
+    publicChannels: [] as string[],
+    /** The cookie a browser may carry its token in (SSE, WebSocket). */
+    cookieName: 'herald_token',
+  },
+  jwt: {
+    /** seconds of clock skew allowed on `exp` and `nbf`. */
+    clockToleranceSeconds: 5,
+    /** seconds a fetched JWKS is trusted before it is fetched again. */
+    jwksCacheSeconds: 600,
+  },
+  presence: {
+    /** Channel patterns whose subscribers are tracked as members. None by default. */
+    channels: [] as string[],
+    /** seconds a member stays after its last connection closes, so a reconnect sends no leave/join. */
+    leaveDelaySeconds: 5,
   },
   /** seconds: longest a graceful shutdown waits before exiting anyway. */
   shutdownTimeoutSeconds: 10,

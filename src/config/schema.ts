@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { checkChannel } from '../core/channel.js';
 import { DEFAULTS } from './defaults.js';
+import { authSchema, presenceSchema, trustProxySchema } from '../auth/auth-schema.js';
 
 const channelName = z.string().refine((s) => {
   const c = checkChannel(s);
@@ -71,6 +72,16 @@ export const configSchema = z
         subscriptionsPerConnection: positiveInt.default(d.limits.subscriptionsPerConnection),
         channelsPerStream: positiveInt.default(d.limits.channelsPerStream),
         outgoingBufferBytes: positiveInt.default(d.limits.outgoingBufferBytes),
+        publishPerSecond: seconds.default(d.limits.publishPerSecond),
+        connectPerSecond: seconds.default(d.limits.connectPerSecond),
+        webhooksPerSecond: seconds.default(d.limits.webhooksPerSecond),
+        connectionsPerIp: z.number().int().nonnegative().default(d.limits.connectionsPerIp),
+        connectionsPerIdentity: z.number().int().nonnegative().default(d.limits.connectionsPerIdentity),
+        messagesPerSecondPerConnection: seconds.default(d.limits.messagesPerSecondPerConnection),
+        applyToLoopback: z.boolean().default(d.limits.applyToLoopback),
+        maxHeaderBytes: z.number().int().min(1_024).default(d.limits.maxHeaderBytes),
+        headersTimeoutSeconds: z.number().positive().default(d.limits.headersTimeoutSeconds),
+        requestTimeoutSeconds: z.number().positive().default(d.limits.requestTimeoutSeconds),
       })
       .strict()
       .prefault({}),
@@ -100,6 +111,9 @@ export const configSchema = z
       .strict()
       .prefault({}),
     shutdownTimeoutSeconds: z.number().positive().default(d.shutdownTimeoutSeconds),
+    trustProxy: trustProxySchema,
+    auth: authSchema.prefault({}),
+    presence: presenceSchema.prefault({}),
     outbound: outboundSchema.prefault({}),
     log: z
       .object({

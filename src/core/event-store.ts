@@ -1,4 +1,5 @@
 import type { EventInput, StoredEvent } from './event.js';
+import type { Receipt, ReceiptInput, ReceiptQuery } from './inbound-receipt.js';
 
 /**
  * The log: where events live and where resume comes from.
@@ -14,7 +15,16 @@ import type { EventInput, StoredEvent } from './event.js';
  *   (SIGKILL). A memory store is exempt and says so in `durable`.
  * - **Idempotency.** An input whose `idempotencyKey` the store already holds (within
  *   `idempotencyTtlMs`, also earlier in the same batch) stores nothing and resolves to the first
- *   event with `duplicate: true`.
+ *   event with `duplicate: true`. A key is kept at least `idempotencyTtlMs` and at least the
+ *   input's own `idempotencyTtlMs` when that is longer.
+ * - **Inbound receipts.** An input with a `receipt` gets it recorded in the same transaction as
+ *   the event (or the duplicate match): a new event gives an `accepted` (or `replayed`) receipt
+ *   with its body and `seq`; a duplicate gives a `duplicate` receipt without a body, pointing at
+ *   the first event. So a webhook is acknowledged only when its event, its idempotency key and
+ *   its receipt are all durable, or none is. `recordReceipts` writes receipts that append no
+ *   event (rejected arrivals). Receipt ids are integers > 0, strictly increasing, never reused.
+ *   `prune` deletes receipts past their `keepUntil` and, per source, beyond the newest
+ *   `maxReceiptsPerSource`; it never deletes an idempotency key early because of it.
  * - **Reads** return events in `seq` order, only those with `seq > after`, at most `limit`.
  * - **Retention.** `prune` deletes events older than `maxAgeMs` and beyond the newest
  *   `maxEvents`, and raises `prunedThrough`: the highest `seq` that may have been deleted.
@@ -41,6 +51,15 @@ export interface EventStore {
   /** Applies retention; resolves to the number of events deleted. */
   prune(policy: RetentionPolicy, now: number): Promise<number>;
 
+  /** Records receipts that append no event (rejected arrivals), in one transaction. */
+  recordReceipts(receipts: readonly ReceiptInput[]): Promise<Receipt[]>;
+
+  /** One source's receipts, newest first (see ReceiptQuery). */
+  listReceipts(source: string, query: ReceiptQuery): Promise<Receipt[]>;
+
+  /** One receipt of `source`, or undefined when it does not exist (or was pruned). */
+  getReceipt(source: string, id: number): Promise<Receipt | undefined>;
+
   close(): Promise<void>;
 }
 
@@ -48,6 +67,8 @@ export interface AppendResult {
   readonly event: StoredEvent;
   /** True when an idempotency key matched an earlier event: nothing new was stored. */
   readonly duplicate: boolean;
+  /** The id of the receipt recorded with this input, when it carried one. */
+  readonly receiptId?: number | undefined;
 }
 
 export interface LogBounds {
@@ -64,4 +85,6 @@ export interface RetentionPolicy {
   readonly maxEvents: number;
   /** Idempotency keys are remembered at least this long. */
   readonly idempotencyTtlMs: number;
+  /** Inbound receipts kept per source, newest first; 0 or undefined keeps any number. */
+  readonly maxReceiptsPerSource?: number | undefined;
 }

@@ -1,5 +1,6 @@
 import { checkChannel } from './channel.js';
 import { HeraldError } from './errors.js';
+import type { ReceiptInput } from './inbound-receipt.js';
 import { DEFAULT_EVENT_TYPE, IDEMPOTENCY_KEY_MAX_BYTES, TYPE_MAX_BYTES } from './limits.js';
 
 /**
@@ -12,6 +13,13 @@ export interface EventInput {
   /** JSON text of the published value. */
   readonly data: string;
   readonly idempotencyKey?: string | undefined;
+  /**
+   * Keep `idempotencyKey` at least this many milliseconds, when longer than the store-wide
+   * `idempotencyTtlMs` (a webhook provider that retries for days needs its ids kept for days).
+   */
+  readonly idempotencyTtlMs?: number | undefined;
+  /** An inbound webhook receipt to record in the same transaction (see core/inbound-receipt.ts). */
+  readonly receipt?: ReceiptInput | undefined;
 }
 
 /**

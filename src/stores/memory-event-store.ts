@@ -2,6 +2,7 @@ import { matches } from '../core/channel.js';
 import { ClosedError } from '../core/errors.js';
 import { makeStoredEvent, type EventInput, type StoredEvent } from '../core/event.js';
 import type { AppendResult, EventStore, LogBounds, RetentionPolicy } from '../core/event-store.js';
+import { makeReceipt, type Receipt, type ReceiptInput, type ReceiptQuery } from '../core/inbound-receipt.js';
 
 /**
  * The log in process memory: for tests and for deployments that accept losing history on
@@ -13,7 +14,10 @@ export class MemoryEventStore implements EventStore {
   #events: StoredEvent[] = [];
   #lastSeq = 0;
   #prunedThrough = 0;
-  readonly #keys = new Map<string, { event: StoredEvent; at: number }>();
+  readonly #keys = new Map<string, { event: StoredEvent; at: number; keepUntil: number }>();
+  /** Receipts per source, oldest first. */
+  readonly #receipts = new Map<string, Receipt[]>();
+  #lastReceiptId = 0;
   readonly #now: () => number;
   #closed = false;
 
@@ -29,13 +33,15 @@ export class MemoryEventStore implements EventStore {
       const key = input.idempotencyKey;
       const known = key === undefined ? undefined : this.#keys.get(key);
       if (known) {
-        results.push({ event: known.event, duplicate: true });
+        const receiptId = input.receipt && this.#addReceipt(input.receipt, 'duplicate', known.event.seq).id;
+        results.push({ event: known.event, duplicate: true, receiptId });
         continue;
       }
       const event = makeStoredEvent(++this.#lastSeq, input.channel, input.type, input.data, now);
       this.#events.push(event);
-      if (key !== undefined) this.#keys.set(key, { event, at: now });
-      results.push({ event, duplicate: false });
+      if (key !== undefined) this.#keys.set(key, { event, at: now, keepUntil: now + (input.idempotencyTtlMs ?? 0) });
+      const receiptId = input.receipt && this.#addReceipt(input.receipt, input.receipt.status, event.seq).id;
+      results.push({ event, duplicate: false, receiptId });
     }
     return Promise.resolve(results);
   }
@@ -70,8 +76,45 @@ export class MemoryEventStore implements EventStore {
       this.#events = events.slice(drop);
     }
     const keyCutoff = now - policy.idempotencyTtlMs;
-    for (const [k, v] of this.#keys) if (v.at < keyCutoff) this.#keys.delete(k);
+    for (const [k, v] of this.#keys) if (v.at < keyCutoff && v.keepUntil < now) this.#keys.delete(k);
+    const cap = policy.maxReceiptsPerSource ?? 0;
+    for (const [source, list] of this.#receipts) {
+      let kept = list.filter((r) => r.keepUntil >= now);
+      if (cap > 0 && kept.length > cap) kept = kept.slice(kept.length - cap);
+      if (kept.length === 0) this.#receipts.delete(source);
+      else this.#receipts.set(source, kept);
+    }
     return Promise.resolve(drop);
+  }
+
+  recordReceipts(receipts: readonly ReceiptInput[]): Promise<Receipt[]> {
+    if (this.#closed) return Promise.reject(new ClosedError('The event store'));
+    return Promise.resolve(receipts.map((r) => this.#addReceipt(r, r.status, undefined)));
+  }
+
+  listReceipts(source: string, query: ReceiptQuery): Promise<Receipt[]> {
+    if (this.#closed) return Promise.reject(new ClosedError('The event store'));
+    const list = this.#receipts.get(source) ?? [];
+    const out: Receipt[] = [];
+    for (let i = list.length - 1; i >= 0 && out.length < query.limit; i--) {
+      const r = list[i]!;
+      if (query.before > 0 && r.id >= query.before) continue;
+      if (query.status === undefined || r.status === query.status) out.push(r);
+    }
+    return Promise.resolve(out);
+  }
+
+  getReceipt(source: string, id: number): Promise<Receipt | undefined> {
+    if (this.#closed) return Promise.reject(new ClosedError('The event store'));
+    return Promise.resolve(this.#receipts.get(source)?.find((r) => r.id === id));
+  }
+
+  #addReceipt(input: ReceiptInput, status: Receipt['status'], seq: number | undefined): Receipt {
+    const receipt = makeReceipt(++this.#lastReceiptId, input, status, seq);
+    let list = this.#receipts.get(input.source);
+    if (!list) this.#receipts.set(input.source, (list = []));
+    list.push(receipt);
+    return receipt;
   }
 
   close(): Promise<void> {

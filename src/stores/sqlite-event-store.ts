@@ -5,6 +5,8 @@ import { isPattern, literalPrefix, matches } from '../core/channel.js';
 import { ClosedError } from '../core/errors.js';
 import { makeStoredEvent, type EventInput, type StoredEvent } from '../core/event.js';
 import type { AppendResult, EventStore, LogBounds, RetentionPolicy } from '../core/event-store.js';
+import { makeReceipt, type Receipt, type ReceiptInput, type ReceiptQuery } from '../core/inbound-receipt.js';
+import { SqliteReceipts } from './sqlite-receipts.js';
 
 export interface SqliteEventStoreOptions {
   /** Path of the database file; `:memory:` for a throwaway one. */
@@ -44,6 +46,7 @@ export class SqliteEventStore implements EventStore {
   readonly #findKey: Database.Statement;
   readonly #insertKey: Database.Statement;
   readonly #appendTx: (inputs: readonly EventInput[]) => AppendResult[];
+  readonly #receipts: SqliteReceipts;
   readonly #reads = new Map<string, Database.Statement>();
   #lastSeq: number;
   #prunedThrough: number;
@@ -69,11 +72,17 @@ export class SqliteEventStore implements EventStore {
       CREATE TABLE IF NOT EXISTS idempotency_keys (
         key TEXT PRIMARY KEY,
         seq INTEGER NOT NULL,
-        at  INTEGER NOT NULL
+        at  INTEGER NOT NULL,
+        keep_until INTEGER NOT NULL DEFAULT 0
       ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS idempotency_keys_by_at ON idempotency_keys (at);
       CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
     `);
+    // Logs created before per-key retention existed lack keep_until (0: only the store-wide TTL).
+    const keyColumns = db.prepare(`SELECT name FROM pragma_table_info('idempotency_keys')`).all() as { name: string }[];
+    if (!keyColumns.some((c) => c.name === 'keep_until')) {
+      db.exec('ALTER TABLE idempotency_keys ADD COLUMN keep_until INTEGER NOT NULL DEFAULT 0');
+    }
     const seqRow = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'events'`).get() as
       | { seq: number }
       | undefined;
@@ -88,7 +97,9 @@ export class SqliteEventStore implements EventStore {
       `SELECT k.seq, k.at AS time, e.channel, e.type, e.data
          FROM idempotency_keys k LEFT JOIN events e ON e.seq = k.seq WHERE k.key = ?`,
     );
-    this.#insertKey = db.prepare('INSERT INTO idempotency_keys (key, seq, at) VALUES (?, ?, ?)');
+    // Receipts live in their own table (sqlite-receipts.ts), written inside #appendTx below.
+    this.#receipts = new SqliteReceipts(db);
+    this.#insertKey = db.prepare('INSERT INTO idempotency_keys (key, seq, at, keep_until) VALUES (?, ?, ?, ?)');
     this.#appendTx = db.transaction((inputs: readonly EventInput[]) => {
       const now = this.#now();
       const results: AppendResult[] = [];
@@ -104,13 +115,15 @@ export class SqliteEventStore implements EventStore {
               known.data ?? input.data,
               known.time,
             );
-            results.push({ event, duplicate: true });
+            const receiptId = input.receipt && this.#receipts.insert(input.receipt, 'duplicate', known.seq);
+            results.push({ event, duplicate: true, receiptId });
             continue;
           }
         }
         const seq = Number(this.#insert.run(input.channel, input.type, input.data, now).lastInsertRowid);
-        if (key !== undefined) this.#insertKey.run(key, seq, now);
-        results.push({ event: makeStoredEvent(seq, input.channel, input.type, input.data, now), duplicate: false });
+        if (key !== undefined) this.#insertKey.run(key, seq, now, now + (input.idempotencyTtlMs ?? 0));
+        const receiptId = input.receipt && this.#receipts.insert(input.receipt, input.receipt.status, seq);
+        results.push({ event: makeStoredEvent(seq, input.channel, input.type, input.data, now), duplicate: false, receiptId });
       }
       return results;
     });
@@ -227,8 +240,29 @@ export class SqliteEventStore implements EventStore {
         if (n < PRUNE_CHUNK_ROWS) break;
       }
     }
-    db.prepare('DELETE FROM idempotency_keys WHERE at < ?').run(now - policy.idempotencyTtlMs);
+    db.prepare('DELETE FROM idempotency_keys WHERE at < ? AND keep_until < ?').run(now - policy.idempotencyTtlMs, now);
+    this.#receipts.prune(now, policy.maxReceiptsPerSource ?? 0);
     return Promise.resolve(deleted);
+  }
+
+  recordReceipts(receipts: readonly ReceiptInput[]): Promise<Receipt[]> {
+    if (this.#closed) return Promise.reject(new ClosedError('The event store'));
+    try {
+      const ids = this.#receipts.insertMany(receipts);
+      return Promise.resolve(receipts.map((r, i) => makeReceipt(ids[i]!, r, r.status, undefined)));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  listReceipts(source: string, query: ReceiptQuery): Promise<Receipt[]> {
+    if (this.#closed) return Promise.reject(new ClosedError('The event store'));
+    return Promise.resolve(this.#receipts.list(source, query));
+  }
+
+  getReceipt(source: string, id: number): Promise<Receipt | undefined> {
+    if (this.#closed) return Promise.reject(new ClosedError('The event store'));
+    return Promise.resolve(this.#receipts.get(source, id));
   }
 
   close(): Promise<void> {

@@ -1,0 +1,154 @@
+import type Database from 'better-sqlite3';
+import type { Receipt, ReceiptInput, ReceiptQuery, ReceiptStatus } from '../core/inbound-receipt.js';
+
+/** Rows deleted per statement while pruning receipts, so a prune never holds the lock long. */
+const PRUNE_CHUNK_ROWS = 10_000;
+
+interface ReceiptRow {
+  id: number;
+  source: string;
+  status: ReceiptStatus;
+  received_at: number;
+  keep_until: number;
+  provider_id: string | null;
+  type: string | null;
+  headers: string;
+  body: Buffer | null;
+  error_code: string | null;
+  error_message: string | null;
+  seq: number | null;
+  replay_of: number | null;
+}
+
+/**
+ * The inbound receipts table of the SQLite log. Not a store of its own: SqliteEventStore calls
+ * `insert` inside its append transaction, which is what makes "event, idempotency key and
+ * receipt are durable together" true. `id` is AUTOINCREMENT, so ids are never reused.
+ */
+export class SqliteReceipts {
+  readonly #db: Database.Database;
+  readonly #insert: Database.Statement;
+  readonly #get: Database.Statement;
+  readonly #list: Database.Statement;
+  readonly #listByStatus: Database.Statement;
+  readonly #insertMany: (inputs: readonly ReceiptInput[]) => number[];
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS inbound_receipts (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        source        TEXT    NOT NULL,
+        status        TEXT    NOT NULL,
+        received_at   INTEGER NOT NULL,
+        keep_until    INTEGER NOT NULL,
+        provider_id   TEXT,
+        type          TEXT,
+        headers       TEXT    NOT NULL,
+        body          BLOB,
+        error_code    TEXT,
+        error_message TEXT,
+        seq           INTEGER,
+        replay_of     INTEGER
+      );
+      CREATE INDEX IF NOT EXISTS inbound_receipts_by_source ON inbound_receipts (source, id);
+      CREATE INDEX IF NOT EXISTS inbound_receipts_by_keep ON inbound_receipts (keep_until);
+    `);
+    this.#insert = db.prepare(`
+      INSERT INTO inbound_receipts (source, status, received_at, keep_until, provider_id, type, headers,
+                                    body, error_code, error_message, seq, replay_of)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.#get = db.prepare('SELECT * FROM inbound_receipts WHERE source = ? AND id = ?');
+    this.#list = db.prepare(
+      'SELECT * FROM inbound_receipts WHERE source = ? AND id < ? ORDER BY id DESC LIMIT ?',
+    );
+    this.#listByStatus = db.prepare(
+      'SELECT * FROM inbound_receipts WHERE source = ? AND id < ? AND status = ? ORDER BY id DESC LIMIT ?',
+    );
+    this.#insertMany = db.transaction((inputs: readonly ReceiptInput[]) =>
+      inputs.map((r) => this.insert(r, r.status, undefined)),
+    );
+  }
+
+  /** Inserts one receipt; call inside the caller's transaction. Resolves to its id. */
+  insert(r: ReceiptInput, status: ReceiptStatus, seq: number | undefined): number {
+    const info = this.#insert.run(
+      r.source,
+      status,
+      r.receivedAt,
+      r.keepUntil,
+      r.providerId ?? null,
+      r.type ?? null,
+      JSON.stringify(r.headers),
+      status === 'accepted' ? (r.body ?? null) : null,
+      r.error?.code ?? null,
+      r.error?.message ?? null,
+      seq ?? null,
+      r.replayOf ?? null,
+    );
+    return Number(info.lastInsertRowid);
+  }
+
+  /** Inserts receipts that append no event, in one transaction of their own. */
+  insertMany(inputs: readonly ReceiptInput[]): number[] {
+    return this.#insertMany(inputs);
+  }
+
+  get(source: string, id: number): Receipt | undefined {
+    const row = this.#get.get(source, id) as ReceiptRow | undefined;
+    return row && fromRow(row);
+  }
+
+  list(source: string, q: ReceiptQuery): Receipt[] {
+    const before = q.before > 0 ? q.before : Number.MAX_SAFE_INTEGER;
+    const rows = (
+      q.status === undefined
+        ? this.#list.all(source, before, q.limit)
+        : this.#listByStatus.all(source, before, q.status, q.limit)
+    ) as ReceiptRow[];
+    return rows.map(fromRow);
+  }
+
+  /** Deletes expired receipts, then caps every source at its newest `perSource` (0: no cap). */
+  prune(now: number, perSource: number): void {
+    const expired = this.#db.prepare(
+      'DELETE FROM inbound_receipts WHERE id IN (SELECT id FROM inbound_receipts WHERE keep_until < ? LIMIT ?)',
+    );
+    while (expired.run(now, PRUNE_CHUNK_ROWS).changes === PRUNE_CHUNK_ROWS) {
+      /* next chunk */
+    }
+    if (perSource <= 0) return;
+    const sources = this.#db.prepare('SELECT DISTINCT source FROM inbound_receipts').all() as { source: string }[];
+    const boundary = this.#db.prepare(
+      'SELECT id FROM inbound_receipts WHERE source = ? ORDER BY id DESC LIMIT 1 OFFSET ?',
+    );
+    const cut = this.#db.prepare(
+      `DELETE FROM inbound_receipts WHERE id IN
+         (SELECT id FROM inbound_receipts WHERE source = ? AND id <= ? ORDER BY id LIMIT ?)`,
+    );
+    for (const { source } of sources) {
+      const row = boundary.get(source, perSource) as { id: number } | undefined;
+      if (!row) continue;
+      while (cut.run(source, row.id, PRUNE_CHUNK_ROWS).changes === PRUNE_CHUNK_ROWS) {
+        /* next chunk */
+      }
+    }
+  }
+}
+
+function fromRow(r: ReceiptRow): Receipt {
+  return {
+    id: r.id,
+    source: r.source,
+    status: r.status,
+    receivedAt: r.received_at,
+    keepUntil: r.keep_until,
+    providerId: r.provider_id ?? undefined,
+    type: r.type ?? undefined,
+    headers: JSON.parse(r.headers) as Record<string, string>,
+    body: r.body ?? undefined,
+    error: r.error_code === null ? undefined : { code: r.error_code, message: r.error_message ?? '' },
+    seq: r.seq ?? undefined,
+    replayOf: r.replay_of ?? undefined,
+  };
+}

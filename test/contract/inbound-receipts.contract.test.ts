@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import type { EventInput } from '../../src/core/event.js';
+import type { EventStore } from '../../src/core/event-store.js';
+import type { ReceiptInput } from '../../src/core/inbound-receipt.js';
+import { MemoryEventStore } from '../../src/stores/memory-event-store.js';
+import { SqliteEventStore } from '../../src/stores/sqlite-event-store.js';
+
+/**
+ * The inbound-receipt part of the EventStore specification (src/core/event-store.ts), run
+ * against every store. `now` is injected so retention is tested without waiting.
+ */
+interface Factory {
+  name: string;
+  durable: boolean;
+  open(clock: { now: number }, file?: string): EventStore;
+}
+
+const factories: Factory[] = [
+  { name: 'memory', durable: false, open: (c) => new MemoryEventStore({ now: () => c.now }) },
+  {
+    name: 'sqlite',
+    durable: true,
+    open: (c, file) =>
+      new SqliteEventStore({ file: file ?? join(mkdtempSync(join(tmpdir(), 'herald-rc-')), 'log.db'), now: () => c.now }),
+  },
+];
+
+const DAY = 86_400_000;
+
+function receipt(over: Partial<ReceiptInput> = {}): ReceiptInput {
+  return {
+    source: 'stripe',
+    status: 'accepted',
+    receivedAt: 1_000,
+    keepUntil: 1_000 + 3 * DAY,
+    providerId: 'evt_1',
+    type: 'payment_intent.succeeded',
+    headers: { 'stripe-signature': 't=1,v1=ab' },
+    body: Buffer.from('{"id":"evt_1"}'),
+    ...over,
+  };
+}
+
+function webhookInput(id: string, over: Partial<ReceiptInput> = {}): EventInput {
+  return {
+    channel: 'orders',
+    type: 'payment_intent.succeeded',
+    data: `{"id":"${id}"}`,
+    idempotencyKey: `webhook:stripe:${id}`,
+    idempotencyTtlMs: 3 * DAY,
+    receipt: receipt({ providerId: id, body: Buffer.from(`{"id":"${id}"}`), ...over }),
+  };
+}
+
+for (const f of factories) {
+  describe(`EventStore inbound receipts (${f.name})`, () => {
+    test('records an accepted receipt with its raw body and seq in the append', async () => {
+      const store = f.open({ now: 1_000 });
+      const [r] = await store.append([webhookInput('evt_1')]);
+      assert.equal(r!.duplicate, false);
+      assert.ok(r!.receiptId! > 0);
+      const got = await store.getReceipt('stripe', r!.receiptId!);
+      assert.equal(got?.status, 'accepted');
+      assert.equal(got?.seq, r!.event.seq);
+      assert.equal(got?.body?.toString(), '{"id":"evt_1"}');
+      assert.deepEqual(got?.headers, { 'stripe-signature': 't=1,v1=ab' });
+      await store.close();
+    });
+
+    test('a repeated provider id appends nothing and records a duplicate receipt without body', async () => {
+      const store = f.open({ now: 1_000 });
+      const [first] = await store.append([webhookInput('evt_1')]);
+      const [again, sameBatch] = await store.append([webhookInput('evt_1'), webhookInput('evt_1')]);
+      for (const r of [again!, sameBatch!]) {
+        assert.equal(r.duplicate, true);
+        assert.equal(r.event.seq, first!.event.seq);
+        const got = await store.getReceipt('stripe', r.receiptId!);
+        assert.equal(got?.status, 'duplicate');
+        assert.equal(got?.seq, first!.event.seq);
+        assert.equal(got?.body, undefined);
+      }
+      assert.equal((await store.head()).lastSeq, first!.event.seq);
+      await store.close();
+    });
+
+    test('keeps a key for its own longer TTL past the store-wide TTL, then forgets it', async () => {
+      const clock = { now: 1_000 };
+      const store = f.open(clock);
+      await store.append([webhookInput('evt_1')]);
+      const policy = { maxAgeMs: 0, maxEvents: 0, idempotencyTtlMs: DAY };
+      clock.now += 2 * DAY;
+      await store.prune(policy, clock.now);
+      assert.equal((await store.append([webhookInput('evt_1')]))[0]!.duplicate, true, 'kept within 3 days');
+      clock.now += 2 * DAY;
+      await store.prune(policy, clock.now);
+      assert.equal((await store.append([webhookInput('evt_1')]))[0]!.duplicate, false, 'forgotten after 3 days');
+      await store.close();
+    });
+
+    test('records rejected receipts, lists newest first, filters by status and pages with before', async () => {
+      const store = f.open({ now: 1_000 });
+      await store.append([webhookInput('evt_1')]);
+      const rejected = await store.recordReceipts([
+        receipt({ status: 'rejected', providerId: undefined, body: Buffer.from('x'), error: { code: 'SIGNATURE_INVALID', message: 'no' } }),
+        receipt({ status: 'rejected', source: 'github', error: { code: 'SIGNATURE_MISSING', message: 'no' } }),
+      ]);
+      assert.equal(rejected[0]!.body, undefined, 'a rejected receipt never keeps the payload');
+      const all = await store.listReceipts('stripe', { before: 0, limit: 10 });
+      assert.deepEqual(all.map((r) => r.status), ['rejected', 'accepted']);
+      assert.equal(all[0]!.error?.code, 'SIGNATURE_INVALID');
+      assert.equal((await store.getReceipt('stripe', all[0]!.id))?.body, undefined);
+      const older = await store.listReceipts('stripe', { before: all[0]!.id, limit: 10 });
+      assert.deepEqual(older.map((r) => r.id), [all[1]!.id]);
+      const onlyRejected = await store.listReceipts('stripe', { before: 0, limit: 10, status: 'rejected' });
+      assert.equal(onlyRejected.length, 1);
+      assert.equal(await store.getReceipt('github', all[0]!.id), undefined, 'receipts are per source');
+      await store.close();
+    });
+
+    test('prunes receipts past keepUntil and beyond the per-source cap, but not their keys', async () => {
+      const store = f.open({ now: 1_000 });
+      for (let i = 0; i < 5; i++) await store.append([webhookInput(`evt_${i}`, { keepUntil: 1_000 + DAY })]);
+      await store.recordReceipts([receipt({ status: 'rejected', keepUntil: 2_000 })]);
+      await store.prune({ maxAgeMs: 0, maxEvents: 0, idempotencyTtlMs: DAY, maxReceiptsPerSource: 3 }, 3_000);
+      const left = await store.listReceipts('stripe', { before: 0, limit: 10 });
+      assert.deepEqual(left.map((r) => r.providerId), ['evt_4', 'evt_3', 'evt_2']);
+      assert.equal((await store.append([webhookInput('evt_0', { keepUntil: 1_000 + DAY })]))[0]!.duplicate, true);
+      await store.prune({ maxAgeMs: 0, maxEvents: 0, idempotencyTtlMs: DAY }, 1_000 + 2 * DAY);
+      assert.equal((await store.listReceipts('stripe', { before: 0, limit: 10 })).length, 0);
+      await store.close();
+    });
+
+    if (f.durable) {
+      test('event, key and receipt survive reopening the store', async () => {
+        const file = join(mkdtempSync(join(tmpdir(), 'herald-rc-')), 'log.db');
+        const first = f.open({ now: 1_000 }, file);
+        const [r] = await first.append([webhookInput('evt_9')]);
+        await first.close();
+        const again = f.open({ now: 2_000 }, file);
+        assert.equal((await again.getReceipt('stripe', r!.receiptId!))?.body?.toString(), '{"id":"evt_9"}');
+        const [dup] = await again.append([webhookInput('evt_9')]);
+        assert.equal(dup!.duplicate, true);
+        assert.ok(dup!.receiptId! > r!.receiptId!, 'receipt ids are never reused');
+        await again.close();
+      });
+    }
+
+    test('receipt calls after close reject', async () => {
+      const store = f.open({ now: 1_000 });
+      await store.close();
+      await assert.rejects(store.listReceipts('stripe', { before: 0, limit: 1 }));
+      await assert.rejects(store.recordReceipts([receipt({ status: 'rejected' })]));
+    });
+  });
+}

@@ -136,6 +136,22 @@ export const DEFAULTS = {
     /** Where Herald announces endpoint changes it made itself (auto-disable). */
     systemChannel: 'herald.system',
   },
+  /** Defaults for every entry of `sources` (inbound webhooks, src/transports/webhook-in/). */
+  sources: {
+    /** seconds a signed timestamp may differ from now (Stripe, Slack, Standard Webhooks: 5 min). */
+    toleranceSeconds: 300,
+    /** bytes: largest body a source accepts (GitHub sends up to 25 MB: raise it there). */
+    maxBodyBytes: 1_048_576,
+    /**
+     * seconds provider ids (and accepted receipts) are kept, so a retry is still recognised:
+     * at least as long as the provider retries (Stripe and PayPal: 3 days).
+     */
+    retentionSeconds: 259_200,
+    /** seconds a rejected arrival's receipt is kept (24 h). */
+    rejectedRetentionSeconds: 86_400,
+    /** Generic `hmac` provider: the signature header, its encoding, and a prefix before it. */
+    hmac: { header: 'x-signature', encoding: 'hex' as 'hex' | 'base64', prefix: '' },
+  },
   log: {
     level: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
   },

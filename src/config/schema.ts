@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { checkChannel } from '../core/channel.js';
 import { DEFAULTS } from './defaults.js';
+import { sourcesSchema } from './sources-schema.js';
 import { authSchema, presenceSchema, trustProxySchema } from '../auth/auth-schema.js';
 
 const channelName = z.string().refine((s) => {
@@ -115,6 +116,7 @@ export const configSchema = z
     auth: authSchema.prefault({}),
     presence: presenceSchema.prefault({}),
     outbound: outboundSchema.prefault({}),
+    sources: sourcesSchema.default({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(d.log.level),

@@ -1,5 +1,5 @@
 import cors from '@fastify/cors';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { Broker } from './core/broker.js';
 import type { EventStore } from './core/event-store.js';
@@ -80,7 +80,8 @@ export function createHerald(config: Config, log: Logger): Herald {
 
   const app: FastifyInstance = Fastify({
     loggerInstance: log as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Per-request lines would double the cost of every publish; errors are logged by the handler.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.limits.maxBodyBytes,
     // Streams are long-lived; fastify must not wait for them on close (SseStreams ends them).
     forceCloseConnections: false,

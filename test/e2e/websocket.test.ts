@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { openWs } from '../helpers/clients.js';
+import { openWs, type Frame } from '../helpers/clients.js';
 import { postJson, startInProcess, waitFor } from '../helpers/herald.js';
 
 describe('WebSocket: /v1/ws JSON protocol with the ws package', () => {
@@ -22,7 +22,7 @@ describe('WebSocket: /v1/ws JSON protocol with the ws package', () => {
     const obj = await publish({ channel: 'orders.eu', type: 'order.paid', data: { total: '19.90' } });
     const str = await publish({ channel: 'orders.us', data: 'a string stays a string' });
     await waitFor(() => c.events().length === 2);
-    const [e1, e2] = c.events();
+    const [e1, e2] = c.events() as [Frame, Frame];
     assert.equal(e1!.id, obj.json.id);
     assert.equal(e1!.channel, 'orders.eu');
     assert.equal(e1!.type, 'order.paid');
@@ -42,7 +42,7 @@ describe('WebSocket: /v1/ws JSON protocol with the ws package', () => {
     await waitFor(() => c.events().length === 2);
     assert.deepEqual(c.events().map((e) => e.data), [2, 3]);
     // the ack came before the replayed events
-    assert.equal(c.frames[0]!.op, 'ack');
+    assert.equal(c.frames[0]?.op, 'ack');
     c.send({ op: 'unsubscribe', channel: 'resume.ws', ref: 2 });
     await c.next((f) => f.op === 'ack' && f.ref === 2);
     await publish({ channel: 'resume.ws', data: 'after unsubscribe' });

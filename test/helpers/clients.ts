@@ -61,10 +61,11 @@ export async function openWs(url: string) {
     },
     send: (frame: unknown) => ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame)),
     /** Waits for the first frame (from `from` on) that satisfies `pred`. */
-    next: (pred: (f: Frame) => boolean, ms = 5_000) =>
-      waitFor(() => frames.find(pred), ms, 'a matching WebSocket frame'),
+    next: (pred: (f: Frame) => boolean, ms = 5_000): Promise<Frame> =>
+      waitFor(() => frames.find(pred), ms, 'a matching WebSocket frame') as Promise<Frame>,
     events: () => frames.filter((f) => f.op === 'event'),
-    closedWith: (ms = 5_000) => waitFor(() => closed, ms, 'the socket to close'),
+    closedWith: (ms = 5_000) =>
+      waitFor(() => closed, ms, 'the socket to close') as Promise<{ code: number; reason: string }>,
     close: () => ws.close(),
   };
 }

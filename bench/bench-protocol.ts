@@ -1,0 +1,139 @@
+/**
+ * What the benchmark's processes share: the clock, the event payload, the cheap scanner that
+ * finds payloads in received bytes, and the latency histogram that travels between processes.
+ */
+
+/** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
+export function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Bytes of the published `data` value (JSON text), as the benchmark brief asks (~100 B). */
+export const PAYLOAD_BYTES = 100;
+
+/** Every payload starts with this, so receivers find it without parsing JSON or SSE. */
+export const MARKER = Buffer.from('{"t":');
+
+/**
+ * The published `data` value: send time, sequence number (negative for probes, which are not
+ * measured), padding to PAYLOAD_BYTES. `t` is first so MARKER finds it.
+ */
+export function payload(t: number, n: number): string {
+  const head = `{"t":${t.toFixed(3)},"n":${n},"p":"`;
+  const pad = Math.max(0, PAYLOAD_BYTES - head.length - 2);
+  return `${head}${'x'.repeat(pad)}"}`;
+}
+
+/** One payload found in a byte stream. */
+export interface Found {
+  t: number;
+  n: number;
+}
+
+const COMMA = 0x2c;
+const N_FIELD = Buffer.from('"n":');
+
+/**
+ * Finds every complete payload head in `buf` from `from`, calling `fn` for each, and returns the
+ * offset where an incomplete one starts (to keep for the next read) or where scanning may resume.
+ * Works on SSE streams (chunked or not: chunk headers never split a frame Herald or the
+ * baseline wrote in one call) and on WebSocket messages alike, in a few native `indexOf` calls.
+ */
+export function scanPayloads(buf: Buffer, fn: (t: number, n: number) => void): number {
+  let pos = 0;
+  for (;;) {
+    const at = buf.indexOf(MARKER, pos);
+    if (at < 0) return Math.max(pos, buf.length - MARKER.length + 1);
+    const tEnd = buf.indexOf(COMMA, at + MARKER.length);
+    if (tEnd < 0) return at;
+    const nAt = tEnd + 1;
+    const nEnd = buf.indexOf(COMMA, nAt + N_FIELD.length);
+    if (nEnd < 0) return at;
+    const t = Number(buf.toString('latin1', at + MARKER.length, tEnd));
+    const n = Number(buf.toString('latin1', nAt + N_FIELD.length, nEnd));
+    fn(t, n);
+    pos = nEnd;
+  }
+}
+
+/**
+ * Latency histogram: 10 µs buckets up to 100 ms, then 1 ms buckets up to 60 s, so p99 keeps
+ * its precision where targets are set and a slow run still has an honest tail. Sparse pairs
+ * cross process boundaries.
+ */
+export class LatencyHistogram {
+  static readonly FINE_US = 10;
+  static readonly FINE_LIMIT_MS = 100;
+  static readonly COARSE_LIMIT_MS = 60_000;
+  readonly #fine = new Uint32Array((LatencyHistogram.FINE_LIMIT_MS * 1000) / LatencyHistogram.FINE_US);
+  readonly #coarse = new Uint32Array(LatencyHistogram.COARSE_LIMIT_MS);
+  count = 0;
+  max = 0;
+  sum = 0;
+
+  record(ms: number): void {
+    if (ms < 0) ms = 0;
+    this.count++;
+    this.sum += ms;
+    if (ms > this.max) this.max = ms;
+    if (ms < LatencyHistogram.FINE_LIMIT_MS) this.#fine[Math.floor((ms * 1000) / LatencyHistogram.FINE_US)]!++;
+    else this.#coarse[Math.min(this.#coarse.length - 1, Math.floor(ms))]!++;
+  }
+
+  /** Value at quantile q (0..1), in ms: the upper edge of the bucket that holds it. */
+  quantile(q: number): number {
+    if (this.count === 0) return NaN;
+    const rank = Math.max(1, Math.ceil(q * this.count));
+    let seen = 0;
+    for (let i = 0; i < this.#fine.length; i++) {
+      seen += this.#fine[i]!;
+      if (seen >= rank) return ((i + 1) * LatencyHistogram.FINE_US) / 1000;
+    }
+    for (let i = 0; i < this.#coarse.length; i++) {
+      seen += this.#coarse[i]!;
+      if (seen >= rank) return Math.min(i + 1, this.max);
+    }
+    return this.max;
+  }
+
+  toSparse(): SparseHistogram {
+    const fine: number[] = [];
+    const coarse: number[] = [];
+    this.#fine.forEach((c, i) => c > 0 && fine.push(i, c));
+    this.#coarse.forEach((c, i) => c > 0 && coarse.push(i, c));
+    return { fine, coarse, count: this.count, max: this.max, sum: this.sum };
+  }
+
+  merge(s: SparseHistogram): void {
+    for (let i = 0; i < s.fine.length; i += 2) this.#fine[s.fine[i]!]! += s.fine[i + 1]!;
+    for (let i = 0; i < s.coarse.length; i += 2) this.#coarse[s.coarse[i]!]! += s.coarse[i + 1]!;
+    this.count += s.count;
+    this.sum += s.sum;
+    if (s.max > this.max) this.max = s.max;
+  }
+}
+
+export interface SparseHistogram {
+  fine: number[];
+  coarse: number[];
+  count: number;
+  max: number;
+  sum: number;
+}
+
+/** Subscriber transports the benchmark drives. */
+export type Transport = 'sse' | 'ws';
+
+/** What a client worker reports about the measured window. */
+export interface WorkerStats {
+  open: number;
+  /** Measured events received (n >= the window's first number), once per connection. */
+  received: number;
+  /** Events received twice on one connection (must stay 0). */
+  duplicates: number;
+  /** Connections that closed while the window was open. */
+  dropped: number;
+  firstAt: number;
+  lastAt: number;
+  histogram: SparseHistogram;
+}

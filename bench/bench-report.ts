@@ -1,0 +1,158 @@
+import type { Transport } from './bench-protocol.js';
+import type { Sizes, SuiteResult } from './bench-suite.js';
+import type { Measurement } from './load-driver.js';
+
+/** The goals of the benchmark (issue 2), with their units. */
+export const GOALS = {
+  /** deliveries per second in the burst scenario, per transport. */
+  burstDeliveriesPerSec: 400_000,
+  /** Herald's burst throughput over the naive baseline's. */
+  burstOverNaive: 2,
+  /** ms: p99 publish-to-receive at the steady rate. */
+  steadyP99Ms: 30,
+  /** ms: p99 publish-to-receive at the fan-out rate to the large audience. */
+  fanoutP99Ms: 100,
+  /** bytes of server RSS per idle connection at the large audience. */
+  idleBytesPerConn: 10 * 1024,
+};
+
+export interface RunInfo {
+  date: string;
+  cpus: string;
+  node: string;
+  loadBefore: string;
+  store: string;
+  workers: number;
+  quick: boolean;
+  command: string;
+}
+
+const T_NAME: Record<Transport, string> = { sse: 'SSE', ws: 'WebSocket' };
+
+function find(results: SuiteResult[], kind: 'herald' | 'naive', t: Transport): SuiteResult | undefined {
+  return results.find((r) => r.kind === kind && r.transport === t);
+}
+
+const int = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '–' : Math.round(n).toLocaleString('en-US'));
+const ms = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '–' : n < 10 ? n.toFixed(2) : n.toFixed(1));
+const kib = (bytes: number | undefined) => (bytes === undefined ? '–' : `${(bytes / 1024).toFixed(1)} KiB`);
+const ratio = (a: number | undefined, b: number | undefined) =>
+  a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? '–' : `${(a / b).toFixed(2)}x`;
+const verdict = (ok: boolean | undefined) => (ok === undefined ? '–' : ok ? 'PASS' : '**MISS**');
+
+/** The goals table: each figure, its goal, PASS or MISS, and the naive baseline beside it. */
+export function goalsTable(results: SuiteResult[], z: Sizes): string {
+  const rows: string[] = [
+    '| Goal | Transport | Herald | Naive | Herald ÷ naive | Target | Result |',
+    '|---|---|--:|--:|--:|---|---|',
+  ];
+  for (const t of ['sse', 'ws'] as const) {
+    const h = find(results, 'herald', t);
+    const n = find(results, 'naive', t);
+    if (!h && !n) continue;
+    const hb = h?.burst;
+    const nb = n?.burst;
+    if (hb || nb) {
+      const over = hb && nb ? hb.deliveriesPerSec / nb.deliveriesPerSec : undefined;
+      rows.push(
+        `| burst: deliveries/s (${z.small.toLocaleString('en-US')} subs, ${z.burstCount.toLocaleString('en-US')} publishes) | ${T_NAME[t]} | ${int(hb?.deliveriesPerSec)} | ${int(nb?.deliveriesPerSec)} | ${ratio(hb?.deliveriesPerSec, nb?.deliveriesPerSec)} | ≥ ${int(GOALS.burstDeliveriesPerSec)} and ≥ ${GOALS.burstOverNaive}x naive | ${verdict(hb && hb.deliveriesPerSec >= GOALS.burstDeliveriesPerSec && (over === undefined || over >= GOALS.burstOverNaive))} |`,
+        `| burst: lost deliveries | ${T_NAME[t]} | ${int(hb?.lost)} | ${int(nb?.lost)} | | 0 | ${verdict(hb && clean(hb))} |`,
+      );
+    }
+    const hs = h?.steady;
+    const ns = n?.steady;
+    if (hs || ns) {
+      rows.push(
+        `| steady: p99 ms (${z.small.toLocaleString('en-US')} subs at ${z.steadyRate}/s) | ${T_NAME[t]} | ${ms(hs?.p99)} | ${ms(ns?.p99)} | ${ratio(hs?.p99, ns?.p99)} | ≤ ${GOALS.steadyP99Ms} | ${verdict(hs && hs.p99 <= GOALS.steadyP99Ms && clean(hs))} |`,
+      );
+    }
+    const hf = h?.fanout;
+    const nf = n?.fanout;
+    if (hf || nf) {
+      rows.push(
+        `| fan-out: p99 ms (${z.large.toLocaleString('en-US')} subs at ${z.fanoutRate}/s) | ${T_NAME[t]} | ${ms(hf?.p99)} | ${ms(nf?.p99)} | ${ratio(hf?.p99, nf?.p99)} | ≤ ${GOALS.fanoutP99Ms} | ${verdict(hf && hf.p99 <= GOALS.fanoutP99Ms)} |`,
+        `| fan-out: lost deliveries | ${T_NAME[t]} | ${int(hf?.lost)} | ${int(nf?.lost)} | | 0 | ${verdict(hf && clean(hf))} |`,
+      );
+    }
+    const hi = h?.idle;
+    const ni = n?.idle;
+    if (hi?.perConnLarge !== undefined || ni?.perConnLarge !== undefined) {
+      rows.push(
+        `| idle: RSS per connection (${z.large.toLocaleString('en-US')} conns) | ${T_NAME[t]} | ${kib(hi?.perConnLarge)} | ${kib(ni?.perConnLarge)} | ${ratio(hi?.perConnLarge, ni?.perConnLarge)} | ≤ ${kib(GOALS.idleBytesPerConn)} | ${verdict(hi?.perConnLarge !== undefined ? hi.perConnLarge <= GOALS.idleBytesPerConn : undefined)} |`,
+      );
+    }
+  }
+  return rows.join('\n');
+}
+
+function clean(m: Measurement): boolean {
+  return m.lost === 0 && m.duplicates === 0 && m.failedPublishes === 0;
+}
+
+/** Every figure of every window, Herald and baseline side by side. */
+export function figuresTable(results: SuiteResult[], z: Sizes): string {
+  const rows: string[] = [
+    '| Scenario | Transport | Server | Subs | Publishes | Publishes/s | Deliveries/s | p50 ms | p99 ms | max ms | Lost | Duplicates |',
+    '|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+  ];
+  const scen: [keyof Pick<SuiteResult, 'burst' | 'steady' | 'fanout'>, string][] = [
+    ['burst', `burst (≤ ${z.inflight} in flight)`],
+    ['steady', `steady ${z.steadyRate}/s`],
+    ['fanout', `fan-out ${z.fanoutRate}/s`],
+  ];
+  for (const [key, name] of scen) {
+    for (const r of results) {
+      const m = r[key];
+      if (!m) continue;
+      rows.push(
+        `| ${name} | ${T_NAME[r.transport]} | ${r.kind} | ${int(m.subscribers)} | ${int(m.publishes)} | ${int(m.publishesPerSec)} | ${int(m.deliveriesPerSec)} | ${ms(m.p50)} | ${ms(m.p99)} | ${ms(m.max)} | ${int(m.lost)} | ${int(m.duplicates)} |`,
+      );
+    }
+  }
+  const mem = ['', '| Idle memory | Transport | Server | RSS before | RSS at ' + int(z.small) + ' | per conn | RSS at ' + int(z.large) + ' | per conn |', '|---|---|---|--:|--:|--:|--:|--:|'];
+  for (const r of results) {
+    const i = r.idle;
+    if (!i) continue;
+    mem.push(
+      `| idle | ${T_NAME[r.transport]} | ${r.kind} | ${mib(i.rssStart)} | ${mib(i.rssSmall)} | ${kib(i.perConnSmall)} | ${i.rssLarge ? mib(i.rssLarge) : '–'} | ${kib(i.perConnLarge)} |`,
+    );
+  }
+  return rows.join('\n') + (mem.length > 3 ? '\n' + mem.join('\n') : '');
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
+/** The whole results page (bench/results/latest.md). */
+export function resultsPage(results: SuiteResult[], z: Sizes, info: RunInfo, notes: string[]): string {
+  const lines = [
+    `# Herald benchmark results`,
+    '',
+    `- Date: ${info.date}`,
+    `- Machine: ${info.cpus}; Node.js ${info.node}; load average before the run: ${info.loadBefore}`,
+    `- Command: \`${info.command}\`${info.quick ? ' (quick smoke run: smaller sizes, not comparable with the goals)' : ''}`,
+    `- Herald store: ${info.store}; ${info.workers} subscriber processes, 1 publisher process, server and load on the same machine`,
+    `- Events: ~100-byte JSON payloads on one channel; burst = as fast as the publisher goes with at most ${z.inflight} requests in flight; rate windows last ${z.rateSeconds} s`,
+    '',
+    '## Goals',
+    '',
+    goalsTable(results, z),
+    '',
+    '## All figures',
+    '',
+    figuresTable(results, z),
+    '',
+  ];
+  const failures = results.filter((r) => r.error || r.slowCutOffs > 0);
+  if (failures.length > 0 || notes.length > 0) {
+    lines.push('## Notes', '');
+    for (const r of failures) {
+      if (r.error) lines.push(`- ${r.kind} ${T_NAME[r.transport]}: run failed: ${r.error}`);
+      if (r.slowCutOffs > 0) lines.push(`- ${r.kind} ${T_NAME[r.transport]}: ${r.slowCutOffs} subscribers cut off as slow`);
+    }
+    for (const n of notes) lines.push(`- ${n}`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}

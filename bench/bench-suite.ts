@@ -1,0 +1,142 @@
+import type { Transport } from './bench-protocol.js';
+import { Target, type TargetKind } from './bench-targets.js';
+import type { LoadDriver, Measurement } from './load-driver.js';
+
+/** The scenarios of the benchmark, in the order one suite runs them. */
+export const SCENARIOS = ['idle', 'fanout', 'steady', 'burst'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+/** Sizes and durations of a run (`--quick` shrinks them). */
+export interface Sizes {
+  /** Subscribers of the steady and burst scenarios. */
+  small: number;
+  /** Subscribers of the idle and fan-out scenarios. */
+  large: number;
+  steadyRate: number;
+  fanoutRate: number;
+  /** Seconds each fixed-rate window lasts. */
+  rateSeconds: number;
+  burstCount: number;
+  /** Publish requests outstanding at most in burst mode. */
+  inflight: number;
+  /** Milliseconds to let memory settle before reading RSS. */
+  settleMs: number;
+}
+
+export const FULL: Sizes = {
+  small: 1_000,
+  large: 10_000,
+  steadyRate: 200,
+  fanoutRate: 10,
+  rateSeconds: 10,
+  burstCount: 2_000,
+  inflight: 32,
+  settleMs: 2_000,
+};
+
+export const QUICK: Sizes = { ...FULL, large: 2_000, rateSeconds: 3, burstCount: 500, settleMs: 1_000 };
+
+export interface IdleResult {
+  rssStart: number;
+  rssSmall: number;
+  rssLarge?: number;
+  /** Bytes of RSS growth per connection, from no subscriber to `small` and to `large`. */
+  perConnSmall: number;
+  perConnLarge?: number;
+}
+
+export interface SuiteResult {
+  kind: TargetKind;
+  transport: Transport;
+  idle?: IdleResult;
+  fanout?: Measurement;
+  steady?: Measurement;
+  burst?: Measurement;
+  slowCutOffs: number;
+  error?: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * One server, one transport, every selected scenario, in one server lifetime:
+ * warm up, read RSS with no subscriber; open `small` subscribers (RSS), then `large` (RSS):
+ * the idle figures; publish at the fan-out rate to `large`; close down to `small`; steady rate;
+ * then a burst. Memory is read before any load has grown the heap.
+ */
+export async function runSuite(
+  kind: TargetKind,
+  transport: Transport,
+  load: LoadDriver,
+  o: { sizes: Sizes; scenarios: readonly Scenario[]; store: 'sqlite' | 'memory'; profileDir?: string | undefined; say: (s: string) => void },
+): Promise<SuiteResult> {
+  const { sizes: z, scenarios, say } = o;
+  const result: SuiteResult = { kind, transport, slowCutOffs: 0 };
+  const target = await Target.start({ kind, transport, store: o.store, profileDir: o.profileDir });
+  load.useTarget(transport, target.url, target.streamUrl);
+  const label = `${kind} ${transport}`;
+  try {
+    // Warm up: load the code paths (and JIT them) so RSS growth is the connections' own.
+    await load.connectTo(20);
+    await load.waitLive();
+    await load.measure({ mode: 'burst', count: 200, inflight: z.inflight });
+    await load.closeTo(0);
+    await sleep(z.settleMs);
+
+    const wantLarge = scenarios.includes('idle') || scenarios.includes('fanout');
+    const rssStart = target.rssBytes();
+    await load.connectTo(z.small);
+    await load.waitLive();
+    await sleep(z.settleMs);
+    const rssSmall = target.rssBytes();
+    const idle: IdleResult = { rssStart, rssSmall, perConnSmall: (rssSmall - rssStart) / z.small };
+    say(`${label}: ${z.small} subscribers, RSS ${mib(rssStart)} -> ${mib(rssSmall)}`);
+    if (wantLarge) {
+      await load.connectTo(z.large);
+      await load.waitLive();
+      await sleep(z.settleMs);
+      idle.rssLarge = target.rssBytes();
+      idle.perConnLarge = (idle.rssLarge - rssStart) / z.large;
+      say(`${label}: ${z.large} subscribers, RSS ${mib(idle.rssLarge)}`);
+    }
+    if (scenarios.includes('idle')) result.idle = idle;
+
+    if (scenarios.includes('fanout')) {
+      result.fanout = await load.measure({ mode: 'rate', rate: z.fanoutRate, count: z.fanoutRate * z.rateSeconds, inflight: z.inflight });
+      say(`${label}: fanout ${describe(result.fanout)}`);
+    }
+    if (wantLarge) {
+      await load.closeTo(z.small);
+      await load.waitLive();
+    }
+    if (scenarios.includes('steady')) {
+      result.steady = await load.measure({ mode: 'rate', rate: z.steadyRate, count: z.steadyRate * z.rateSeconds, inflight: z.inflight });
+      say(`${label}: steady ${describe(result.steady)}`);
+    }
+    if (scenarios.includes('burst')) {
+      result.burst = await load.measure({ mode: 'burst', count: z.burstCount, inflight: z.inflight });
+      say(`${label}: burst ${describe(result.burst)}`);
+    }
+  } catch (err) {
+    result.error = (err as Error).message;
+    say(`${label}: FAILED: ${result.error}`);
+  } finally {
+    await load.closeTo(0).catch(() => undefined);
+    result.slowCutOffs = target.slowCutOffs;
+    await target.stop();
+  }
+  return result;
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
+function describe(m: Measurement): string {
+  return (
+    `${m.subscribers} subs x ${m.publishes} publishes: ${Math.round(m.deliveriesPerSec)} deliveries/s, ` +
+    `p50 ${m.p50.toFixed(2)} ms, p99 ${m.p99.toFixed(2)} ms, lost ${m.lost}` +
+    (m.failedPublishes ? `, failed publishes ${m.failedPublishes} ${JSON.stringify(m.failures)}` : '') +
+    (m.latePublishes ? `, late publishes ${m.latePublishes}` : '')
+  );
+}

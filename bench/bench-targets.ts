@@ -1,0 +1,115 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** The compiled package root (this file is dist/bench/bench-targets.js). */
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** A server under test: Herald, or one of the naive baselines. */
+export type TargetKind = 'herald' | 'naive';
+
+export interface TargetOptions {
+  kind: TargetKind;
+  transport: 'sse' | 'ws';
+  /** Herald's store (`sqlite`, the default, or `memory`). */
+  store: 'sqlite' | 'memory';
+  /** Write a V8 CPU profile of the server to this folder (Herald only). */
+  profileDir?: string | undefined;
+}
+
+/** Longest a server may take to print its listening line. */
+const START_TIMEOUT_MS = 20_000;
+/** Longest a graceful stop may take before SIGKILL (a CPU profile is written on exit). */
+const STOP_TIMEOUT_MS = 30_000;
+
+/** A running server process: its base URL, the URL subscribers open, its memory. */
+export class Target {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly streamUrl: string;
+  readonly #dataDir: string;
+  readonly #exited: Promise<void>;
+  /** Log lines that say a subscriber was cut off as slow (Herald). */
+  slowCutOffs = 0;
+
+  private constructor(child: ChildProcess, url: string, streamUrl: string, dataDir: string, exited: Promise<void>) {
+    this.child = child;
+    this.url = url;
+    this.streamUrl = streamUrl;
+    this.#dataDir = dataDir;
+    this.#exited = exited;
+  }
+
+  /** Starts the server as its own process on a free loopback port and waits until it listens. */
+  static async start(o: TargetOptions): Promise<Target> {
+    const dataDir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
+    const args: string[] = [];
+    if (o.profileDir && o.kind === 'herald') args.push('--cpu-prof', `--cpu-prof-dir=${o.profileDir}`);
+    if (o.kind === 'herald') {
+      const config = join(dataDir, 'config.json');
+      writeFileSync(config, JSON.stringify({ store: { type: o.store }, log: { level: 'info' } }));
+      args.push(join(ROOT, 'dist/src/cli/main.js'), '--config', config);
+    } else {
+      args.push(join(ROOT, `dist/bench/naive-${o.transport}-server.js`));
+    }
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', HERALD_DATA_DIR: dataDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    let target: Target | undefined;
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${o.kind} did not start: ${stderr}`)), START_TIMEOUT_MS);
+      child.once('exit', (code) => reject(new Error(`${o.kind} exited with ${code}: ${stderr}`)));
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        if (line.includes('cut off: slow') && target) target.slowCutOffs++;
+        if (!line.includes('listening')) return;
+        try {
+          const rec = JSON.parse(line) as { msg?: string; url?: string };
+          if (rec.msg === 'herald listening' || rec.msg === 'listening') {
+            clearTimeout(timer);
+            resolve(rec.url!);
+          }
+        } catch {
+          /* not a log line */
+        }
+      });
+    });
+    const stream = o.transport === 'sse' ? `${url}/v1/stream?channel=bench` : `${url.replace(/^http/, 'ws')}/v1/ws`;
+    target = new Target(child, url, stream, dataDir, exited);
+    return target;
+  }
+
+  /** Resident memory of the server process now, in bytes (VmRSS of /proc/<pid>/status). */
+  rssBytes(): number {
+    return rssOf(this.child.pid!);
+  }
+
+  /** SIGTERM, wait for the exit (and the CPU profile), then remove the data folder. */
+  async stop(): Promise<void> {
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    await this.#exited;
+    clearTimeout(timer);
+    rmSync(this.#dataDir, { recursive: true, force: true });
+  }
+}
+
+/** VmRSS of a process, in bytes. */
+export function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+/** The newest `.cpuprofile` in a folder. */
+export function newestProfile(dir: string): string | undefined {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
+  return files.length > 0 ? join(dir, files[files.length - 1]!) : undefined;
+}

@@ -1,0 +1,214 @@
+import { connect as netConnect, type Socket } from 'node:net';
+import { WebSocket } from 'ws';
+import { serveRpc } from './bench-ipc.js';
+import { LatencyHistogram, now, scanPayloads, type Transport, type WorkerStats } from './bench-protocol.js';
+
+/**
+ * A subscriber process: holds up to thousands of SSE or WebSocket connections and measures what
+ * they receive. It is made to cost little CPU, since it shares two cores with the server: SSE is
+ * read from raw sockets (no HTTP client, no SSE parser: one native `indexOf` per payload), WebSocket
+ * with the `ws` client without UTF-8 validation, and nothing is JSON-parsed.
+ */
+
+/** Connection attempts in flight per worker: below the server's listen backlog (511). */
+const CONNECT_CONCURRENCY = 64;
+/** A connection that is not ready after this long counts as failed. */
+const CONNECT_TIMEOUT_MS = 30_000;
+const HEADER_END = Buffer.from('\r\n\r\n');
+const NONE = new Uint8Array(0);
+
+interface Conn {
+  /** Payloads of the current window seen on this connection, by number - window start. */
+  seen: Uint8Array;
+  probe: number;
+  open: boolean;
+  close(): void;
+}
+
+const conns: Conn[] = [];
+let windowStart = Number.POSITIVE_INFINITY;
+let hist = new LatencyHistogram();
+let windowCount = 0;
+let received = 0;
+let duplicates = 0;
+let dropped = 0;
+let firstAt = 0;
+let lastAt = 0;
+
+function onPayload(c: Conn, t: number, n: number, at: number): void {
+  if (n < 0) {
+    if (-n > c.probe) c.probe = -n;
+    return;
+  }
+  const i = n - windowStart;
+  if (i < 0 || i >= windowCount) return;
+  // Concurrent publishes reach the log in any order, so payload numbers are not log order:
+  // count each one once per connection, and count repeats.
+  if (c.seen[i] === 1) {
+    duplicates++;
+    return;
+  }
+  c.seen[i] = 1;
+  received++;
+  hist.record(at - t);
+  if (firstAt === 0) firstAt = at;
+  lastAt = at;
+}
+
+function onClosed(c: Conn): void {
+  if (!c.open) return;
+  c.open = false;
+  if (windowStart !== Number.POSITIVE_INFINITY) dropped++;
+}
+
+/** An SSE subscriber on a raw socket: status line checked, then payloads scanned. */
+function openSse(url: URL, ready: (err?: Error) => void): Conn {
+  const c: Conn = { seen: NONE, probe: 0, open: false, close: () => socket.destroy() };
+  let head: Buffer | undefined = Buffer.alloc(0);
+  let pending: Buffer | undefined;
+  const socket: Socket = netConnect({ host: url.hostname, port: Number(url.port) }, () => {
+    socket.write(
+      `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAccept: text/event-stream\r\n\r\n`,
+    );
+  });
+  const found = (t: number, n: number) => onPayload(c, t, n, at);
+  let at = 0;
+  socket.on('data', (chunk: Buffer) => {
+    at = now();
+    if (head) {
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf(HEADER_END);
+      if (end < 0) return;
+      const status = head.toString('latin1', 0, head.indexOf(13));
+      if (!/^HTTP\/1\.[01] 200/.test(status)) {
+        socket.destroy();
+        ready(new Error(`SSE answered "${status}"`));
+        return;
+      }
+      chunk = head.subarray(end + HEADER_END.length);
+      head = undefined;
+      c.open = true;
+      ready();
+    }
+    const buf = pending ? Buffer.concat([pending, chunk]) : chunk;
+    const keep = scanPayloads(buf, found);
+    pending = keep < buf.length ? Buffer.from(buf.subarray(keep)) : undefined;
+  });
+  socket.on('error', (err) => {
+    if (!c.open) ready(err);
+  });
+  socket.on('close', () => onClosed(c));
+  return c;
+}
+
+/** A WebSocket subscriber: subscribes to the channel, ready on the first reply (the ack). */
+function openWs(url: URL, channel: string, ready: (err?: Error) => void): Conn {
+  const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
+  const c: Conn = { seen: NONE, probe: 0, open: false, close: () => ws.terminate() };
+  let at = 0;
+  const found = (t: number, n: number) => onPayload(c, t, n, at);
+  ws.on('open', () => ws.send(JSON.stringify({ op: 'subscribe', channel, ref: 1 })));
+  ws.on('message', (data: Buffer) => {
+    at = now();
+    if (!c.open) {
+      c.open = true;
+      ready();
+    }
+    scanPayloads(data, found);
+  });
+  ws.on('error', (err) => {
+    if (!c.open) ready(err);
+  });
+  ws.on('close', () => onClosed(c));
+  return c;
+}
+
+interface ConnectArgs {
+  transport: Transport;
+  /** Full URL of the stream (SSE) or socket (WebSocket). */
+  url: string;
+  channel: string;
+  count: number;
+}
+
+async function connectMany(a: ConnectArgs): Promise<{ open: number; failed: number; error?: string }> {
+  const url = new URL(a.url);
+  let failed = 0;
+  let error: string | undefined;
+  let started = 0;
+  const one = () =>
+    new Promise<void>((resolve) => {
+      let settled = false;
+      const done = (err?: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err) {
+          failed++;
+          error ??= err.message;
+          c.close();
+        } else conns.push(c);
+        resolve();
+      };
+      const timer = setTimeout(() => done(new Error('not ready in time')), CONNECT_TIMEOUT_MS);
+      const c = a.transport === 'sse' ? openSse(url, done) : openWs(url, a.channel, done);
+    });
+  const lanes = Array.from({ length: Math.min(CONNECT_CONCURRENCY, a.count) }, async () => {
+    while (started < a.count) {
+      started++;
+      await one();
+    }
+  });
+  await Promise.all(lanes);
+  return { open: openCount(), failed, ...(error ? { error } : {}) };
+}
+
+function openCount(): number {
+  let n = 0;
+  for (const c of conns) if (c.open) n++;
+  return n;
+}
+
+serveRpc({
+  connect: (a: ConnectArgs) => connectMany(a),
+  /** Closes `count` connections (the newest first) and waits until they are gone. */
+  async close(a: { count: number }) {
+    const gone = conns.splice(Math.max(0, conns.length - a.count));
+    for (const c of gone) {
+      c.open = false;
+      c.close();
+    }
+    return { open: openCount() };
+  },
+  /** Connections that have seen probe `id` (or a later one). */
+  probe(a: { id: number }) {
+    let n = 0;
+    for (const c of conns) if (c.open && c.probe >= a.id) n++;
+    return { seen: n, open: openCount() };
+  },
+  /** Starts a measured window: payloads numbered from `start` on count. */
+  begin(a: { start: number; count: number }) {
+    windowStart = a.start;
+    windowCount = a.count;
+    hist = new LatencyHistogram();
+    received = duplicates = dropped = firstAt = lastAt = 0;
+    for (const c of conns) c.seen = new Uint8Array(a.count);
+    return { open: openCount() };
+  },
+  progress: () => ({ received, lastAt, open: openCount() }),
+  stats(): WorkerStats {
+    const s: WorkerStats = {
+      open: openCount(),
+      received,
+      duplicates,
+      dropped,
+      firstAt,
+      lastAt,
+      histogram: hist.toSparse(),
+    };
+    windowStart = Number.POSITIVE_INFINITY;
+    windowCount = 0;
+    for (const c of conns) c.seen = NONE;
+    return s;
+  },
+});

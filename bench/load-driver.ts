@@ -1,0 +1,193 @@
+import { join } from 'node:path';
+import { ChildRpc } from './bench-ipc.js';
+import { LatencyHistogram, type Transport, type WorkerStats } from './bench-protocol.js';
+import { ROOT } from './bench-targets.js';
+import type { PublishArgs, PublishResult } from './publisher.js';
+
+/** A measured window: publishes sent, deliveries expected and seen, latency. */
+export interface Measurement {
+  subscribers: number;
+  publishes: number;
+  failedPublishes: number;
+  failures: Record<string, number>;
+  expected: number;
+  received: number;
+  lost: number;
+  duplicates: number;
+  dropped: number;
+  /** Received deliveries per second, from the first publish sent to the last delivery seen. */
+  deliveriesPerSec: number;
+  /** Publishes acknowledged per second, first send to last ack. */
+  publishesPerSec: number;
+  /** Rate mode: requests that started more than 5 ms late (the publisher could not keep up). */
+  latePublishes: number;
+  p50: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+/** No new delivery for this long after the last publish is acknowledged: the rest are lost. */
+const STALL_MS = 5_000;
+/** How often the driver asks the workers for progress while it waits. */
+const POLL_MS = 50;
+/** A probe not seen by every subscriber after this long is sent again. */
+const PROBE_RETRY_MS = 2_000;
+/** All subscribers must be live within this long. */
+const LIVE_TIMEOUT_MS = 60_000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Drives one target: subscriber worker processes, one publisher process. Connections are spread
+ * evenly over the workers; payload numbers grow across windows, so late deliveries of an earlier
+ * window never count in a later one.
+ */
+export class LoadDriver {
+  readonly #workers: ChildRpc[];
+  readonly #publisher: ChildRpc;
+  readonly #perWorker: number[];
+  #nextN = 0;
+  #probeId = 0;
+  #transport: Transport = 'sse';
+  #streamUrl = '';
+  #baseUrl = '';
+
+  constructor(workers: number) {
+    this.#workers = Array.from({ length: workers }, (_, i) => new ChildRpc(join(ROOT, 'dist/bench/client-worker.js'), `worker ${i}`));
+    this.#perWorker = this.#workers.map(() => 0);
+    this.#publisher = new ChildRpc(join(ROOT, 'dist/bench/publisher.js'), 'publisher');
+  }
+
+  /** Points the driver at a new target; call after the previous target's connections are closed. */
+  useTarget(transport: Transport, baseUrl: string, streamUrl: string): void {
+    this.#transport = transport;
+    this.#baseUrl = baseUrl;
+    this.#streamUrl = streamUrl;
+  }
+
+  get connections(): number {
+    return this.#perWorker.reduce((a, b) => a + b, 0);
+  }
+
+  /** Opens connections until `total` are open, spread over the workers. Throws if any fails. */
+  async connectTo(total: number): Promise<void> {
+    const add = total - this.connections;
+    if (add <= 0) return;
+    const shares = this.#workers.map((_, i) => Math.floor(add / this.#workers.length) + (i < add % this.#workers.length ? 1 : 0));
+    const results = await Promise.all(
+      this.#workers.map((w, i) =>
+        w.call<{ open: number; failed: number; error?: string }>('connect', {
+          transport: this.#transport,
+          url: this.#streamUrl,
+          channel: 'bench',
+          count: shares[i],
+        }),
+      ),
+    );
+    results.forEach((r, i) => (this.#perWorker[i] = r.open));
+    const failed = results.reduce((a, r) => a + r.failed, 0);
+    if (failed > 0) {
+      throw new Error(`${failed} of ${add} connections failed: ${results.find((r) => r.error)?.error ?? '?'}`);
+    }
+  }
+
+  /** Closes connections until `total` remain. */
+  async closeTo(total: number): Promise<void> {
+    let remove = this.connections - total;
+    const shares = this.#perWorker.map(() => 0);
+    // Take evenly: the worker that would keep the most gives the next one.
+    while (remove > 0) {
+      const j = this.#perWorker.reduce((best, n, k) => (n - shares[k]! > this.#perWorker[best]! - shares[best]! ? k : best), 0);
+      shares[j]!++;
+      remove--;
+    }
+    const results = await Promise.all(this.#workers.map((w, i) => w.call<{ open: number }>('close', { count: shares[i] })));
+    results.forEach((r, i) => (this.#perWorker[i] = r.open));
+  }
+
+  /**
+   * Publishes probe events until every open subscriber has received one: proves each
+   * subscription is live on the server (not only connected) before a window starts.
+   */
+  async waitLive(): Promise<void> {
+    const deadline = Date.now() + LIVE_TIMEOUT_MS;
+    for (;;) {
+      const id = ++this.#probeId;
+      const sent = await this.#publisher.call<{ ok: boolean; failures: Record<string, number> }>('probe', {
+        url: this.#baseUrl,
+        channel: 'bench',
+        id,
+      });
+      if (!sent.ok) throw new Error(`probe publish failed: ${JSON.stringify(sent.failures)}`);
+      const retryAt = Date.now() + PROBE_RETRY_MS;
+      while (Date.now() < retryAt) {
+        const r = await Promise.all(this.#workers.map((w) => w.call<{ seen: number; open: number }>('probe', { id })));
+        const seen = r.reduce((a, x) => a + x.seen, 0);
+        const open = r.reduce((a, x) => a + x.open, 0);
+        if (seen >= open && open >= this.connections) return;
+        if (open < this.connections) throw new Error(`${this.connections - open} subscribers closed before going live`);
+        await sleep(POLL_MS);
+      }
+      if (Date.now() > deadline) throw new Error(`subscribers not live after ${LIVE_TIMEOUT_MS} ms`);
+    }
+  }
+
+  /** One measured window: publish, wait for every delivery (or a stall), gather the figures. */
+  async measure(p: Omit<PublishArgs, 'url' | 'channel' | 'start'>): Promise<Measurement> {
+    const start = this.#nextN;
+    this.#nextN += p.count;
+    const begun = await Promise.all(this.#workers.map((w) => w.call<{ open: number }>('begin', { start, count: p.count })));
+    const subscribers = begun.reduce((a, b) => a + b.open, 0);
+    const pub = await this.#publisher.call<PublishResult>('publish', { ...p, url: this.#baseUrl, channel: 'bench', start });
+    const expected = pub.ok * subscribers;
+    let last = -1;
+    let lastChange = Date.now();
+    for (;;) {
+      const r = await Promise.all(this.#workers.map((w) => w.call<{ received: number }>('progress')));
+      const got = r.reduce((a, x) => a + x.received, 0);
+      if (got >= expected) break;
+      if (got !== last) {
+        last = got;
+        lastChange = Date.now();
+      } else if (Date.now() - lastChange > STALL_MS) break;
+      await sleep(POLL_MS);
+    }
+    const stats = await Promise.all(this.#workers.map((w) => w.call<WorkerStats>('stats')));
+    const h = new LatencyHistogram();
+    let received = 0;
+    let duplicates = 0;
+    let dropped = 0;
+    let lastAt = 0;
+    for (const s of stats) {
+      h.merge(s.histogram);
+      received += s.received;
+      duplicates += s.duplicates;
+      dropped += s.dropped;
+      lastAt = Math.max(lastAt, s.lastAt);
+    }
+    return {
+      subscribers,
+      publishes: pub.ok,
+      failedPublishes: pub.failed,
+      failures: pub.failures,
+      expected,
+      received,
+      lost: Math.max(0, expected - received),
+      duplicates,
+      dropped,
+      deliveriesPerSec: lastAt > pub.firstSendAt ? received / ((lastAt - pub.firstSendAt) / 1000) : 0,
+      publishesPerSec: pub.lastAckAt > pub.firstSendAt ? pub.ok / ((pub.lastAckAt - pub.firstSendAt) / 1000) : 0,
+      latePublishes: pub.late,
+      p50: h.quantile(0.5),
+      p99: h.quantile(0.99),
+      max: h.max,
+      mean: h.count > 0 ? h.sum / h.count : NaN,
+    };
+  }
+
+  /** Ends every child process. Idempotent. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#workers.map((w) => w.close()), this.#publisher.close()]);
+  }
+}

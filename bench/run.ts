@@ -1,0 +1,124 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Transport } from './bench-protocol.js';
+import { goalsTable, figuresTable, resultsPage, type RunInfo } from './bench-report.js';
+import { FULL, QUICK, SCENARIOS, runSuite, type Scenario, type SuiteResult } from './bench-suite.js';
+import { newestProfile, ROOT, type TargetKind } from './bench-targets.js';
+import { LoadDriver } from './load-driver.js';
+import { formatProfile, summarizeProfile } from './profile-summary.js';
+
+const USAGE = `npm run bench -- [options]
+
+Runs Herald and the naive baselines (plain node:http SSE, plain ws broadcast) as child processes,
+with subscribers in several child processes and one publisher, and prints every figure against
+its goal. A full run takes about 5 minutes.
+
+  --quick                 smaller sizes and shorter windows (a smoke run; about 1 minute)
+  --targets herald,naive  servers to run (default: both)
+  --transports sse,ws     subscriber transports (default: both)
+  --scenarios LIST        of ${SCENARIOS.join(',')} (default: all)
+  --store sqlite|memory   Herald's log (default: sqlite, the embedded default)
+  --workers N             subscriber processes (default 4; at least 2 for 10,000 connections)
+  --inflight N            publish requests in flight at most (default ${FULL.inflight})
+  --profile               run Herald with --cpu-prof and print where its CPU time went
+  --help
+
+A full run with every scenario and server writes bench/results/latest.md; any other run writes
+bench/results/partial.md.`;
+
+function list<T extends string>(value: string | undefined, allowed: readonly T[], name: string): T[] {
+  if (value === undefined) return [...allowed];
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const i of items) if (!allowed.includes(i as T)) throw new Error(`--${name}: unknown "${i}" (one of ${allowed.join(', ')})`);
+  return items as T[];
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      targets: { type: 'string' },
+      transports: { type: 'string' },
+      scenarios: { type: 'string' },
+      store: { type: 'string', default: 'sqlite' },
+      workers: { type: 'string', default: '4' },
+      inflight: { type: 'string' },
+      profile: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const targets = list<TargetKind>(values.targets, ['herald', 'naive'], 'targets');
+  const transports = list<Transport>(values.transports, ['sse', 'ws'], 'transports');
+  const scenarios = list<Scenario>(values.scenarios, SCENARIOS, 'scenarios');
+  const store = values.store === 'memory' ? 'memory' : 'sqlite';
+  const workers = Number(values.workers);
+  const sizes = { ...(values.quick ? QUICK : FULL) };
+  if (values.inflight) sizes.inflight = Number(values.inflight);
+  if (!Number.isInteger(workers) || workers < 1) throw new Error('--workers is a positive integer');
+  if (Math.ceil(sizes.large / workers) > 15_000) throw new Error(`--workers: ${workers} is too few for ${sizes.large} connections`);
+
+  const resultsDir = join(ROOT, 'bench/results');
+  const profileDir = values.profile ? join(resultsDir, 'profiles') : undefined;
+  mkdirSync(profileDir ?? resultsDir, { recursive: true });
+  const complete = !values.quick && targets.length === 2 && transports.length === 2 && scenarios.length === SCENARIOS.length;
+  const info: RunInfo = {
+    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    cpus: `${cpus().length} cores (${cpus()[0]?.model ?? '?'})`,
+    node: process.version,
+    loadBefore: loadavg().map((l) => l.toFixed(2)).join(', '),
+    store: store === 'sqlite' ? 'sqlite (the embedded default, synchronous=full, WAL)' : 'memory',
+    workers,
+    quick: values.quick,
+    command: `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
+  };
+  const started = Date.now();
+  const say = (s: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${s}`);
+  say(`${info.cpus}, Node.js ${info.node}, load average ${info.loadBefore}`);
+  if (loadavg()[0]! > cpus().length / 2) say('warning: the machine is busy; figures will be noisy (see `uptime`)');
+  say(`servers ${targets.join(', ')}; transports ${transports.join(', ')}; scenarios ${scenarios.join(', ')}; store ${store}`);
+
+  const load = new LoadDriver(workers);
+  const results: SuiteResult[] = [];
+  const notes: string[] = [];
+  const onSignal = () => {
+    void load.close().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  try {
+    for (const transport of transports) {
+      for (const kind of targets) {
+        say(`--- ${kind} ${transport} ---`);
+        const r = await runSuite(kind, transport, load, { sizes, scenarios, store, profileDir, say });
+        results.push(r);
+        if (profileDir && kind === 'herald') {
+          const file = newestProfile(profileDir);
+          if (file) {
+            const text = formatProfile(summarizeProfile(file), file.slice(ROOT.length));
+            console.log(text);
+            notes.push(`Herald ${transport} profile:\n\n\`\`\`\n${text}\n\`\`\``);
+          }
+        }
+      }
+    }
+  } finally {
+    await load.close();
+  }
+  info.loadBefore += `; after: ${loadavg().map((l) => l.toFixed(2)).join(', ')}`;
+  const page = resultsPage(results, sizes, info, notes);
+  const out = join(resultsDir, complete ? 'latest.md' : 'partial.md');
+  writeFileSync(out, page);
+  console.log('\n' + goalsTable(results, sizes) + '\n\n' + figuresTable(results, sizes) + '\n');
+  say(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; written to ${out.slice(ROOT.length)}`);
+  if (results.some((r) => r.error)) process.exitCode = 1;
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench: ${(err as Error).stack ?? String(err)}`);
+  process.exit(1);
+});

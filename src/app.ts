@@ -7,7 +7,11 @@ import { Hub } from './core/hub.js';
 import { MemoryBroker } from './brokers/memory-broker.js';
 import type { Config } from './config/schema.js';
 import { errorHandler } from './http/errors.js';
-import { devModeGuard } from './http/guard.js';
+import { Security } from './auth/security.js';
+import { StreamGate } from './auth/stream-gate.js';
+import { admitUpgrade, rejectUpgrade } from './auth/ws-admission.js';
+import { serverOptions } from './http/server-options.js';
+import { presenceRoutes } from './presence/presence-routes.js';
 import { compatRoutes } from './http/routes/compat.js';
 import { opsRoutes } from './http/routes/ops.js';
 import { pageRoutes } from './http/routes/pages.js';
@@ -17,8 +21,16 @@ import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { MemoryEventStore } from './stores/memory-event-store.js';
 import { SqliteEventStore } from './stores/sqlite-event-store.js';
+import { KafkaSource } from './sources/kafka-source.js';
 import { SseStreams } from './transports/sse/sse-streams.js';
 import { WsGateway } from './transports/ws/ws-gateway.js';
+import { webhookInRoutes } from './http/routes/webhooks-in.js';
+import { RECEIPTS_MAX_PER_SOURCE, WebhookReceiver } from './transports/webhook-in/webhook-receiver.js';
+import { outboundRoutes } from './http/routes/outbound.js';
+import type { DeliveryStore } from './transports/webhook-out/delivery-store.js';
+import { MemoryDeliveryStore } from './transports/webhook-out/memory-delivery-store.js';
+import { OutboundWebhooks } from './transports/webhook-out/outbound-webhooks.js';
+import { SqliteDeliveryStore } from './transports/webhook-out/sqlite-delivery-store.js';
 
 /** Chooses the log back-end: the one place that knows every store. */
 export function createStore(config: Config): EventStore {
@@ -33,10 +45,17 @@ export function createStore(config: Config): EventStore {
   }
 }
 
+/** The outbound delivery queue lives in the same store (and file) as the log it is owed from. */
+export function createDeliveryStore(store: EventStore): DeliveryStore {
+  return store instanceof SqliteEventStore ? new SqliteDeliveryStore(store.database) : new MemoryDeliveryStore();
+}
+
 export interface Herald {
   readonly app: FastifyInstance;
   readonly hub: Hub;
   readonly metrics: Metrics;
+  /** Credentials, permissions, limits and presence (src/auth/security.ts). */
+  readonly security: Security;
   /** Starts listening; resolves to the base URL (`http://host:port`). */
   listen(): Promise<string>;
   /** Graceful shutdown: one path, idempotent, bounded by `shutdownTimeoutSeconds`. */
@@ -57,7 +76,12 @@ export function createHerald(config: Config, log: Logger): Herald {
     },
     onDelivered: (n) => metrics.delivered(n),
   });
-  const guard = devModeGuard();
+  const kafka = config.kafka && new KafkaSource({ config: config.kafka, hub, log, registry: metrics.registry });
+  const security = new Security(config, log);
+  const guard = security.guard;
+  const gate = new StreamGate(security);
+  const webhooks = new WebhookReceiver({ hub, log, metrics, sources: config.sources });
+  const outbound = new OutboundWebhooks({ hub, store: createDeliveryStore(store), config: config.outbound, log });
   const sse = new SseStreams({
     hub,
     metrics,
@@ -76,6 +100,8 @@ export function createHerald(config: Config, log: Logger): Herald {
     clientPublish: config.websocket.clientPublish,
     pingIntervalMs: config.websocket.pingIntervalSeconds * 1000,
     compatChannel: config.compat.wsChannel,
+    admit: (req, channels) => admitUpgrade(security, req, channels),
+    reject: rejectUpgrade,
   });
 
   const app: FastifyInstance = Fastify({
@@ -86,34 +112,42 @@ export function createHerald(config: Config, log: Logger): Herald {
     // Streams are long-lived; fastify must not wait for them on close (SseStreams ends them).
     forceCloseConnections: false,
     return503OnClosing: true,
+    // Header size and header/request timeouts (oversized headers, slow-loris clients).
+    ...serverOptions(config),
   });
   // Every body arrives as raw bytes: routes parse JSON themselves (clear error codes, and the
   // exact bytes stay available for signature checks).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.setErrorHandler(errorHandler(log));
+  // Resolves the Authorization header once per request; applies the inbound webhook rate.
+  app.addHook('onRequest', security.onRequest);
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route for ${req.method} ${req.url.split('?')[0]}` } });
   });
   void app.register(cors, {
     origin: config.cors.origins.includes('*') ? '*' : [...config.cors.origins],
     credentials: !config.cors.origins.includes('*'),
-    exposedHeaders: ['idempotent-replayed', 'herald-event-id'],
+    exposedHeaders: ['idempotent-replayed', 'herald-event-id', 'retry-after'],
   });
 
   let closing = false;
   void app.register(async (scope) => {
     publishRoutes(scope, hub, guard);
-    streamRoutes(scope, sse, config.limits.channelsPerStream);
-    compatRoutes(scope, { hub, sse, feedChannel: config.compat.feedChannel, wsChannel: config.compat.wsChannel });
-    opsRoutes(scope, { hub, metrics, isClosing: () => closing });
+    streamRoutes(scope, sse, config.limits.channelsPerStream, gate);
+    compatRoutes(scope, { hub, sse, feedChannel: config.compat.feedChannel, wsChannel: config.compat.wsChannel, guard, gate });
+    presenceRoutes(scope, security);
+    opsRoutes(scope, { hub, metrics, isClosing: () => closing, checks: kafka ? [kafka] : [] });
     pageRoutes(scope);
+    webhookInRoutes(scope, { receiver: webhooks, guard, log });
+    outboundRoutes(scope, outbound, guard);
   });
 
   const retention = {
     maxAgeMs: config.retention.maxAgeSeconds * 1000,
     maxEvents: config.retention.maxEvents,
     idempotencyTtlMs: config.retention.idempotencyTtlSeconds * 1000,
+    maxReceiptsPerSource: RECEIPTS_MAX_PER_SOURCE,
   };
   const pruner = setInterval(() => {
     store.prune(retention, Date.now()).then(
@@ -128,9 +162,12 @@ export function createHerald(config: Config, log: Logger): Herald {
     app,
     hub,
     metrics,
+    security,
     async listen() {
       await app.listen({ port: config.port, host: config.host });
       ws.attach(app.server);
+      await outbound.start();
+      kafka?.start();
       const addr = app.server.address() as AddressInfo;
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       return `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`;
@@ -140,14 +177,21 @@ export function createHerald(config: Config, log: Logger): Herald {
         closing = true;
         clearInterval(pruner);
         const timeoutMs = config.shutdownTimeoutSeconds * 1000;
+        // The consumer finishes its batch through the hub, commits and leaves its group.
+        const kafkaClosed = kafka?.close(timeoutMs);
         // Stop accepting first, then end the long-lived streams so clients go elsewhere, then
         // let in-flight publishes commit, then close the log.
         const serverClosed = app.close();
         sse.closeAll();
         await ws.close(timeoutMs);
+        security.close();
         await serverClosed;
+        await webhooks.close();
+        await kafkaClosed;
         await hub.close();
         await broker.close();
+        // Outbound workers stop before the log they share a database with closes.
+        await outbound.close(timeoutMs / 2);
         await store.close();
       })();
       return closed;

@@ -2,6 +2,7 @@
 import { createHerald } from '../app.js';
 import { buildConfig, ConfigError, loadConfigFile } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
+import { TOKEN_USAGE, tokenCommand, UsageError } from './token-command.js';
 
 /**
  * The only place that reads process.env and argv or calls process.exit.
@@ -19,7 +20,27 @@ function configPath(argv: string[]): string | undefined {
   return process.env.HERALD_CONFIG || undefined;
 }
 
+/** `herald token ...`: mints a development token (src/cli/token-command.ts). */
+async function token(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${TOKEN_USAGE}\n`);
+    return;
+  }
+  try {
+    const path = configPath(argv);
+    const config = buildConfig(path ? loadConfigFile(path) : {}, process.env);
+    process.stdout.write(`${await tokenCommand(argv, config, process.env.HERALD_JWT_SECRET || undefined)}\n`);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      process.stderr.write(`herald token: ${err.message}\n${err instanceof UsageError ? TOKEN_USAGE + '\n' : ''}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === 'token') return token(process.argv.slice(3));
   let config;
   try {
     const path = configPath(process.argv.slice(2));
@@ -38,10 +59,22 @@ async function main(): Promise<void> {
     { url, host: config.host, port: config.port, store: config.store.type, dataDir: config.dataDir },
     'herald listening',
   );
-  log.warn(
-    'dev mode: no auth is configured, so POST /v1/publish answers loopback clients only; ' +
-      'subscriptions and the seed routes are open to everyone',
-  );
+  if (herald.security.devMode) {
+    log.warn(
+      'dev mode: no auth is configured, so POST /v1/publish answers loopback clients only; ' +
+        'subscriptions and the seed routes are open to everyone',
+    );
+  } else {
+    const { apiKeys, jwt, publicChannels } = config.auth;
+    log.info(
+      {
+        apiKeys: apiKeys.length,
+        jwt: jwt ? (jwt.secret ? 'secret' : jwt.publicKey ? 'publicKey' : 'jwksUrl') : 'off',
+        publicChannels,
+      },
+      'auth: publishing and private channels need credentials',
+    );
+  }
   if (config.store.type === 'memory') log.warn('store.type is "memory": events are lost on restart');
 
   let stopping = false;

@@ -22,6 +22,10 @@ function fromFastify(err: FastifyError): HeraldError | undefined {
 
 export function sendError(reply: FastifyReply, err: HeraldError): void {
   if (err.code === 'METHOD_NOT_ALLOWED') reply.header('allow', 'POST');
+  // RFC 9110 10.2.3: a 429 says when to come back; RFC 6750 3: a 401 names the scheme it wants.
+  const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+  if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
+  if (err.status === 401) reply.header('www-authenticate', 'Bearer realm="herald"');
   void reply.code(err.status).send({ error: err.toJSON() });
 }
 

@@ -5,12 +5,20 @@ import { clientAddress, isLoopback } from './client-address.js';
 /**
  * Who may call the publish and operator APIs. With no credentials configured (dev mode) only
  * clients on this machine may: a gateway reachable from a network must never accept anonymous
- * publishes. Subscriptions and the seed routes stay open, as in the original example.
+ * publishes. Subscriptions and the seed routes stay open, as in the original example. With API
+ * keys or JWT configured, src/auth/security.ts implements it (`Authorization: Bearer` only, so a
+ * browser's cookie can never publish: no CSRF). Every check is synchronous: the credentials were
+ * resolved by an onRequest hook.
  */
 export interface Guard {
   readonly devMode: boolean;
-  /** Throws unless the request may publish to `channel` (every channel when omitted). */
+  /**
+   * Throws unless the request may publish to `channel`; without `channel`, unless it may publish
+   * at all (call it first, before reading the body, then once per event's channel).
+   */
   publisher(req: FastifyRequest, channel?: string): void;
+  /** Throws unless the request may read `pattern` (history); dev mode: everyone may. */
+  subscriber(req: FastifyRequest, pattern: string): void;
   /** Throws unless the request may use operator APIs (endpoints, inbound logs, replays). */
   operator(req: FastifyRequest): void;
 }
@@ -19,5 +27,5 @@ export function devModeGuard(): Guard {
   const loopbackOnly = (req: FastifyRequest) => {
     if (!isLoopback(clientAddress(req))) throw new HeraldError('LOOPBACK_ONLY');
   };
-  return { devMode: true, publisher: loopbackOnly, operator: loopbackOnly };
+  return { devMode: true, publisher: loopbackOnly, operator: loopbackOnly, subscriber: () => {} };
 }

@@ -1,10 +1,12 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HeraldError } from '../../core/errors.js';
 import { toEventInput } from '../../core/event.js';
 import type { Hub } from '../../core/hub.js';
 import { plainFrame } from '../../transports/sse/sse-encoder.js';
 import type { SseStreams } from '../../transports/sse/sse-streams.js';
 import { parseJson, sendError } from '../errors.js';
+import type { Guard } from '../guard.js';
+import type { StreamGate } from '../../auth/stream-gate.js';
 import { decidedHeaders, resumePosition } from './stream.js';
 
 /** The text the seed routes answer with, word for word. */
@@ -31,14 +33,20 @@ export function rfc3339(d: Date): string {
  */
 export function compatRoutes(
   app: FastifyInstance,
-  deps: { hub: Hub; sse: SseStreams; feedChannel: string; wsChannel: string },
+  deps: { hub: Hub; sse: SseStreams; feedChannel: string; wsChannel: string; guard?: Guard; gate?: StreamGate },
 ): void {
-  const { hub, sse, feedChannel, wsChannel } = deps;
+  const { hub, sse, feedChannel, wsChannel, guard, gate } = deps;
+  // In dev mode the seed routes stay open, as in the original example; with credentials
+  // configured they need the same permissions as the /v1 API.
+  const mayPublish = (req: FastifyRequest, channel: string) => {
+    if (guard && !guard.devMode) guard.publisher(req, channel);
+  };
   const publishText = (channel: string, text: string) =>
     hub.publish([{ channel, type: 'message', data: JSON.stringify(text) }]);
 
   app.get('/sse', async (req, reply) => {
     const since = resumePosition(req.headers['last-event-id'], undefined);
+    const admitted = await gate?.admit(req, reply.raw, [feedChannel]);
     const headers = decidedHeaders(reply);
     reply.hijack();
     await sse.open({
@@ -50,19 +58,23 @@ export function compatRoutes(
       frame: plainFrame,
       transport: 'sse_compat',
     });
+    admitted?.opened();
   });
 
-  app.get('/sse/send', async (_req, reply) => {
+  app.get('/sse/send', async (req, reply) => {
+    mayPublish(req, feedChannel);
     await publishText(feedChannel, `New Order received at ${rfc3339(new Date())}`);
     return reply.type('text/plain; charset=utf-8').send(BROADCASTED);
   });
 
-  app.get('/ws/send', async (_req, reply) => {
+  app.get('/ws/send', async (req, reply) => {
+    mayPublish(req, wsChannel);
     await publishText(wsChannel, WS_SEND_TEXT);
     return reply.type('text/plain; charset=utf-8').send(BROADCASTED);
   });
 
   app.post('/webhook', async (req, reply) => {
+    mayPublish(req, feedChannel);
     const body = parseJson(req.body);
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       throw new HeraldError('BODY_INVALID', 'the webhook body is a JSON object {"event", "data"}');

@@ -23,6 +23,7 @@ export function publishRoutes(app: FastifyInstance, hub: Hub, guard: Guard): voi
     } else {
       inputs = [toEventInput(body)];
     }
+    for (const input of inputs) guard.publisher(req, input.channel);
     const results = await hub.publish(inputs);
     if (results.some((r) => r.duplicate)) reply.header('idempotent-replayed', 'true');
     const ids = results.map((r) => r.event.id);
@@ -36,6 +37,7 @@ export function publishRoutes(app: FastifyInstance, hub: Hub, guard: Guard): voi
     for (const c of channels) {
       const check = checkChannel(c);
       if (!check.ok) throw new HeraldError('CHANNEL_INVALID', `${c}: ${check.reason}`);
+      guard.subscriber(req, c);
     }
     const after = q.after === undefined ? 0 : parsePosition(single(q.after));
     let limit = EVENTS_PAGE_DEFAULT;

@@ -5,6 +5,7 @@ import { HeraldError } from '../../core/errors.js';
 import { parsePosition } from '../../core/event.js';
 import { typedFrame } from '../../transports/sse/sse-encoder.js';
 import type { SseStreams } from '../../transports/sse/sse-streams.js';
+import type { StreamGate } from '../../auth/stream-gate.js';
 
 /**
  * The resume position of an SSE request. The `Last-Event-ID` header wins over the `lastEventId`
@@ -31,7 +32,8 @@ export function decidedHeaders(reply: FastifyReply): OutgoingHttpHeaders {
   return reply.getHeaders() as OutgoingHttpHeaders;
 }
 
-export function streamRoutes(app: FastifyInstance, sse: SseStreams, maxChannels: number): void {
+/** `gate` checks credentials, permissions and limits before a stream opens (src/auth/stream-gate.ts). */
+export function streamRoutes(app: FastifyInstance, sse: SseStreams, maxChannels: number, gate?: StreamGate): void {
   app.get('/v1/stream', async (req, reply) => {
     const q = req.query as Record<string, string | string[] | undefined>;
     const patterns = [...new Set(([] as string[]).concat(q.channel ?? []))];
@@ -44,8 +46,10 @@ export function streamRoutes(app: FastifyInstance, sse: SseStreams, maxChannels:
       if (!check.ok) throw new HeraldError('CHANNEL_INVALID', `${p}: ${check.reason}`);
     }
     const since = resumePosition(req.headers['last-event-id'], q.lastEventId);
+    const admitted = await gate?.admit(req, reply.raw, patterns);
     const headers = decidedHeaders(reply);
     reply.hijack();
     await sse.open({ req: req.raw, res: reply.raw, headers, patterns, since, frame: typedFrame, transport: 'sse' });
+    admitted?.opened();
   });
 }

@@ -10,6 +10,7 @@ import {
   type ResetReason,
 } from '../../core/subscription.js';
 import type { Logger } from '../../observability/logger.js';
+import type { WsSession } from '../../auth/ws-session.js';
 
 /** WebSocket close codes Herald uses (RFC 6455 7.4; 4000-4999 are the application's). */
 export const CLOSE = {
@@ -34,6 +35,8 @@ export interface WsConnectionOptions {
   maxSubscriptions: number;
   /** `true`, `false`, or the channel patterns clients may publish to. */
   clientPublish: boolean | readonly string[];
+  /** Credentials, permissions, limits and presence of this connection (src/auth/ws-session.ts). */
+  session?: WsSession | undefined;
 }
 
 /** The JSON event frame, made once per event and shared by every WebSocket subscriber. */
@@ -138,6 +141,7 @@ export class WsConnection {
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.#opts.session && !this.#opts.session.admitFrame()) return;
     if (isBinary) {
       this.#error(undefined, 'BINARY_UNSUPPORTED', 'binary frames are not supported; send JSON text');
       return;
@@ -167,6 +171,7 @@ export class WsConnection {
           this.#publish(f, ref);
           return;
         default:
+          if (this.#opts.session?.handleOp(f.op, f, ref)) return;
           this.#error(
             ref,
             typeof f.op === 'string' ? 'OP_UNKNOWN' : 'FRAME_INVALID',
@@ -190,13 +195,16 @@ export class WsConnection {
     if (this.#subs.size >= this.#opts.maxSubscriptions) {
       throw new HeraldError('TOO_MANY_SUBSCRIPTIONS', `at most ${this.#opts.maxSubscriptions} subscriptions per connection`);
     }
+    this.#opts.session?.authorizeSubscribe(pattern);
     const since = f.since === undefined || f.since === null ? undefined : parsePosition(f.since);
     const sub = new WsSubscription(this, pattern, this.#group);
     this.#subs.set(pattern, sub);
+    this.#opts.session?.subscribed(pattern, f);
     // The ack goes first, so replayed events follow the answer to the request that asked for them.
     this.reply(withRef({ op: 'ack', channel: pattern }, ref));
     this.#opts.hub.subscribe(sub, since).catch((err: unknown) => {
       this.#subs.delete(pattern);
+      this.#opts.session?.unsubscribed(pattern);
       this.#opts.log.error({ err }, 'websocket subscribe failed');
       this.#error(ref, 'STORE_UNAVAILABLE', 'the subscription could not be started');
     });
@@ -209,13 +217,16 @@ export class WsConnection {
     if (!sub) throw new HeraldError('NOT_SUBSCRIBED', `not subscribed to ${String(f.channel)}`);
     this.#subs.delete(sub.pattern);
     this.#opts.hub.unsubscribe(sub);
+    this.#opts.session?.unsubscribed(sub.pattern);
     this.reply(withRef({ op: 'ack', channel: sub.pattern }, ref));
   }
 
   #publish(f: Frame, ref: unknown): void {
     const input = toEventInput(f);
     const allowed = this.#opts.clientPublish;
-    if (allowed !== true && !(Array.isArray(allowed) && allowed.some((p) => matches(p, input.channel)))) {
+    const open = allowed === true || (Array.isArray(allowed) && allowed.some((p) => matches(p, input.channel)));
+    if (this.#opts.session) this.#opts.session.authorizePublish(input.channel, open);
+    else if (!open) {
       throw new HeraldError('PUBLISH_FORBIDDEN', `clients may not publish to ${input.channel} (websocket.clientPublish)`);
     }
     this.#opts.hub.publish([input]).then(

@@ -6,6 +6,7 @@ import type { Hub } from '../../core/hub.js';
 import { Subscription, type DisconnectReason, type ResetReason } from '../../core/subscription.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics, Transport } from '../../observability/metrics.js';
+import type { WsSession } from '../../auth/ws-session.js';
 import { CLOSE, SLOW_CLOSE_GRACE_MS, WsConnection } from './ws-connection.js';
 
 export interface WsGatewayOptions {
@@ -19,6 +20,14 @@ export interface WsGatewayOptions {
   pingIntervalMs: number;
   /** Channel the seed route `GET /ws` receives. */
   compatChannel: string;
+  /**
+   * Runs before the handshake (Origin, credentials, limits: src/auth/ws-admission.ts); resolves
+   * to the connection's session or rejects with the error to answer. Absent: every upgrade is
+   * accepted.
+   */
+  admit?: (req: IncomingMessage, channels: readonly string[]) => Promise<WsSession>;
+  /** Answers a refused upgrade (status and JSON error body). */
+  reject?: (socket: Duplex, err: unknown) => void;
 }
 
 /** The seed `GET /ws` frame: the event's text alone, as the original example sent it. */
@@ -108,10 +117,22 @@ export class WsGateway {
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, route));
+    const admit = this.#opts.admit;
+    if (!admit) {
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, route, undefined));
+      return;
+    }
+    admit(req, route === 'ws' ? [] : [this.#opts.compatChannel]).then(
+      (session) => {
+        if (this.#closing || socket.destroyed) return session.close();
+        socket.once('close', () => session.close()); // also when the handshake never completes
+        this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, route, session));
+      },
+      (err: unknown) => (this.#opts.reject ? this.#opts.reject(socket, err) : socket.destroy()),
+    );
   }
 
-  #accept(ws: WebSocket, transport: 'ws' | 'ws_compat'): void {
+  #accept(ws: WebSocket, transport: 'ws' | 'ws_compat', session: WsSession | undefined): void {
     const { hub, metrics, log } = this.#opts;
     const state: Alive = { alive: true, transport };
     this.#sockets.set(ws, state);
@@ -119,6 +140,13 @@ export class WsGateway {
     ws.on('pong', () => (state.alive = true));
     ws.on('error', (err) => log.debug({ err }, 'websocket error'));
     (ws as unknown as { _socket: import('node:net').Socket })._socket.setNoDelay(true);
+    session?.attach({
+      reply: (frame) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(frame)),
+      close: (code, reason) => {
+        ws.close(code, reason);
+        setTimeout(() => ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();
+      },
+    });
     if (transport === 'ws') {
       const conn = new WsConnection(ws, {
         hub,
@@ -126,6 +154,7 @@ export class WsGateway {
         maxBacklogBytes: this.#opts.maxBacklogBytes,
         maxSubscriptions: this.#opts.maxSubscriptions,
         clientPublish: this.#opts.clientPublish,
+        session,
       });
       this.#conns.add(conn);
       ws.once('close', () => this.#conns.delete(conn));
@@ -144,6 +173,7 @@ export class WsGateway {
     ws.once('close', () => {
       this.#sockets.delete(ws);
       metrics.connectionClosed(transport);
+      session?.close();
     });
   }
 

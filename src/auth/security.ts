@@ -1,0 +1,205 @@
+import type { FastifyRequest } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import type { Config } from '../config/schema.js';
+import { HeraldError } from '../core/errors.js';
+import { forwardedClientAddress, isLoopback } from '../http/client-address.js';
+import type { Guard } from '../http/guard.js';
+import { Limits, type ConnectionLease } from '../limits/limits.js';
+import type { Logger } from '../observability/logger.js';
+import { PresenceRegistry } from '../presence/presence-registry.js';
+import { Authenticator, bearerToken, type Credential } from './authenticator.js';
+import { ANONYMOUS, maySubscribe, mayPublish, type Principal } from './permissions.js';
+
+/** Inbound provider webhooks: authenticated by their signatures, limited by `webhooksPerSecond`. */
+export const WEBHOOKS_PATH_PREFIX = '/v1/webhooks/';
+
+/** What the onRequest hook learnt from a request's Authorization header. */
+type Resolved = { principal: Principal; charged: boolean } | { error: HeraldError };
+
+/** A subscriber admitted to open a long-lived connection. */
+export interface Admission {
+  readonly principal: Principal;
+  readonly address: string | undefined;
+  readonly lease: ConnectionLease;
+}
+
+/**
+ * Who may do what, for every transport: authentication (API keys, JWT), channel permissions,
+ * dev mode, rate and connection limits, and presence. `createHerald` makes one and hands its
+ * parts to the routes and transports; permission checks happen when a request arrives or a
+ * subscription starts, never per delivered event.
+ */
+export class Security {
+  readonly config: Config;
+  readonly authenticator: Authenticator;
+  readonly limits: Limits;
+  readonly presence: PresenceRegistry;
+  readonly guard: Guard;
+  readonly #log: Logger;
+  readonly #resolved = new WeakMap<IncomingMessage, Resolved>();
+
+  constructor(config: Config, log: Logger, now: () => number = Date.now) {
+    this.config = config;
+    this.#log = log;
+    this.authenticator = new Authenticator(config.auth);
+    this.limits = new Limits(config.limits, now);
+    this.presence = new PresenceRegistry({
+      patterns: config.presence.channels,
+      leaveDelayMs: config.presence.leaveDelaySeconds * 1000,
+    });
+    this.guard = {
+      devMode: this.devMode,
+      publisher: (req, channel) => this.#publisher(req, channel),
+      operator: (req) => this.#operator(req),
+      subscriber: (req, pattern) => {
+        try {
+          this.authorizeSubscribe(this.principalOf(req), pattern);
+        } catch (err) {
+          if (err instanceof HeraldError) this.denied(req.raw, err);
+          throw err;
+        }
+      },
+    };
+  }
+
+  /** No API keys and no JWT configured: publish and operator APIs answer loopback clients only. */
+  get devMode(): boolean {
+    return !this.authenticator.configured;
+  }
+
+  /** The client's address, with `trustProxy` applied. */
+  addressOf(req: IncomingMessage): string | undefined {
+    return forwardedClientAddress(req, this.config.trustProxy);
+  }
+
+  /**
+   * The fastify `onRequest` hook: resolves the Authorization header once per request (so the
+   * guard's checks stay synchronous) and applies the inbound webhook rate.
+   */
+  readonly onRequest = async (req: FastifyRequest): Promise<void> => {
+    if (req.url.startsWith(WEBHOOKS_PATH_PREFIX)) this.limits.webhook(this.addressOf(req.raw));
+    if (this.devMode) return;
+    const token = bearerToken(req.headers);
+    if (token === undefined) return;
+    try {
+      this.#resolved.set(req.raw, { principal: await this.authenticator.authenticate(token), charged: false });
+    } catch (err) {
+      const e = err instanceof HeraldError ? err : new HeraldError('UNAUTHORIZED');
+      this.#resolved.set(req.raw, { error: e });
+    }
+  };
+
+  /** The principal of an HTTP request's Authorization header (throws when it was invalid). */
+  principalOf(req: FastifyRequest): Principal {
+    const r = this.#resolved.get(req.raw);
+    if (r === undefined) return ANONYMOUS;
+    if ('error' in r) {
+      this.denied(req.raw, r.error);
+      throw r.error;
+    }
+    return r.principal;
+  }
+
+  /** Logs a refusal: the code and where from, never the credential. */
+  denied(req: IncomingMessage, err: HeraldError): void {
+    this.logDenied((req.url ?? '').split('?')[0]!, this.addressOf(req), err);
+  }
+
+  logDenied(path: string, address: string | undefined, err: HeraldError): void {
+    this.#log.info({ code: err.code, status: err.status, path, address }, 'request refused');
+  }
+
+  #publisher(req: FastifyRequest, channel: string | undefined): void {
+    const address = this.addressOf(req.raw);
+    if (this.devMode) {
+      if (!isLoopback(address)) throw new HeraldError('LOOPBACK_ONLY');
+      this.#charge(req, `ip:${address}`, address);
+      return;
+    }
+    const p = this.principalOf(req);
+    if (p.kind === 'anonymous') {
+      throw this.#refuse(req, new HeraldError('UNAUTHORIZED', 'send Authorization: Bearer <API key or token>'));
+    }
+    if (channel === undefined ? !p.admin && p.publish.length === 0 : !mayPublish(p, channel)) {
+      throw this.#refuse(
+        req,
+        new HeraldError('PUBLISH_FORBIDDEN', channel === undefined ? 'these credentials may not publish' : `these credentials may not publish to ${channel}`),
+      );
+    }
+    this.#charge(req, p.identity ?? `ip:${address}`, address);
+  }
+
+  #operator(req: FastifyRequest): void {
+    if (this.devMode) {
+      if (!isLoopback(this.addressOf(req.raw))) throw new HeraldError('LOOPBACK_ONLY');
+      return;
+    }
+    const p = this.principalOf(req);
+    if (p.kind === 'anonymous') throw this.#refuse(req, new HeraldError('UNAUTHORIZED', 'send Authorization: Bearer <API key>'));
+    if (!p.admin) throw this.#refuse(req, new HeraldError('FORBIDDEN', 'this API needs an API key with the "admin" scope'));
+  }
+
+  /** One publish request spends one token of its key's rate, however many events it holds. */
+  #charge(req: FastifyRequest, key: string, address: string | undefined): void {
+    const r = this.#resolved.get(req.raw);
+    if (r && 'charged' in r) {
+      if (r.charged) return;
+      r.charged = true;
+    } else {
+      this.#resolved.set(req.raw, { principal: ANONYMOUS, charged: true });
+    }
+    this.limits.publish(key, address);
+  }
+
+  #refuse(req: FastifyRequest, err: HeraldError): HeraldError {
+    this.denied(req.raw, err);
+    return err;
+  }
+
+  /**
+   * Admits a subscriber's long-lived connection: authenticates its credential (none is anonymous),
+   * checks it may subscribe to every one of `patterns`, then takes its place in the connection
+   * limits. Throws 401 (no or bad credentials), 403 (valid but not allowed) or 429.
+   */
+  async admit(req: IncomingMessage, credential: Credential | undefined, patterns: readonly string[]): Promise<Admission> {
+    const address = this.addressOf(req);
+    try {
+      const principal = this.devMode ? ANONYMOUS : await this.authenticator.authenticate(credential?.token);
+      for (const p of patterns) this.authorizeSubscribe(principal, p);
+      return { principal, address, lease: this.limits.connect(address, principal.identity) };
+    } catch (err) {
+      if (err instanceof HeraldError) this.denied(req, err);
+      throw err;
+    }
+  }
+
+  maySubscribe(principal: Principal, pattern: string): boolean {
+    return this.devMode || maySubscribe(principal, pattern, this.config.auth.publicChannels);
+  }
+
+  /** Throws unless `principal` may subscribe to `pattern` (dev mode: everyone may). */
+  authorizeSubscribe(principal: Principal, pattern: string): void {
+    if (this.maySubscribe(principal, pattern)) return;
+    if (principal.kind === 'anonymous') {
+      throw new HeraldError('UNAUTHORIZED', `${pattern} is a private channel: send a token (Authorization header, ?token= or cookie)`);
+    }
+    throw new HeraldError('SUBSCRIBE_FORBIDDEN', `these credentials may not subscribe to ${pattern}`);
+  }
+
+  /** Whether browsers from `origin` may use Herald with credentials (cors.origins). */
+  originAllowed(origin: string | undefined, host: string | undefined): boolean {
+    if (origin === undefined) return true; // not a browser: no cross-site request to forge
+    const list = this.config.cors.origins;
+    if (list.includes('*') || list.includes(origin)) return true;
+    try {
+      return host !== undefined && new URL(origin).host === host; // same origin
+    } catch {
+      return false;
+    }
+  }
+
+  /** Ends presence timers; idempotent. */
+  close(): void {
+    this.presence.close();
+  }
+}

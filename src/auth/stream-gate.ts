@@ -1,0 +1,88 @@
+import type { FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import { isPattern } from '../core/channel.js';
+import type { PresenceChange } from '../presence/presence-registry.js';
+import { subscriberCredential } from './authenticator.js';
+import type { Security } from './security.js';
+
+/** The longest a timer can wait (2^31-1 ms, about 24.8 days); longer expiries re-arm. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** SSE event names for what is not a log event: no `id:` line, so resume positions are untouched. */
+export const SSE_JOIN_EVENT = 'herald.join';
+export const SSE_LEAVE_EVENT = 'herald.leave';
+export const SSE_ERROR_EVENT = 'herald.error';
+
+/** A presence frame is dropped rather than queued past this backlog: the stream is slow anyway. */
+const PRESENCE_FRAME_MAX_BACKLOG_BYTES = 65_536;
+
+function truthy(v: unknown): boolean {
+  const s = Array.isArray(v) ? v[v.length - 1] : v;
+  return s === '' || s === '1' || s === 'true';
+}
+
+/** An SSE stream let in: call `opened()` once the stream's headers are out. */
+export interface StreamAdmission {
+  opened(): void;
+}
+
+/**
+ * Runs a subscriber's checks before an SSE stream starts (`GET /v1/stream`, `GET /sse`): the
+ * credential (Authorization header, `token` query parameter, or cookie), each channel's
+ * permission, and the connection limits. Refusals are ordinary JSON errors (401, 403, 429) sent
+ * before the stream opens. Once open, the stream ends with a `herald.error` event when its token
+ * expires, and with `?presence=true` it also gets `herald.join` / `herald.leave` events.
+ */
+export class StreamGate {
+  readonly #security: Security;
+
+  constructor(security: Security) {
+    this.#security = security;
+  }
+
+  async admit(req: FastifyRequest, res: ServerResponse, patterns: readonly string[]): Promise<StreamAdmission> {
+    const s = this.#security;
+    const query = (req.query ?? {}) as Record<string, unknown>;
+    const credential = s.devMode ? undefined : subscriberCredential(req.headers, query, s.config.auth.cookieName);
+    const { principal, lease } = await s.admit(req.raw, credential, patterns);
+    const cleanups: Array<() => void> = [() => lease.release()];
+    let ended = false;
+    res.once('close', () => {
+      ended = true;
+      for (const c of cleanups) c();
+    });
+    // Membership counts from admission: a subscriber is present while its stream is.
+    for (const p of patterns) if (!isPattern(p)) cleanups.push(s.presence.join(p, principal.identity));
+    const wantsPresence = truthy(query.presence);
+    return {
+      opened: () => {
+        if (ended) return;
+        if (wantsPresence) {
+          const write = (c: PresenceChange) => {
+            if (res.writableLength > PRESENCE_FRAME_MAX_BACKLOG_BYTES) return;
+            const name = c.kind === 'join' ? SSE_JOIN_EVENT : SSE_LEAVE_EVENT;
+            res.write(`event: ${name}\ndata: ${JSON.stringify({ channel: c.channel, identity: c.identity })}\n\n`);
+          };
+          for (const p of patterns) if (!isPattern(p) && s.presence.enabled(p)) cleanups.push(s.presence.watch(p, write));
+        }
+        if (principal.expiresAt !== undefined) {
+          let timer: NodeJS.Timeout;
+          const arm = () => {
+            const left = principal.expiresAt! - Date.now();
+            if (left > MAX_TIMER_MS) {
+              timer = setTimeout(arm, MAX_TIMER_MS).unref();
+              return;
+            }
+            timer = setTimeout(() => {
+              // The stream ends: an EventSource reconnects with the same (expired) URL and gets a
+              // 401, so the page knows to fetch a fresh token.
+              res.end(`event: ${SSE_ERROR_EVENT}\ndata: ${JSON.stringify({ code: 'TOKEN_EXPIRED', message: 'the token has expired' })}\n\n`);
+            }, Math.max(0, left)).unref();
+          };
+          arm();
+          cleanups.push(() => clearTimeout(timer));
+        }
+      },
+    };
+  }
+}

@@ -1,0 +1,227 @@
+import { isPattern } from '../core/channel.js';
+import { HeraldError } from '../core/errors.js';
+import type { ConnectionLease, MessageBudget } from '../limits/limits.js';
+import type { PresenceChange } from '../presence/presence-registry.js';
+import { mayPublish, type Principal } from './permissions.js';
+import type { Security } from './security.js';
+import { MAX_TIMER_MS } from './stream-gate.js';
+
+/** WebSocket close codes of auth and limits (RFC 6455 7.4.2: 4000-4999 are the application's). */
+export const AUTH_CLOSE = {
+  /** The connection's token expired and no fresh one came in an `auth` op. */
+  TOKEN_EXPIRED: 4401,
+  /** A refreshed token no longer covers the connection's subscriptions, or names another `sub`. */
+  FORBIDDEN: 4403,
+  /** The client sent frames faster than `limits.messagesPerSecondPerConnection`. */
+  RATE_LIMITED: 4429,
+} as const;
+
+type Frame = Record<string, unknown>;
+
+/** What a session needs from its connection. */
+export interface WsSessionHost {
+  reply(frame: Frame): void;
+  close(code: number, reason: string): void;
+}
+
+/**
+ * The auth side of one `/v1/ws` connection: who it is, what it may subscribe and publish, when
+ * its token expires, how fast it may send, and its presence. The protocol core
+ * (src/transports/ws/ws-connection.ts) calls it at subscribe, unsubscribe and publish time and for
+ * the ops it adds (`auth`, `presence`); event delivery never touches it.
+ */
+export class WsSession {
+  readonly #security: Security;
+  readonly #address: string | undefined;
+  readonly #lease: ConnectionLease;
+  readonly #budget: MessageBudget | undefined;
+  #principal: Principal;
+  #identityLease: ConnectionLease | undefined;
+  #host: WsSessionHost | undefined;
+  #expiry: NodeJS.Timeout | undefined;
+  /** Subscribed patterns, with the presence membership (and watcher) each holds. */
+  readonly #subs = new Map<string, { leave: () => void; unwatch: (() => void) | undefined }>();
+  #closed = false;
+
+  constructor(o: {
+    security: Security;
+    principal: Principal;
+    address: string | undefined;
+    lease: ConnectionLease;
+    budget: MessageBudget | undefined;
+  }) {
+    this.#security = o.security;
+    this.#principal = o.principal;
+    this.#address = o.address;
+    this.#lease = o.lease;
+    this.#budget = o.budget;
+  }
+
+  get principal(): Principal {
+    return this.#principal;
+  }
+
+  /** Binds the session to its open connection and starts the expiry clock. */
+  attach(host: WsSessionHost): void {
+    this.#host = host;
+    this.#armExpiry();
+  }
+
+  /** Spends one client frame; past the rate the connection is closed and false returned. */
+  admitFrame(): boolean {
+    if (this.#budget === undefined || this.#budget.spend()) return true;
+    this.#host?.close(AUTH_CLOSE.RATE_LIMITED, 'rate limited: too many frames per second');
+    return false;
+  }
+
+  /** Throws unless the connection may subscribe to `pattern`. */
+  authorizeSubscribe(pattern: string): void {
+    this.#security.authorizeSubscribe(this.#principal, pattern);
+  }
+
+  /**
+   * Throws unless the connection may publish to `channel`: allowed by `websocket.clientPublish`
+   * (open to every client) or by its credentials; then spends one token of its publish rate.
+   */
+  authorizePublish(channel: string, allowedByConfig: boolean): void {
+    const p = this.#principal;
+    if (!allowedByConfig && !(p.kind !== 'anonymous' && mayPublish(p, channel))) {
+      throw new HeraldError(
+        p.kind === 'anonymous' && !this.#security.devMode ? 'UNAUTHORIZED' : 'PUBLISH_FORBIDDEN',
+        `clients may not publish to ${channel} (websocket.clientPublish, or a token's herald.publish)`,
+      );
+    }
+    this.#security.limits.publish(p.identity ?? `ip:${this.#address}`, this.#address);
+  }
+
+  /** A subscription started: counts presence, and watches it when the client asked (`presence: true`). */
+  subscribed(pattern: string, frame: Frame): void {
+    if (this.#closed) return;
+    const presence = this.#security.presence;
+    if (isPattern(pattern) || !presence.enabled(pattern)) {
+      this.#subs.set(pattern, { leave: noop, unwatch: undefined });
+      return;
+    }
+    const unwatch = frame.presence === true ? presence.watch(pattern, (c) => this.#presenceFrame(c)) : undefined;
+    this.#subs.set(pattern, { leave: presence.join(pattern, this.#principal.identity), unwatch });
+  }
+
+  unsubscribed(pattern: string): void {
+    const s = this.#subs.get(pattern);
+    if (!s) return;
+    this.#subs.delete(pattern);
+    s.unwatch?.();
+    s.leave();
+  }
+
+  /** Ops the auth layer adds to the protocol; returns false for ops it does not know. */
+  handleOp(op: unknown, frame: Frame, ref: unknown): boolean {
+    if (op === 'auth') {
+      void this.#auth(frame, ref);
+      return true;
+    }
+    if (op === 'presence') {
+      this.#presence(frame, ref);
+      return true;
+    }
+    return false;
+  }
+
+  async #auth(frame: Frame, ref: unknown): Promise<void> {
+    const s = this.#security;
+    try {
+      if (s.devMode) throw new HeraldError('UNAUTHORIZED', 'no credentials are configured on this server (dev mode)');
+      if (typeof frame.token !== 'string' || frame.token === '') throw new HeraldError('BODY_INVALID', 'auth needs a "token" string');
+      const next = await s.authenticator.authenticate(frame.token);
+      if (this.#closed) return;
+      const before = this.#principal;
+      if (before.identity !== undefined && next.identity !== before.identity) {
+        this.#host?.close(AUTH_CLOSE.FORBIDDEN, 'a refreshed token must name the same sub');
+        return;
+      }
+      for (const pattern of this.#subs.keys()) {
+        if (!s.maySubscribe(next, pattern)) {
+          this.#host?.close(AUTH_CLOSE.FORBIDDEN, `the new token does not cover ${pattern.slice(0, 64)}`);
+          return;
+        }
+      }
+      if (before.identity === undefined && next.identity !== undefined) {
+        // Authenticated after connecting: now it counts against its identity's connections.
+        this.#identityLease = s.limits.identity(this.#address, next.identity);
+      }
+      this.#principal = next;
+      if (before.identity !== next.identity) this.#rejoinPresence();
+      this.#armExpiry();
+      this.#host?.reply(withRef({ op: 'ack', identity: next.identity ?? null, expiresAt: expiresAtText(next) }, ref));
+    } catch (err) {
+      const e = err instanceof HeraldError ? err : new HeraldError('UNAUTHORIZED');
+      s.logDenied('/v1/ws', this.#address, e);
+      this.#host?.reply(withRef({ op: 'error', code: e.code, message: e.message }, ref));
+    }
+  }
+
+  #presence(frame: Frame, ref: unknown): void {
+    const channel = frame.channel;
+    if (typeof channel !== 'string' || isPattern(channel)) throw new HeraldError('CHANNEL_INVALID', 'presence needs a channel name');
+    const presence = this.#security.presence;
+    if (!presence.enabled(channel)) throw new HeraldError('PRESENCE_NOT_ENABLED', `presence is not enabled for ${channel}`);
+    this.authorizeSubscribe(channel);
+    this.#host?.reply(withRef({ op: 'presence', ...presence.snapshot(channel) }, ref));
+  }
+
+  #presenceFrame(c: PresenceChange): void {
+    this.#host?.reply({ op: c.kind, channel: c.channel, identity: c.identity });
+  }
+
+  #rejoinPresence(): void {
+    const presence = this.#security.presence;
+    for (const [pattern, s] of this.#subs) {
+      if (s.leave === noop) continue;
+      s.leave();
+      s.leave = presence.join(pattern, this.#principal.identity);
+    }
+  }
+
+  #armExpiry(): void {
+    clearTimeout(this.#expiry);
+    this.#expiry = undefined;
+    const at = this.#principal.expiresAt;
+    if (at === undefined || this.#closed) return;
+    const left = at - Date.now();
+    this.#expiry = setTimeout(
+      () => {
+        if (left > MAX_TIMER_MS) this.#armExpiry();
+        else this.#host?.close(AUTH_CLOSE.TOKEN_EXPIRED, 'token expired: reconnect with a fresh token');
+      },
+      Math.min(Math.max(0, left), MAX_TIMER_MS),
+    );
+    this.#expiry.unref();
+  }
+
+  /** The connection closed: its limits, presence and timers go. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#expiry);
+    for (const s of this.#subs.values()) {
+      s.unwatch?.();
+      s.leave();
+    }
+    this.#subs.clear();
+    this.#lease.release();
+    this.#identityLease?.release();
+  }
+}
+
+function noop(): void {}
+
+function expiresAtText(p: Principal): string | null {
+  return p.expiresAt === undefined ? null : new Date(p.expiresAt).toISOString();
+}
+
+/** The client's `ref`, echoed as the protocol core does (bounded strings, finite numbers). */
+export function withRef(frame: Frame, ref: unknown): Frame {
+  if (typeof ref === 'number' && Number.isFinite(ref)) frame.ref = ref;
+  else if (typeof ref === 'string') frame.ref = ref.slice(0, 128);
+  return frame;
+}

@@ -10,8 +10,11 @@ import { PresenceRegistry } from '../presence/presence-registry.js';
 import { Authenticator, bearerToken, type Credential } from './authenticator.js';
 import { ANONYMOUS, maySubscribe, mayPublish, type Principal } from './permissions.js';
 
-/** Inbound provider webhooks: authenticated by their signatures, limited by `webhooksPerSecond`. */
-export const WEBHOOKS_PATH_PREFIX = '/v1/webhooks/';
+/**
+ * Inbound provider webhooks (`POST /v1/webhooks/{source}`): authenticated by their signatures,
+ * never by keys, and limited by `webhooksPerSecond` per client address.
+ */
+export const INBOUND_WEBHOOK_PATH = /^\/v1\/webhooks\/[^/?]+(?:\?|$)/;
 
 /** What the onRequest hook learnt from a request's Authorization header. */
 type Resolved = { principal: Principal; charged: boolean } | { error: HeraldError };
@@ -77,7 +80,7 @@ export class Security {
    * guard's checks stay synchronous) and applies the inbound webhook rate.
    */
   readonly onRequest = async (req: FastifyRequest): Promise<void> => {
-    if (req.url.startsWith(WEBHOOKS_PATH_PREFIX)) this.limits.webhook(this.addressOf(req.raw));
+    if (req.method === 'POST' && INBOUND_WEBHOOK_PATH.test(req.url)) this.limits.webhook(this.addressOf(req.raw));
     if (this.devMode) return;
     const token = bearerToken(req.headers);
     if (token === undefined) return;

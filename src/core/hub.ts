@@ -165,6 +165,10 @@ export class Hub {
           if (sub.closed) return;
           sub.replay(page);
           if (page.length < REPLAY_PAGE_EVENTS) break;
+          // Read the next page only once the client has taken most of this one, so a long
+          // replay is paced by the client instead of tripping its backlog bound.
+          if (sub.backlogBytes() > sub.maxBacklogBytes / 2) await sub.drained();
+          if (sub.closed) return;
           after = page[page.length - 1]!.seq;
         }
       }

@@ -49,6 +49,8 @@ export abstract class Subscription {
   abstract backlogBytes(): number;
   /** The largest backlog the client may have before it is cut off as slow. */
   abstract readonly maxBacklogBytes: number;
+  /** Resolves when the backlog is empty or the connection is gone: paces a long replay. */
+  abstract drained(): Promise<void>;
   /** Closes the client's connection (or this subscription) for `reason`. */
   protected abstract disconnect(reason: DisconnectReason): void;
 
@@ -83,16 +85,27 @@ export abstract class Subscription {
     const batch = this.#pending;
     if (batch.length === 0 || this.#closed) return;
     this.#pending = [];
-    this.write(batch);
-    if (this.backlogBytes() > this.maxBacklogBytes) this.cutOff('slow');
+    this.#writeBounded(batch);
   }
 
   /** Hub side, during replay: writes events read from the log. */
   replay(events: readonly StoredEvent[]): void {
     if (this.#closed || events.length === 0) return;
     this.#lastSeq = events[events.length - 1]!.seq;
+    this.#writeBounded(events);
+  }
+
+  /**
+   * The bound is checked before a write: a client whose earlier bytes are still unsent when
+   * the next batch comes is slow and is cut off; a healthy client drains between ticks, however
+   * large one batch is. A connection holds at most the bound plus one batch.
+   */
+  #writeBounded(events: readonly StoredEvent[]): void {
+    if (this.backlogBytes() > this.maxBacklogBytes) {
+      this.cutOff('slow');
+      return;
+    }
     this.write(events);
-    if (this.backlogBytes() > this.maxBacklogBytes) this.cutOff('slow');
   }
 
   /** Hub side: starts from `position` with no replay (a fresh subscription, or after a reset). */

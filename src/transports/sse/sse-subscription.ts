@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { StoredEvent } from '../../core/event.js';
 import { Subscription, type DisconnectReason, type ResetReason } from '../../core/subscription.js';
+import { whenDrained } from '../drain.js';
 import { resetFrame } from './sse-encoder.js';
 
 /** One SSE response: every event goes out as the shared frame bytes of its encoding. */
@@ -41,6 +42,10 @@ export class SseSubscription extends Subscription {
 
   backlogBytes(): number {
     return this.res.writableLength;
+  }
+
+  drained(): Promise<void> {
+    return whenDrained(this.res);
   }
 
   protected disconnect(reason: DisconnectReason): void {

@@ -9,6 +9,7 @@ import {
   type DispatchGroup,
   type ResetReason,
 } from '../../core/subscription.js';
+import { rawSocket, whenDrained } from '../drain.js';
 import type { Logger } from '../../observability/logger.js';
 import type { WsSession } from '../../auth/ws-session.js';
 
@@ -72,6 +73,10 @@ class WsSubscription extends Subscription {
     return this.#conn.ws.bufferedAmount;
   }
 
+  drained(): Promise<void> {
+    return whenDrained(rawSocket(this.#conn.ws));
+  }
+
   protected disconnect(reason: DisconnectReason): void {
     this.#conn.close(reason);
   }
@@ -106,7 +111,7 @@ export class WsConnection {
       return;
     }
     // Cork so a tick's frames leave in one write (ws corks per frame; corks nest).
-    const socket = (ws as unknown as { _socket: import('node:net').Socket })._socket;
+    const socket = rawSocket(ws);
     socket.cork();
     for (const e of events) ws.send(eventFrame(e), { binary: false });
     socket.uncork();

@@ -4,6 +4,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { dataText, type StoredEvent } from '../../core/event.js';
 import type { Hub } from '../../core/hub.js';
 import { Subscription, type DisconnectReason, type ResetReason } from '../../core/subscription.js';
+import { rawSocket, whenDrained } from '../drain.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics, Transport } from '../../observability/metrics.js';
 import type { WsSession } from '../../auth/ws-session.js';
@@ -59,6 +60,10 @@ class CompatWsSubscription extends Subscription {
 
   backlogBytes(): number {
     return this.ws.bufferedAmount;
+  }
+
+  drained(): Promise<void> {
+    return whenDrained(rawSocket(this.ws));
   }
 
   protected disconnect(reason: DisconnectReason): void {
@@ -139,7 +144,7 @@ export class WsGateway {
     metrics.connectionOpened(transport);
     ws.on('pong', () => (state.alive = true));
     ws.on('error', (err) => log.debug({ err }, 'websocket error'));
-    (ws as unknown as { _socket: import('node:net').Socket })._socket.setNoDelay(true);
+    rawSocket(ws).setNoDelay(true);
     session?.attach({
       reply: (frame) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(frame)),
       close: (code, reason) => {

@@ -1,0 +1,287 @@
+import type { Logger } from '../../observability/logger.js';
+import type { Delivery, DeliveryStore, DisabledReason, EndpointRecord, FinishedAttempt, Outcome } from './delivery-store.js';
+import type { EndpointRegistry } from './endpoint-registry.js';
+import { CircuitBreaker, type CircuitState, type RetrySchedule } from './retry-policy.js';
+import { standardHeaders } from './signer.js';
+import type { SendResult, WebhookSender } from './webhook-sender.js';
+
+/** Sent on every request, so receivers can tell Herald's traffic apart. */
+const USER_AGENT = 'Herald-Webhooks/1';
+
+export interface DispatcherOptions {
+  store: DeliveryStore;
+  registry: EndpointRegistry;
+  sender: WebhookSender;
+  schedule: RetrySchedule;
+  log: Logger;
+  now: () => number;
+  /** This worker's name on its leases. */
+  owner: string;
+  /** Requests in flight at once on this node. */
+  concurrency: number;
+  /** Requests in flight per parallel endpoint that sets no `maxConcurrency`. */
+  endpointConcurrency: number;
+  leaseMs: number;
+  sweepIntervalMs: number;
+  maxRetryAfterMs: number;
+  disableAfterFailingMs: number;
+  breakerFailures: number;
+  breakerCooldownMs: number;
+  /** Herald disabled an endpoint (410, or failing too long). */
+  onDisabled: (endpoint: EndpointRecord) => void;
+  /** Called after every recorded attempt (metrics, benchmarks). */
+  onAttempt?: (delivery: Delivery, attempt: FinishedAttempt) => void;
+}
+
+type Done = { kind: 'finish'; endpointId: string; delivery: Delivery; result: FinishedAttempt } | { kind: 'release'; endpointId: string; delivery: Delivery };
+
+/**
+ * The worker pool. It claims due deliveries from the store (leases, so several workers and
+ * several nodes can share one queue), sends them, and writes the outcomes back in batches.
+ *
+ * Isolation between endpoints: each endpoint has its own concurrency (one at a time for
+ * `ordered`), its own circuit breaker, and claims are made per endpoint, starting from a rotating
+ * position, so a slow or dead endpoint only ever occupies its own slots and never delays another.
+ *
+ * The store is the source of truth. What this class keeps in memory (counters, breakers, a timer
+ * for the next due delivery) only decides when to look; a sweep every `sweepIntervalMs` looks
+ * anyway, which also picks up deliveries whose lease ran out because a worker died.
+ */
+export class DeliveryDispatcher {
+  readonly #o: DispatcherOptions;
+  readonly #inflight = new Map<string, number>();
+  readonly #breakers = new Map<string, CircuitBreaker>();
+  readonly #running = new Set<Promise<void>>();
+  #total = 0;
+  #done: Done[] = [];
+  #flushing: Promise<void> | undefined;
+  #pumping = false;
+  #pumpAgain = false;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
+  #sweeper: NodeJS.Timeout | undefined;
+  #rotation = 0;
+  #closed = false;
+
+  constructor(opts: DispatcherOptions) {
+    this.#o = opts;
+  }
+
+  start(): void {
+    this.#sweeper = setInterval(() => this.wake(), this.#o.sweepIntervalMs);
+    this.#sweeper.unref();
+    this.wake();
+  }
+
+  /** Requests in flight on this node. */
+  get inFlight(): number {
+    return this.#total;
+  }
+
+  circuit(endpointId: string): CircuitState {
+    return this.#breakers.get(endpointId)?.state(this.#o.now()) ?? 'closed';
+  }
+
+  /** Look for due work soon (new deliveries, freed capacity, a changed endpoint). */
+  wake(): void {
+    if (this.#closed) return;
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = true;
+    setImmediate(() => {
+      void this.#pump().finally(() => (this.#pumping = false));
+    });
+  }
+
+  async #pump(): Promise<void> {
+    do {
+      this.#pumpAgain = false;
+      try {
+        await this.#claimAndSend();
+      } catch (err) {
+        this.#o.log.error({ err }, 'outbound webhooks: claiming deliveries failed');
+        return;
+      }
+    } while (this.#pumpAgain && !this.#closed);
+  }
+
+  #breaker(id: string): CircuitBreaker {
+    let b = this.#breakers.get(id);
+    if (!b) this.#breakers.set(id, (b = new CircuitBreaker(this.#o.breakerFailures, this.#o.breakerCooldownMs)));
+    return b;
+  }
+
+  async #claimAndSend(): Promise<void> {
+    if (this.#closed) return;
+    const now = this.#o.now();
+    let budget = this.#o.concurrency - this.#total;
+    if (budget <= 0) return;
+    const endpoints = this.#o.registry.list().filter((e) => e.enabled);
+    if (endpoints.length === 0) return;
+    const start = this.#rotation++ % endpoints.length;
+    const requests = [];
+    for (let i = 0; i < endpoints.length && budget > 0; i++) {
+      const e = endpoints[(start + i) % endpoints.length]!;
+      const busy = this.#inflight.get(e.id) ?? 0;
+      const room = e.ordering === 'ordered' ? (busy > 0 ? 0 : 1) : (e.maxConcurrency ?? this.#o.endpointConcurrency) - busy;
+      if (room <= 0) continue;
+      const breaker = this.#breaker(e.id);
+      const limit = breaker.allowance(now, Math.min(room, budget));
+      if (limit <= 0) {
+        if (breaker.reopensAt > now) this.#arm(breaker.reopensAt);
+        continue;
+      }
+      requests.push({ endpointId: e.id, limit, ordered: e.ordering === 'ordered' });
+      budget -= limit;
+    }
+    if (requests.length === 0) return;
+    const { claimed, nextDueAt } = await this.#o.store.claim(requests, now, this.#o.leaseMs, this.#o.owner);
+    for (const d of claimed) this.#send(d, now);
+    if (nextDueAt !== undefined && nextDueAt > now) this.#arm(nextDueAt);
+  }
+
+  /** A wake-up at `at` (the earliest wins). */
+  #arm(at: number): void {
+    if (this.#closed || at >= this.#timerAt) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      this.wake();
+    }, Math.max(0, at - this.#o.now()));
+    this.#timer.unref();
+  }
+
+  #send(d: Delivery, now: number): void {
+    this.#total++;
+    this.#inflight.set(d.endpointId, (this.#inflight.get(d.endpointId) ?? 0) + 1);
+    this.#breaker(d.endpointId).started(now);
+    const p = this.#attempt(d).then(
+      (done) => this.#finished(done),
+      (err: unknown) => {
+        // Never expected (send() does not throw), but a worker must survive anything: the lease
+        // runs out and the delivery is tried again.
+        this.#o.log.error({ err, delivery: d.id }, 'outbound webhooks: attempt failed unexpectedly');
+        this.#finished({ kind: 'release', endpointId: d.endpointId, delivery: d });
+      },
+    );
+    this.#running.add(p);
+    void p.finally(() => this.#running.delete(p));
+  }
+
+  async #attempt(d: Delivery): Promise<Done> {
+    const e = this.#o.registry.get(d.endpointId);
+    if (!e || !e.enabled) return { kind: 'release', endpointId: d.endpointId, delivery: d };
+    const now = this.#o.now();
+    const headers: Record<string, string> = {
+      ...e.headers,
+      'content-type': 'application/json',
+      'user-agent': USER_AGENT,
+      ...standardHeaders(d.msgId, d.body, this.#o.registry.signingSecrets(e, now), now),
+    };
+    const r = await this.#o.sender.send(e.url, headers, d.body);
+    if (r.aborted) return { kind: 'release', endpointId: d.endpointId, delivery: d };
+    const outcome = await this.#decide(e, d, r, now + r.durationMs);
+    const result: FinishedAttempt = {
+      id: d.id,
+      claim: d.claims,
+      attempt: { deliveryId: d.id, at: now, durationMs: r.durationMs, status: r.status, responseBody: r.responseBody, error: r.error },
+      outcome,
+    };
+    return { kind: 'finish', endpointId: d.endpointId, delivery: d, result };
+  }
+
+  async #decide(e: EndpointRecord, d: Delivery, r: SendResult, end: number): Promise<Outcome> {
+    const status = r.status;
+    const breaker = this.#breaker(e.id);
+    if (status !== null && status >= 200 && status < 300) {
+      breaker.succeeded();
+      await this.#o.registry.markHealthy(e.id);
+      return { status: 'delivered' };
+    }
+    breaker.failed(end);
+    // RFC 9110 §15.5.11: 410 Gone means the target is gone for good; stop sending to it.
+    if (status === 410) {
+      await this.#disable(e.id, 'gone');
+      return { status: 'held' };
+    }
+    if (this.#o.registry.get(e.id)?.enabled === false) return { status: 'held' };
+    const failing = await this.#o.registry.markFailing(e.id, end);
+    if (failing?.failingSince != null && end - failing.failingSince >= this.#o.disableAfterFailingMs) {
+      await this.#disable(e.id, 'failing');
+      return { status: 'held' };
+    }
+    let delay = this.#o.schedule.delayBefore(d.attempts - d.scheduleStart + 1);
+    if (delay === undefined) return { status: 'dead' };
+    // RFC 9110 §10.2.3 and RFC 6585 §4: the receiver says when it can take more; honoured up to
+    // a bound, so a hostile value cannot park a delivery for years.
+    if ((status === 429 || status === 503) && r.retryAfterMs !== undefined) {
+      delay = Math.min(r.retryAfterMs, this.#o.maxRetryAfterMs);
+    }
+    return { status: 'pending', nextAt: end + delay };
+  }
+
+  async #disable(id: string, reason: DisabledReason): Promise<void> {
+    const e = await this.#o.registry.disable(id, reason);
+    if (!e) return;
+    this.#o.log.warn({ endpoint: id, reason }, 'outbound webhooks: endpoint disabled');
+    this.#o.onDisabled(e);
+  }
+
+  #finished(done: Done): void {
+    this.#done.push(done);
+    this.#flushing ??= new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.#flush())
+      .finally(() => (this.#flushing = undefined));
+  }
+
+  /** Writes a tick's outcomes in one transaction, then frees their slots. */
+  async #flush(): Promise<void> {
+    while (this.#done.length > 0) {
+      const batch = this.#done;
+      this.#done = [];
+      const finished: FinishedAttempt[] = [];
+      const released: { id: number; claim: number }[] = [];
+      for (const x of batch) {
+        if (x.kind === 'finish') finished.push(x.result);
+        else released.push({ id: x.delivery.id, claim: x.delivery.claims });
+      }
+      try {
+        if (finished.length > 0) await this.#o.store.finish(finished);
+        if (released.length > 0) await this.#o.store.release(released, this.#o.now());
+      } catch (err) {
+        // The leases run out and these deliveries are sent again: at least once, never lost.
+        this.#o.log.error({ err }, 'outbound webhooks: could not record attempts');
+      }
+      for (const x of batch) {
+        this.#total--;
+        const n = (this.#inflight.get(x.endpointId) ?? 1) - 1;
+        if (n === 0) this.#inflight.delete(x.endpointId);
+        else this.#inflight.set(x.endpointId, n);
+        if (x.kind === 'finish') this.#o.onAttempt?.(x.delivery, x.result);
+      }
+    }
+    this.wake();
+  }
+
+  /**
+   * Stops claiming, gives requests in flight up to `drainMs` to finish, aborts the rest (their
+   * deliveries are released, due at once, without counting an attempt) and records everything.
+   */
+  async close(drainMs: number): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    if (this.#timer) clearTimeout(this.#timer);
+    const all = () => Promise.allSettled([...this.#running]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all(), new Promise((r) => (timer = setTimeout(r, drainMs)))]);
+    clearTimeout(timer);
+    await this.#o.sender.close();
+    await all();
+    while (this.#flushing) await this.#flushing;
+  }
+}

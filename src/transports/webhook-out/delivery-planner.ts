@@ -1,0 +1,209 @@
+import { eventJsonText, type StoredEvent } from '../../core/event.js';
+import type { Hub } from '../../core/hub.js';
+import { Subscription, type DisconnectReason, type ResetReason } from '../../core/subscription.js';
+import type { Logger } from '../../observability/logger.js';
+import type { DeliveryStore, NewDelivery } from './delivery-store.js';
+import type { EndpointRegistry } from './endpoint-registry.js';
+
+/** Bytes of events the planner may hold before it falls back to reading the log itself. */
+export const PLANNER_BACKLOG_MAX_BYTES = 16 * 1_048_576;
+/** milliseconds before the planner tries again after the store refused its rows. */
+const PLANNER_RETRY_DELAY_MS = 1_000;
+
+export interface DeliveryPlannerOptions {
+  hub: Hub;
+  store: DeliveryStore;
+  registry: EndpointRegistry;
+  log: Logger;
+  now: () => number;
+  /** milliseconds before the first attempt (the first entry of the retry schedule, jittered). */
+  firstDelayMs: () => number;
+  /** Called after new deliveries are stored, so workers need not wait for a sweep. */
+  onPlanned: () => void;
+}
+
+/**
+ * Turns every event that matches an endpoint into a delivery row.
+ *
+ * The planner is a subscriber of every channel (`>`), resuming from its own cursor, the newest log
+ * position already planned, which is stored in the same transaction as the rows it produced. That
+ * is the transactional outbox with the log itself as the outbox: the publish path stays one
+ * append, a crash between the append and the planning loses nothing (on start the hub replays
+ * from the cursor, exactly as it does for an SSE client's `Last-Event-ID`), and no event is
+ * planned twice. If the planner falls behind by more than its buffer, the hub cuts it off like a
+ * slow client and it resumes from the cursor, reading the log in pages: memory stays bounded.
+ */
+export class DeliveryPlanner {
+  readonly #opts: DeliveryPlannerOptions;
+  #sub: PlannerSubscription | undefined;
+  #queue: StoredEvent[] = [];
+  #queuedBytes = 0;
+  #draining: Promise<void> | undefined;
+  #logId = '';
+  #cursor = 0;
+  /** A position the next drain moves the cursor to, after a reset. */
+  #skipTo: number | undefined;
+  #closed = false;
+
+  constructor(opts: DeliveryPlannerOptions) {
+    this.#opts = opts;
+  }
+
+  /** The newest log position turned into deliveries. */
+  get cursor(): number {
+    return this.#cursor;
+  }
+
+  async start(): Promise<void> {
+    const { store, hub } = this.#opts;
+    this.#logId = await store.logId();
+    let cursor = await store.plannedThrough();
+    if (cursor === undefined) {
+      // First start on this store: nothing before now is owed to anyone (endpoints start at
+      // the head when they are created).
+      cursor = (await hub.store.head()).lastSeq;
+      await store.enqueue([], cursor);
+    }
+    this.#cursor = cursor;
+    await this.#subscribe();
+  }
+
+  async #subscribe(): Promise<void> {
+    if (this.#closed) return;
+    const sub = new PlannerSubscription(this);
+    this.#sub = sub;
+    await this.#opts.hub.subscribe(sub, this.#cursor);
+  }
+
+  /** The message id of an event: the same for every endpoint, attempt and resend. */
+  msgId(seq: number): string {
+    return `msg_${this.#logId}_${seq}`;
+  }
+
+  /** Rows for one event, for every matching endpoint (held when the endpoint is disabled). */
+  rowsFor(event: StoredEvent, endpoints = this.#opts.registry.matching(event), now = this.#opts.now()): NewDelivery[] {
+    if (endpoints.length === 0) return [];
+    const body = eventJsonText(event);
+    const msgId = this.msgId(event.seq);
+    return endpoints.map((e) => ({
+      endpointId: e.id,
+      eventSeq: event.seq,
+      msgId,
+      body,
+      status: e.enabled ? 'pending' : 'held',
+      nextAt: now + this.#opts.firstDelayMs(),
+      createdAt: now,
+    }));
+  }
+
+  /** Subscription side: events in log order, live or replayed. */
+  accept(events: readonly StoredEvent[]): void {
+    for (const e of events) {
+      this.#queue.push(e);
+      this.#queuedBytes += e.data.length + 128;
+    }
+    this.#draining ??= this.#drain().finally(() => (this.#draining = undefined));
+  }
+
+  get backlogBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** Resolves when every accepted event is stored (paces the hub's replay of a long backlog). */
+  async drained(): Promise<void> {
+    while (this.#draining) await this.#draining;
+  }
+
+  /** Subscription side: the log no longer holds the cursor's position. */
+  skipTo(reason: ResetReason, head: number): void {
+    this.#opts.log.error(
+      { reason, from: this.#cursor, to: head },
+      'outbound webhooks: events were pruned before they were planned; they are not delivered',
+    );
+    this.#skipTo = head;
+    this.accept([]);
+  }
+
+  /** Subscription side: cut off (too far behind); resume from the cursor once drained. */
+  cutOff(reason: DisconnectReason, delayMs = 0): void {
+    if (reason !== 'slow' || this.#closed) return;
+    this.#opts.log.warn({ cursor: this.#cursor }, 'outbound webhooks: planner fell behind; reading from the log');
+    void (async () => {
+      await this.#draining;
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+      await this.#subscribe();
+    })().catch((err: unknown) => this.#opts.log.error({ err }, 'outbound webhooks: planner could not resume'));
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0 || this.#skipTo !== undefined) {
+      const batch = this.#queue;
+      this.#queue = [];
+      const now = this.#opts.now();
+      const rows: NewDelivery[] = [];
+      let through = this.#skipTo ?? this.#cursor;
+      this.#skipTo = undefined;
+      for (const e of batch) {
+        if (e.seq <= through) continue;
+        for (const r of this.rowsFor(e, undefined, now)) rows.push(r);
+        through = e.seq;
+      }
+      try {
+        await this.#opts.store.enqueue(rows, through);
+      } catch (err) {
+        // Nothing was stored and the cursor did not move: the events are planned again after
+        // a restart (or when the planner resumes), never lost.
+        this.#opts.log.error({ err }, 'outbound webhooks: could not store deliveries');
+        this.#queue = [];
+        this.#queuedBytes = 0;
+        const sub = this.#sub;
+        if (sub && !sub.closed) {
+          this.#opts.hub.unsubscribe(sub);
+          this.cutOff('slow', PLANNER_RETRY_DELAY_MS);
+        }
+        return;
+      }
+      this.#queuedBytes = Math.max(0, this.#queuedBytes - batch.reduce((n, e) => n + e.data.length + 128, 0));
+      this.#cursor = through;
+      if (rows.length > 0) this.#opts.onPlanned();
+    }
+  }
+
+  /** Stops listening and waits for what is being stored. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#sub) this.#opts.hub.unsubscribe(this.#sub);
+    await this.#draining;
+  }
+}
+
+/** The planner's seat among the hub's subscribers. */
+class PlannerSubscription extends Subscription {
+  readonly maxBacklogBytes = PLANNER_BACKLOG_MAX_BYTES;
+  readonly #planner: DeliveryPlanner;
+
+  constructor(planner: DeliveryPlanner) {
+    super(['>']);
+    this.#planner = planner;
+  }
+
+  protected write(events: readonly StoredEvent[]): void {
+    this.#planner.accept(events);
+  }
+
+  protected writeReset(reason: ResetReason, headId: string): void {
+    this.#planner.skipTo(reason, Number(headId));
+  }
+
+  backlogBytes(): number {
+    return this.#planner.backlogBytes;
+  }
+
+  drained(): Promise<void> {
+    return this.#planner.drained();
+  }
+
+  protected disconnect(reason: DisconnectReason): void {
+    this.#planner.cutOff(reason);
+  }
+}

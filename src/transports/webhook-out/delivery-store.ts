@@ -1,0 +1,170 @@
+/**
+ * Where outbound webhook endpoints and the deliveries owed to them live.
+ *
+ * Specification every implementation keeps (test/contract/delivery-store.contract.ts checks it):
+ *
+ * - **Source of truth.** Every pending delivery is in the store; a worker's in-memory state is
+ *   only an accelerator. After a crash, everything pending is found again by `claim`.
+ * - **Planning is exactly once.** `enqueue(rows, plannedThrough)` adds the rows and raises the
+ *   planning cursor in one atomic step, so a crash either keeps both or neither: the planner
+ *   resumes from `plannedThrough()` and never plans an event twice or skips one.
+ * - **Claims are leases.** `claim` hands a due `pending` delivery to one caller and makes it
+ *   invisible to every other caller until the lease ends (`nextAt` is moved to the lease's end,
+ *   so an expired lease simply makes the delivery due again: no separate recovery step). Each
+ *   claim raises the delivery's `claims` counter, the fencing token: `finish` and `release` only
+ *   change a delivery whose counter still equals the token they were given, so a worker whose
+ *   lease ran out can never overwrite the outcome of the worker that claimed it next. Two
+ *   callers, in one process or several sharing the store, never hold the same delivery at once.
+ * - **Order.** For an `ordered` request only the endpoint's oldest pending delivery (lowest id,
+ *   which is log order) may be claimed, and only when it is due: a failing head blocks the rest.
+ *   Parallel requests take due deliveries oldest `nextAt` first.
+ * - **Attempts are history.** `finish` always records the attempt, even when the token is stale.
+ * - **Held** deliveries belong to a disabled endpoint: kept, never claimed, released to
+ *   `pending` (due at once) by `unhold` when the endpoint is enabled again.
+ * - **close()** is idempotent; the store does not own a shared database connection.
+ */
+export interface DeliveryStore {
+  /** True when what is stored survives a process crash. */
+  readonly durable: boolean;
+
+  /** A random id of this store, fixed for its lifetime, so message ids of a new log never collide. */
+  logId(): Promise<string>;
+
+  putEndpoint(endpoint: EndpointRecord): Promise<void>;
+  /** Deletes the endpoint and every delivery and attempt of it. False when it did not exist. */
+  deleteEndpoint(id: string): Promise<boolean>;
+  listEndpoints(): Promise<EndpointRecord[]>;
+
+  /** The newest log position the planner has turned into deliveries; undefined before the first plan. */
+  plannedThrough(): Promise<number | undefined>;
+  /** Adds deliveries; with `plannedThrough`, raises the planning cursor in the same transaction. */
+  enqueue(rows: readonly NewDelivery[], plannedThrough?: number): Promise<void>;
+
+  /** Claims due deliveries, per endpoint, for `leaseMs`; see the specification above. */
+  claim(requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string): Promise<ClaimResult>;
+  /** Records attempts and applies their outcomes (only where the fencing token still holds). */
+  finish(results: readonly FinishedAttempt[]): Promise<void>;
+  /** Gives claimed deliveries back, due at `now`, without counting an attempt (graceful stop). */
+  release(claims: readonly { id: number; claim: number }[], now: number): Promise<void>;
+
+  /** Moves an endpoint's pending deliveries to `held`. Resolves to how many moved. */
+  hold(endpointId: string, now: number): Promise<number>;
+  /** Moves an endpoint's held deliveries back to `pending`, due at `now`. */
+  unhold(endpointId: string, now: number): Promise<number>;
+  /** Makes a delivery pending and due at `now` with a fresh retry schedule. */
+  retry(id: number, now: number): Promise<Delivery | undefined>;
+
+  getDelivery(id: number): Promise<{ delivery: Delivery; attempts: Attempt[] } | undefined>;
+  /** Newest first; `before` is a delivery id to page back from. */
+  listDeliveries(endpointId: string, query: DeliveryQuery): Promise<Delivery[]>;
+
+  /** Deletes delivered and dead deliveries (and their attempts) last changed before `before`. */
+  prune(before: number): Promise<number>;
+
+  close(): Promise<void>;
+}
+
+export type Ordering = 'parallel' | 'ordered';
+
+/** Why an endpoint is disabled: by an operator, by a 410 answer, or after failing too long. */
+export type DisabledReason = 'operator' | 'gone' | 'failing';
+
+export interface EndpointRecord {
+  readonly id: string;
+  readonly url: string;
+  readonly channels: readonly string[];
+  /** Event types to deliver; null delivers every type. */
+  readonly types: readonly string[] | null;
+  readonly description: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly ordering: Ordering;
+  /** Requests in flight at once for a parallel endpoint; null uses the configured default. */
+  readonly maxConcurrency: number | null;
+  /** `whsec_` + base64 of the key. Never logged, never listed. */
+  readonly secret: string;
+  /** The secret before the last rotation, still signing until `previousSecretExpiresAt`. */
+  readonly previousSecret: string | null;
+  readonly previousSecretExpiresAt: number | null;
+  readonly enabled: boolean;
+  readonly disabledReason: DisabledReason | null;
+  /** Events with `seq > fromSeq` are delivered: the log head when the endpoint was created. */
+  readonly fromSeq: number;
+  /** Milliseconds since the epoch of the first failure since the last success; null when healthy. */
+  readonly failingSince: number | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'dead' | 'held';
+
+export interface NewDelivery {
+  readonly endpointId: string;
+  readonly eventSeq: number;
+  /** The `webhook-id` header: the same on every attempt and every resend of this event. */
+  readonly msgId: string;
+  /** The JSON body sent, built once per event. */
+  readonly body: string;
+  readonly status: 'pending' | 'held';
+  readonly nextAt: number;
+  readonly createdAt: number;
+}
+
+export interface Delivery extends Omit<NewDelivery, 'status'> {
+  readonly id: number;
+  readonly status: DeliveryStatus;
+  /** Attempts made so far. */
+  readonly attempts: number;
+  /** Attempts made before the current retry schedule started (a manual retry restarts it). */
+  readonly scheduleStart: number;
+  /** Fencing token: raised by every claim. */
+  readonly claims: number;
+  /** Who holds the current lease (a worker id), for the delivery log. */
+  readonly leaseOwner: string | null;
+  readonly updatedAt: number;
+  readonly lastStatus: number | null;
+  readonly lastError: string | null;
+}
+
+export interface ClaimRequest {
+  readonly endpointId: string;
+  readonly limit: number;
+  readonly ordered: boolean;
+}
+
+export interface ClaimResult {
+  readonly claimed: Delivery[];
+  /** The earliest `nextAt` of a pending delivery of the requested endpoints still in the store. */
+  readonly nextDueAt: number | undefined;
+}
+
+export interface Attempt {
+  readonly deliveryId: number;
+  /** Milliseconds since the epoch when the request started. */
+  readonly at: number;
+  readonly durationMs: number;
+  /** The HTTP status, or null when no response came (refused, timeout, reset, SSRF guard). */
+  readonly status: number | null;
+  /** The first 4 KiB of the response body, as text. */
+  readonly responseBody: string;
+  readonly error: string | null;
+}
+
+export type Outcome =
+  | { readonly status: 'delivered' }
+  | { readonly status: 'pending'; readonly nextAt: number }
+  | { readonly status: 'dead' }
+  | { readonly status: 'held' };
+
+export interface FinishedAttempt {
+  readonly id: number;
+  /** The fencing token the claim returned. */
+  readonly claim: number;
+  readonly attempt: Attempt;
+  readonly outcome: Outcome;
+}
+
+export interface DeliveryQuery {
+  readonly status?: DeliveryStatus | undefined;
+  readonly before?: number | undefined;
+  readonly limit: number;
+}

@@ -1,0 +1,251 @@
+import { randomBytes } from 'node:crypto';
+import { ClosedError } from '../../core/errors.js';
+import type {
+  Attempt,
+  ClaimRequest,
+  ClaimResult,
+  Delivery,
+  DeliveryQuery,
+  DeliveryStore,
+  EndpointRecord,
+  FinishedAttempt,
+  NewDelivery,
+} from './delivery-store.js';
+
+type Row = { -readonly [K in keyof Delivery]: Delivery[K] };
+
+/**
+ * The delivery queue in process memory, beside the memory event log: lost on restart, like the
+ * log it follows. Every call runs to completion synchronously, so claims are atomic.
+ */
+export class MemoryDeliveryStore implements DeliveryStore {
+  readonly durable = false;
+  readonly #logId = randomBytes(6).toString('hex');
+  readonly #endpoints = new Map<string, EndpointRecord>();
+  /** Insertion order is id order. */
+  readonly #rows = new Map<number, Row>();
+  readonly #attempts = new Map<number, Attempt[]>();
+  /** Pending delivery ids by endpoint, so claims never scan finished history. */
+  readonly #pendingIds = new Map<string, Set<number>>();
+  #nextId = 1;
+  #plannedThrough: number | undefined;
+  #closed = false;
+
+  #run<T>(fn: () => T): Promise<T> {
+    if (this.#closed) return Promise.reject(new ClosedError('The delivery store'));
+    return Promise.resolve(fn());
+  }
+
+  logId(): Promise<string> {
+    return this.#run(() => this.#logId);
+  }
+
+  putEndpoint(e: EndpointRecord): Promise<void> {
+    return this.#run(() => void this.#endpoints.set(e.id, structuredClone(e)));
+  }
+
+  deleteEndpoint(id: string): Promise<boolean> {
+    return this.#run(() => {
+      for (const [rid, r] of this.#rows) {
+        if (r.endpointId === id) {
+          this.#rows.delete(rid);
+          this.#attempts.delete(rid);
+        }
+      }
+      this.#pendingIds.delete(id);
+      return this.#endpoints.delete(id);
+    });
+  }
+
+  listEndpoints(): Promise<EndpointRecord[]> {
+    return this.#run(() =>
+      [...this.#endpoints.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((e) => structuredClone(e)),
+    );
+  }
+
+  plannedThrough(): Promise<number | undefined> {
+    return this.#run(() => this.#plannedThrough);
+  }
+
+  enqueue(rows: readonly NewDelivery[], plannedThrough?: number): Promise<void> {
+    return this.#run(() => {
+      for (const r of rows) {
+        const id = this.#nextId++;
+        const row: Row = {
+          ...r,
+          status: 'held',
+          id,
+          attempts: 0,
+          scheduleStart: 0,
+          claims: 0,
+          leaseOwner: null,
+          updatedAt: r.createdAt,
+          lastStatus: null,
+          lastError: null,
+        };
+        this.#rows.set(id, row);
+        this.#setStatus(row, r.status);
+      }
+      if (plannedThrough !== undefined) this.#plannedThrough = plannedThrough;
+    });
+  }
+
+  /** The endpoint's pending rows in id order. */
+  #pending(endpointId: string): Row[] {
+    const ids = this.#pendingIds.get(endpointId);
+    if (!ids) return [];
+    return [...ids].sort((a, b) => a - b).map((id) => this.#rows.get(id)!);
+  }
+
+  #setStatus(r: Row, status: Row['status']): void {
+    if (r.status === 'pending' && status !== 'pending') this.#pendingIds.get(r.endpointId)?.delete(r.id);
+    if (status === 'pending') {
+      let ids = this.#pendingIds.get(r.endpointId);
+      if (!ids) this.#pendingIds.set(r.endpointId, (ids = new Set()));
+      ids.add(r.id);
+    }
+    r.status = status;
+  }
+
+  claim(requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string): Promise<ClaimResult> {
+    return this.#run(() => {
+      const claimed: Delivery[] = [];
+      let nextDueAt: number | undefined;
+      for (const req of requests) {
+        const pending = this.#pending(req.endpointId);
+        let take: Row[];
+        if (req.ordered) {
+          const head = pending[0];
+          take = head && head.nextAt <= now ? [head] : [];
+        } else {
+          take = pending
+            .filter((r) => r.nextAt <= now)
+            .sort((a, b) => a.nextAt - b.nextAt || a.id - b.id)
+            .slice(0, req.limit);
+        }
+        for (const r of take) {
+          r.nextAt = now + leaseMs;
+          r.claims++;
+          r.leaseOwner = owner;
+          r.updatedAt = now;
+          claimed.push({ ...r });
+        }
+        for (const r of pending) if (nextDueAt === undefined || r.nextAt < nextDueAt) nextDueAt = r.nextAt;
+      }
+      return { claimed, nextDueAt };
+    });
+  }
+
+  finish(results: readonly FinishedAttempt[]): Promise<void> {
+    return this.#run(() => {
+      for (const { id, claim, attempt, outcome } of results) {
+        const r = this.#rows.get(id);
+        if (!r) continue;
+        const list = this.#attempts.get(id) ?? [];
+        list.push({ ...attempt });
+        this.#attempts.set(id, list);
+        if (r.claims !== claim) continue;
+        const end = attempt.at + attempt.durationMs;
+        this.#setStatus(r, outcome.status);
+        r.nextAt = outcome.status === 'pending' ? outcome.nextAt : end;
+        r.attempts++;
+        r.leaseOwner = null;
+        r.updatedAt = end;
+        r.lastStatus = attempt.status;
+        r.lastError = attempt.error;
+      }
+    });
+  }
+
+  release(claims: readonly { id: number; claim: number }[], now: number): Promise<void> {
+    return this.#run(() => {
+      for (const c of claims) {
+        const r = this.#rows.get(c.id);
+        if (!r || r.claims !== c.claim || r.status !== 'pending') continue;
+        r.nextAt = now;
+        r.leaseOwner = null;
+        r.updatedAt = now;
+      }
+    });
+  }
+
+  hold(endpointId: string, now: number): Promise<number> {
+    return this.#run(() => {
+      const pending = this.#pending(endpointId);
+      for (const r of pending) {
+        this.#setStatus(r, 'held');
+        r.leaseOwner = null;
+        r.updatedAt = now;
+      }
+      return pending.length;
+    });
+  }
+
+  unhold(endpointId: string, now: number): Promise<number> {
+    return this.#run(() => {
+      let n = 0;
+      for (const r of this.#rows.values()) {
+        if (r.endpointId !== endpointId || r.status !== 'held') continue;
+        this.#setStatus(r, 'pending');
+        r.nextAt = now;
+        r.updatedAt = now;
+        n++;
+      }
+      return n;
+    });
+  }
+
+  retry(id: number, now: number): Promise<Delivery | undefined> {
+    return this.#run(() => {
+      const r = this.#rows.get(id);
+      if (!r) return undefined;
+      if (r.status !== 'pending' || r.leaseOwner === null) {
+        this.#setStatus(r, 'pending');
+        r.nextAt = now;
+        r.scheduleStart = r.attempts;
+        r.leaseOwner = null;
+        r.updatedAt = now;
+      }
+      return { ...r };
+    });
+  }
+
+  getDelivery(id: number): Promise<{ delivery: Delivery; attempts: Attempt[] } | undefined> {
+    return this.#run(() => {
+      const r = this.#rows.get(id);
+      return r && { delivery: { ...r }, attempts: (this.#attempts.get(id) ?? []).map((a) => ({ ...a })) };
+    });
+  }
+
+  listDeliveries(endpointId: string, q: DeliveryQuery): Promise<Delivery[]> {
+    return this.#run(() => {
+      const before = q.before ?? Number.MAX_SAFE_INTEGER;
+      const out: Delivery[] = [];
+      const rows = [...this.#rows.values()];
+      for (let i = rows.length - 1; i >= 0 && out.length < q.limit; i--) {
+        const r = rows[i]!;
+        if (r.endpointId === endpointId && r.id < before && (!q.status || r.status === q.status)) out.push({ ...r });
+      }
+      return out;
+    });
+  }
+
+  prune(before: number): Promise<number> {
+    return this.#run(() => {
+      let n = 0;
+      for (const [id, r] of this.#rows) {
+        if ((r.status === 'delivered' || r.status === 'dead') && r.updatedAt < before) {
+          this.#rows.delete(id);
+          this.#attempts.delete(id);
+          n++;
+        }
+      }
+      return n;
+    });
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,221 @@
+import { randomBytes } from 'node:crypto';
+import type { LookupFunction } from 'node:net';
+import { hostname } from 'node:os';
+import type { Config } from '../../config/schema.js';
+import { HeraldError } from '../../core/errors.js';
+import type { Hub } from '../../core/hub.js';
+import type { Logger } from '../../observability/logger.js';
+import { DeliveryDispatcher, type DispatcherOptions } from './delivery-dispatcher.js';
+import { DeliveryPlanner } from './delivery-planner.js';
+import type { Delivery, DeliveryQuery, DeliveryStore, EndpointRecord, NewDelivery } from './delivery-store.js';
+import { toEndpointInput, toEndpointPatch } from './endpoint-input.js';
+import { EndpointRegistry } from './endpoint-registry.js';
+import { RetrySchedule } from './retry-policy.js';
+import { WebhookSender } from './webhook-sender.js';
+
+/** Events read from the log per page of a replay. */
+const REPLAY_PAGE_EVENTS = 500;
+/** Deliveries one replay call may create; a bigger replay is continued from the position it returns. */
+export const REPLAY_MAX_EVENTS = 10_000;
+/** milliseconds between prunes of finished deliveries. */
+const PRUNE_INTERVAL_MS = 60_000;
+
+export interface OutboundWebhooksOptions {
+  hub: Hub;
+  store: DeliveryStore;
+  config: Config['outbound'];
+  log: Logger;
+  now?: () => number;
+  /** The resolver behind the SSRF guard (tests inject one). */
+  lookup?: LookupFunction;
+  /** Observes each recorded attempt (metrics, benchmarks). */
+  onAttempt?: DispatcherOptions['onAttempt'];
+}
+
+/**
+ * Outbound webhooks, assembled: the endpoint registry, the planner (log → deliveries), the
+ * dispatcher (deliveries → HTTP) and the operator operations the HTTP routes expose.
+ * See docs/outbound-webhooks.md.
+ */
+export class OutboundWebhooks {
+  readonly registry: EndpointRegistry;
+  readonly store: DeliveryStore;
+  readonly #hub: Hub;
+  readonly #config: Config['outbound'];
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #schedule: RetrySchedule;
+  readonly #planner: DeliveryPlanner;
+  readonly #dispatcher: DeliveryDispatcher;
+  readonly #sender: WebhookSender;
+  #pruner: NodeJS.Timeout | undefined;
+  #started = false;
+  #closed: Promise<void> | undefined;
+
+  constructor(opts: OutboundWebhooksOptions) {
+    const c = (this.#config = opts.config);
+    this.#hub = opts.hub;
+    this.store = opts.store;
+    this.#log = opts.log;
+    const now = (this.#now = opts.now ?? Date.now);
+    this.#schedule = new RetrySchedule(c.retryScheduleSeconds, c.retryJitter);
+    this.registry = new EndpointRegistry({ store: opts.store, now, rotationOverlapMs: c.secretRotationOverlapSeconds * 1000 });
+    this.#sender = new WebhookSender({
+      timeoutMs: c.timeoutSeconds * 1000,
+      allowPrivateTargets: c.allowPrivateTargets,
+      lookup: opts.lookup,
+      now,
+    });
+    this.#dispatcher = new DeliveryDispatcher({
+      store: opts.store,
+      registry: this.registry,
+      sender: this.#sender,
+      schedule: this.#schedule,
+      log: opts.log,
+      now,
+      owner: `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`,
+      concurrency: c.concurrency,
+      endpointConcurrency: c.maxConcurrencyPerEndpoint,
+      leaseMs: c.leaseSeconds * 1000,
+      sweepIntervalMs: c.sweepIntervalSeconds * 1000,
+      maxRetryAfterMs: c.maxRetryAfterSeconds * 1000,
+      disableAfterFailingMs: c.disableAfterFailingSeconds * 1000,
+      breakerFailures: c.circuitBreakerFailures,
+      breakerCooldownMs: c.circuitBreakerCooldownSeconds * 1000,
+      onDisabled: (e) => this.#announceDisabled(e),
+      onAttempt: opts.onAttempt,
+    });
+    this.#planner = new DeliveryPlanner({
+      hub: opts.hub,
+      store: opts.store,
+      registry: this.registry,
+      log: opts.log,
+      now,
+      firstDelayMs: () => this.#schedule.delayBefore(0) ?? 0,
+      onPlanned: () => this.#dispatcher.wake(),
+    });
+  }
+
+  /** Loads endpoints, catches up on events not yet planned, and starts the workers. */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    await this.registry.load();
+    await this.#planner.start();
+    this.#dispatcher.start();
+    const retentionMs = this.#config.deliveryRetentionSeconds * 1000;
+    this.#pruner = setInterval(() => {
+      this.store.prune(this.#now() - retentionMs).then(
+        (n) => n > 0 && this.#log.info({ deleted: n }, 'outbound webhooks: pruned finished deliveries'),
+        (err: unknown) => this.#log.error({ err }, 'outbound webhooks: prune failed'),
+      );
+    }, PRUNE_INTERVAL_MS);
+    this.#pruner.unref();
+  }
+
+  /** Stops planning and sending (requests in flight get up to `drainMs`). Idempotent. */
+  close(drainMs = 5_000): Promise<void> {
+    this.#closed ??= (async () => {
+      clearInterval(this.#pruner);
+      await this.#planner.close();
+      await this.#dispatcher.close(drainMs);
+      await this.store.close();
+    })();
+    return this.#closed;
+  }
+
+  /** Tells the system channel that Herald disabled an endpoint (never its URL: it may hold a token). */
+  #announceDisabled(e: EndpointRecord): void {
+    const data = JSON.stringify({
+      endpointId: e.id,
+      reason: e.disabledReason,
+      failingSince: e.failingSince === null ? null : new Date(e.failingSince).toISOString(),
+      disabledAt: new Date(e.updatedAt).toISOString(),
+    });
+    this.#hub.publish([{ channel: this.#config.systemChannel, type: 'endpoint.disabled', data }]).catch((err: unknown) => {
+      this.#log.error({ err, endpoint: e.id }, 'outbound webhooks: could not announce a disabled endpoint');
+    });
+  }
+
+  circuit(endpointId: string) {
+    return this.#dispatcher.circuit(endpointId);
+  }
+
+  // ---- operator operations (behind guard.operator in the routes) ----
+
+  async createEndpoint(body: unknown): Promise<EndpointRecord> {
+    const input = toEndpointInput(body, this.#config.allowPrivateTargets);
+    // Deliveries start after the newest event the planner has seen: the endpoint gets what is
+    // published from now on, and history only by an explicit replay.
+    const head = Math.max(this.#planner.cursor, (await this.#hub.store.head()).lastSeq);
+    return this.registry.create(input, head);
+  }
+
+  async updateEndpoint(id: string, body: unknown): Promise<EndpointRecord> {
+    this.registry.require(id);
+    const e = await this.registry.update(id, toEndpointPatch(body, this.#config.allowPrivateTargets));
+    this.#dispatcher.wake();
+    return e;
+  }
+
+  async deleteEndpoint(id: string): Promise<void> {
+    await this.registry.remove(id);
+  }
+
+  async rotateSecret(id: string): Promise<EndpointRecord> {
+    return this.registry.rotateSecret(id);
+  }
+
+  async listDeliveries(endpointId: string, q: DeliveryQuery): Promise<Delivery[]> {
+    this.registry.require(endpointId);
+    return this.store.listDeliveries(endpointId, q);
+  }
+
+  async getDelivery(id: number) {
+    const found = await this.store.getDelivery(id);
+    if (!found) throw new HeraldError('DELIVERY_NOT_FOUND', `no delivery has the id ${id}`);
+    return found;
+  }
+
+  /** Sends a delivery again now, with a fresh retry schedule (also a dead or delivered one). */
+  async retryDelivery(id: number): Promise<Delivery> {
+    const d = await this.store.retry(id, this.#now());
+    if (!d) throw new HeraldError('DELIVERY_NOT_FOUND', `no delivery has the id ${id}`);
+    this.#dispatcher.wake();
+    return d;
+  }
+
+  /**
+   * Queues the endpoint's events after log position `after` again (new deliveries, the same
+   * `webhook-id` per event). Covers what the planner has already planned; at most
+   * REPLAY_MAX_EVENTS per call, `next` says where to continue.
+   */
+  async replay(id: string, after: number): Promise<{ queued: number; through: number; next: number | null; prunedThrough: number }> {
+    const e = this.registry.require(id);
+    const bounds = await this.#hub.store.head();
+    const until = this.#planner.cursor;
+    const now = this.#now();
+    let cursor = after;
+    let queued = 0;
+    let more = false;
+    while (cursor < until) {
+      const page = await this.#hub.store.read(e.channels, cursor, REPLAY_PAGE_EVENTS);
+      const rows: NewDelivery[] = [];
+      for (const ev of page) {
+        if (ev.seq > until) break;
+        if (queued + rows.length >= REPLAY_MAX_EVENTS) {
+          more = true;
+          break;
+        }
+        cursor = ev.seq;
+        if (e.types === null || e.types.includes(ev.type)) rows.push(...this.#planner.rowsFor(ev, [e], now));
+      }
+      await this.store.enqueue(rows);
+      queued += rows.length;
+      if (more || page.length < REPLAY_PAGE_EVENTS || page[page.length - 1]!.seq > until) break;
+    }
+    if (!more) cursor = Math.max(cursor, until);
+    this.#dispatcher.wake();
+    return { queued, through: cursor, next: more ? cursor : null, prunedThrough: bounds.prunedThrough };
+  }
+}

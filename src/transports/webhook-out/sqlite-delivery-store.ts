@@ -1,0 +1,359 @@
+import type Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import { ClosedError } from '../../core/errors.js';
+import type {
+  Attempt,
+  ClaimRequest,
+  ClaimResult,
+  Delivery,
+  DeliveryQuery,
+  DeliveryStore,
+  EndpointRecord,
+  FinishedAttempt,
+  NewDelivery,
+} from './delivery-store.js';
+
+/** Rows deleted per statement while pruning, so a prune never holds the write lock for long. */
+const PRUNE_CHUNK_ROWS = 5_000;
+
+interface DeliveryRow {
+  id: number;
+  endpoint_id: string;
+  event_seq: number;
+  msg_id: string;
+  body: string;
+  status: Delivery['status'];
+  attempts: number;
+  schedule_start: number;
+  next_at: number;
+  claims: number;
+  lease_owner: string | null;
+  created_at: number;
+  updated_at: number;
+  last_status: number | null;
+  last_error: string | null;
+}
+
+function toDelivery(r: DeliveryRow): Delivery {
+  return {
+    id: r.id,
+    endpointId: r.endpoint_id,
+    eventSeq: r.event_seq,
+    msgId: r.msg_id,
+    body: r.body,
+    status: r.status,
+    attempts: r.attempts,
+    scheduleStart: r.schedule_start,
+    nextAt: r.next_at,
+    claims: r.claims,
+    leaseOwner: r.lease_owner,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    lastStatus: r.last_status,
+    lastError: r.last_error,
+  };
+}
+
+/**
+ * The delivery queue in SQLite, in the same database file as the event log (the connection is
+ * the SqliteEventStore's, or any other), so the log and what is owed from it survive together.
+ *
+ * Claims run in `BEGIN IMMEDIATE` transactions: SQLite's write lock serialises them across every
+ * connection and process sharing the file, so the read-then-update of a claim is atomic.
+ */
+export class SqliteDeliveryStore implements DeliveryStore {
+  readonly durable: boolean;
+  readonly #db: Database.Database;
+  readonly #s: Record<string, Database.Statement<unknown[]>>;
+  readonly #enqueueTx: (rows: readonly NewDelivery[], plannedThrough?: number) => void;
+  readonly #claimTx: Database.Transaction<
+    (requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string) => ClaimResult
+  >;
+  readonly #finishTx: Database.Transaction<(results: readonly FinishedAttempt[]) => void>;
+  readonly #releaseTx: Database.Transaction<(claims: readonly { id: number; claim: number }[], now: number) => void>;
+  readonly #deleteEndpointTx: (id: string) => boolean;
+  readonly #pruneChunk: (status: string, before: number) => number;
+  #closed = false;
+
+  /** `db` stays open when this store closes: its owner (the event store) closes it. */
+  constructor(db: Database.Database, opts: { durable?: boolean } = {}) {
+    this.#db = db;
+    this.durable = opts.durable ?? db.name !== ':memory:';
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS outbound_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS outbound_endpoints (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS outbound_deliveries (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        endpoint_id    TEXT    NOT NULL,
+        event_seq      INTEGER NOT NULL,
+        msg_id         TEXT    NOT NULL,
+        body           TEXT    NOT NULL,
+        status         TEXT    NOT NULL,
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        schedule_start INTEGER NOT NULL DEFAULT 0,
+        next_at        INTEGER NOT NULL,
+        claims         INTEGER NOT NULL DEFAULT 0,
+        lease_owner    TEXT,
+        created_at     INTEGER NOT NULL,
+        updated_at     INTEGER NOT NULL,
+        last_status    INTEGER,
+        last_error     TEXT
+      );
+      CREATE INDEX IF NOT EXISTS outbound_due ON outbound_deliveries (endpoint_id, status, next_at);
+      CREATE INDEX IF NOT EXISTS outbound_fifo ON outbound_deliveries (endpoint_id, status, id);
+      CREATE INDEX IF NOT EXISTS outbound_by_endpoint ON outbound_deliveries (endpoint_id, id);
+      CREATE INDEX IF NOT EXISTS outbound_done ON outbound_deliveries (status, updated_at);
+      CREATE TABLE IF NOT EXISTS outbound_attempts (
+        id            INTEGER PRIMARY KEY,
+        delivery_id   INTEGER NOT NULL,
+        at            INTEGER NOT NULL,
+        duration_ms   INTEGER NOT NULL,
+        status        INTEGER,
+        response_body TEXT    NOT NULL,
+        error         TEXT
+      );
+      CREATE INDEX IF NOT EXISTS outbound_attempts_by_delivery ON outbound_attempts (delivery_id, id);
+    `);
+    db.prepare(`INSERT OR IGNORE INTO outbound_meta (k, v) VALUES ('log_id', ?)`).run(randomBytes(6).toString('hex'));
+    const cols =
+      'id, endpoint_id, event_seq, msg_id, body, status, attempts, schedule_start, next_at, claims, ' +
+      'lease_owner, created_at, updated_at, last_status, last_error';
+    const s: Record<string, Database.Statement<unknown[]>> = (this.#s = {
+      meta: db.prepare('SELECT v FROM outbound_meta WHERE k = ?'),
+      setMeta: db.prepare('INSERT INTO outbound_meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v'),
+      putEndpoint: db.prepare(
+        'INSERT INTO outbound_endpoints (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc',
+      ),
+      listEndpoints: db.prepare('SELECT doc FROM outbound_endpoints ORDER BY id'),
+      deleteEndpoint: db.prepare('DELETE FROM outbound_endpoints WHERE id = ?'),
+      deleteEndpointAttempts: db.prepare(
+        'DELETE FROM outbound_attempts WHERE delivery_id IN (SELECT id FROM outbound_deliveries WHERE endpoint_id = ?)',
+      ),
+      deleteEndpointDeliveries: db.prepare('DELETE FROM outbound_deliveries WHERE endpoint_id = ?'),
+      insert: db.prepare(
+        `INSERT INTO outbound_deliveries (endpoint_id, event_seq, msg_id, body, status, next_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      dueParallel: db.prepare(
+        `SELECT ${cols} FROM outbound_deliveries
+          WHERE endpoint_id = ? AND status = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?`,
+      ),
+      head: db.prepare(
+        `SELECT ${cols} FROM outbound_deliveries WHERE endpoint_id = ? AND status = 'pending' ORDER BY id LIMIT 1`,
+      ),
+      nextDue: db.prepare(
+        `SELECT MIN(next_at) AS at FROM outbound_deliveries WHERE endpoint_id = ? AND status = 'pending'`,
+      ),
+      lease: db.prepare(
+        'UPDATE outbound_deliveries SET next_at = ?, claims = claims + 1, lease_owner = ?, updated_at = ? WHERE id = ?',
+      ),
+      attempt: db.prepare(
+        `INSERT INTO outbound_attempts (delivery_id, at, duration_ms, status, response_body, error)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      ),
+      outcome: db.prepare(
+        `UPDATE outbound_deliveries
+            SET status = ?, next_at = ?, attempts = attempts + 1, lease_owner = NULL, updated_at = ?,
+                last_status = ?, last_error = ?
+          WHERE id = ? AND claims = ?`,
+      ),
+      release: db.prepare(
+        `UPDATE outbound_deliveries SET next_at = ?, lease_owner = NULL, updated_at = ?
+          WHERE id = ? AND claims = ? AND status = 'pending'`,
+      ),
+      hold: db.prepare(
+        `UPDATE outbound_deliveries SET status = 'held', lease_owner = NULL, updated_at = ?
+          WHERE endpoint_id = ? AND status = 'pending'`,
+      ),
+      unhold: db.prepare(
+        `UPDATE outbound_deliveries SET status = 'pending', next_at = ?, updated_at = ?
+          WHERE endpoint_id = ? AND status = 'held'`,
+      ),
+      retry: db.prepare(
+        `UPDATE outbound_deliveries
+            SET status = 'pending', next_at = ?, schedule_start = attempts, lease_owner = NULL, updated_at = ?
+          WHERE id = ? AND (status <> 'pending' OR lease_owner IS NULL)`,
+      ),
+      get: db.prepare(`SELECT ${cols} FROM outbound_deliveries WHERE id = ?`),
+      attempts: db.prepare(
+        `SELECT delivery_id, at, duration_ms, status, response_body, error
+           FROM outbound_attempts WHERE delivery_id = ? ORDER BY id`,
+      ),
+      list: db.prepare(
+        `SELECT ${cols} FROM outbound_deliveries WHERE endpoint_id = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+      ),
+      listByStatus: db.prepare(
+        `SELECT ${cols} FROM outbound_deliveries
+          WHERE endpoint_id = ? AND status = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+      ),
+      finished: db.prepare('SELECT id FROM outbound_deliveries WHERE status = ? AND updated_at < ? LIMIT ?'),
+      deleteAttempts: db.prepare('DELETE FROM outbound_attempts WHERE delivery_id = ?'),
+      deleteDelivery: db.prepare('DELETE FROM outbound_deliveries WHERE id = ?'),
+    });
+
+    this.#enqueueTx = db.transaction((rows: readonly NewDelivery[], plannedThrough?: number) => {
+      for (const r of rows) {
+        s.insert!.run(r.endpointId, r.eventSeq, r.msgId, r.body, r.status, r.nextAt, r.createdAt, r.createdAt);
+      }
+      if (plannedThrough !== undefined) s.setMeta!.run('planned_through', String(plannedThrough));
+    });
+    this.#claimTx = db.transaction((requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string) => {
+      const claimed: Delivery[] = [];
+      let nextDueAt: number | undefined;
+      for (const req of requests) {
+        let rows: DeliveryRow[];
+        if (req.ordered) {
+          const head = s.head!.get(req.endpointId) as DeliveryRow | undefined;
+          rows = head && head.next_at <= now ? [head] : [];
+        } else {
+          rows = s.dueParallel!.all(req.endpointId, now, req.limit) as DeliveryRow[];
+        }
+        for (const r of rows) {
+          s.lease!.run(now + leaseMs, owner, now, r.id);
+          claimed.push(toDelivery({ ...r, next_at: now + leaseMs, claims: r.claims + 1, lease_owner: owner }));
+        }
+        const next = (s.nextDue!.get(req.endpointId) as { at: number | null }).at;
+        if (next !== null && (nextDueAt === undefined || next < nextDueAt)) nextDueAt = next;
+      }
+      return { claimed, nextDueAt };
+    });
+    this.#finishTx = db.transaction((results: readonly FinishedAttempt[]) => {
+      for (const { id, claim, attempt: a, outcome } of results) {
+        s.attempt!.run(id, a.at, a.durationMs, a.status, a.responseBody, a.error);
+        const nextAt = outcome.status === 'pending' ? outcome.nextAt : a.at + a.durationMs;
+        s.outcome!.run(outcome.status, nextAt, a.at + a.durationMs, a.status, a.error, id, claim);
+      }
+    });
+    this.#releaseTx = db.transaction((claims: readonly { id: number; claim: number }[], now: number) => {
+      for (const c of claims) s.release!.run(now, now, c.id, c.claim);
+    });
+    this.#pruneChunk = db.transaction((status: string, before: number) => {
+      const ids = s.finished!.pluck().all(status, before, PRUNE_CHUNK_ROWS) as number[];
+      for (const id of ids) {
+        s.deleteAttempts!.run(id);
+        s.deleteDelivery!.run(id);
+      }
+      return ids.length;
+    });
+    this.#deleteEndpointTx = db.transaction((id: string) => {
+      s.deleteEndpointAttempts!.run(id);
+      s.deleteEndpointDeliveries!.run(id);
+      return s.deleteEndpoint!.run(id).changes > 0;
+    });
+  }
+
+  #run<T>(fn: () => T): Promise<T> {
+    if (this.#closed) return Promise.reject(new ClosedError('The delivery store'));
+    try {
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  logId(): Promise<string> {
+    return this.#run(() => (this.#s.meta!.get('log_id') as { v: string }).v);
+  }
+
+  putEndpoint(e: EndpointRecord): Promise<void> {
+    return this.#run(() => void this.#s.putEndpoint!.run(e.id, JSON.stringify(e)));
+  }
+
+  deleteEndpoint(id: string): Promise<boolean> {
+    return this.#run(() => this.#deleteEndpointTx(id));
+  }
+
+  listEndpoints(): Promise<EndpointRecord[]> {
+    return this.#run(() =>
+      (this.#s.listEndpoints!.all() as { doc: string }[]).map((r) => JSON.parse(r.doc) as EndpointRecord),
+    );
+  }
+
+  plannedThrough(): Promise<number | undefined> {
+    return this.#run(() => {
+      const row = this.#s.meta!.get('planned_through') as { v: string } | undefined;
+      return row === undefined ? undefined : Number(row.v);
+    });
+  }
+
+  enqueue(rows: readonly NewDelivery[], plannedThrough?: number): Promise<void> {
+    return this.#run(() => this.#enqueueTx(rows, plannedThrough));
+  }
+
+  claim(requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string): Promise<ClaimResult> {
+    return this.#run(() => this.#claimTx.immediate(requests, now, leaseMs, owner));
+  }
+
+  finish(results: readonly FinishedAttempt[]): Promise<void> {
+    return this.#run(() => this.#finishTx.immediate(results));
+  }
+
+  release(claims: readonly { id: number; claim: number }[], now: number): Promise<void> {
+    return this.#run(() => this.#releaseTx.immediate(claims, now));
+  }
+
+  hold(endpointId: string, now: number): Promise<number> {
+    return this.#run(() => this.#s.hold!.run(now, endpointId).changes);
+  }
+
+  unhold(endpointId: string, now: number): Promise<number> {
+    return this.#run(() => this.#s.unhold!.run(now, now, endpointId).changes);
+  }
+
+  retry(id: number, now: number): Promise<Delivery | undefined> {
+    return this.#run(() => {
+      this.#s.retry!.run(now, now, id);
+      const row = this.#s.get!.get(id) as DeliveryRow | undefined;
+      return row && toDelivery(row);
+    });
+  }
+
+  getDelivery(id: number): Promise<{ delivery: Delivery; attempts: Attempt[] } | undefined> {
+    return this.#run(() => {
+      const row = this.#s.get!.get(id) as DeliveryRow | undefined;
+      if (!row) return undefined;
+      const attempts = (this.#s.attempts!.all(id) as Record<string, unknown>[]).map(
+        (a): Attempt => ({
+          deliveryId: a.delivery_id as number,
+          at: a.at as number,
+          durationMs: a.duration_ms as number,
+          status: a.status as number | null,
+          responseBody: a.response_body as string,
+          error: a.error as string | null,
+        }),
+      );
+      return { delivery: toDelivery(row), attempts };
+    });
+  }
+
+  listDeliveries(endpointId: string, q: DeliveryQuery): Promise<Delivery[]> {
+    return this.#run(() => {
+      const before = q.before ?? Number.MAX_SAFE_INTEGER;
+      const rows = (
+        q.status
+          ? this.#s.listByStatus!.all(endpointId, q.status, before, q.limit)
+          : this.#s.list!.all(endpointId, before, q.limit)
+      ) as DeliveryRow[];
+      return rows.map(toDelivery);
+    });
+  }
+
+  prune(before: number): Promise<number> {
+    return this.#run(() => {
+      let deleted = 0;
+      for (const status of ['delivered', 'dead']) {
+        for (;;) {
+          const n = this.#pruneChunk(status, before);
+          deleted += n;
+          if (n < PRUNE_CHUNK_ROWS) break;
+        }
+      }
+      return deleted;
+    });
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { postJson, startInProcess, waitFor } from '../helpers/herald.js';
+import { startReceiver, type Receiver } from '../helpers/webhook-receiver.js';
+
+/** Outbound webhooks end to end: a Herald in this process, real HTTP receivers on 127.0.0.1. */
+
+const fast = {
+  allowPrivateTargets: true,
+  retryScheduleSeconds: [0, 0.1, 0.1, 0.1],
+  retryJitter: 0,
+  sweepIntervalSeconds: 0.05,
+};
+
+async function herald(outbound: Record<string, unknown> = {}) {
+  return startInProcess({ outbound: { ...fast, ...outbound } });
+}
+
+async function getJson(url: string, init?: RequestInit) {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  return { status: res.status, json: text ? (JSON.parse(text) as any) : undefined };
+}
+
+async function endpoint(base: string, body: Record<string, unknown>) {
+  const r = await postJson(`${base}/v1/endpoints`, body);
+  assert.equal(r.status, 201, r.text);
+  return r.json as { id: string; secret: string };
+}
+
+const publish = (base: string, events: unknown) => postJson(`${base}/v1/publish`, events);
+
+const receivers: Receiver[] = [];
+async function receiver(): Promise<Receiver> {
+  const r = await startReceiver();
+  receivers.push(r);
+  return r;
+}
+after(async () => {
+  for (const r of receivers) await r.close();
+});
+
+describe('outbound webhooks', () => {
+  test('delivers every matching event, signed as the standardwebhooks library verifies', async (t) => {
+    const h = await herald();
+    t.after(() => h.close());
+    const rx = await receiver();
+    const ep = await endpoint(h.url, { url: rx.url, channels: ['orders.*'], types: ['created', 'paid'] });
+    assert.match(ep.secret, /^whsec_[A-Za-z0-9+/]{43}=$/);
+    const pub = await publish(h.url, [
+      { channel: 'orders.1', type: 'created', data: { total: 5 } },
+      { channel: 'users.1', type: 'created', data: 'not for this endpoint' },
+      { channel: 'orders.1', type: 'shipped', data: 'filtered by type' },
+      { channel: 'orders.2', type: 'paid', data: 'line one\nline two' },
+    ]);
+    assert.equal(pub.status, 201);
+    await waitFor(() => rx.requests.length >= 2, 5_000, 'two deliveries');
+    const payloads = rx.verifyAll(ep.secret) as Record<string, unknown>[];
+    assert.deepEqual(
+      payloads.map((p) => [p.id, p.channel, p.type, p.data]),
+      [
+        [pub.json.ids[0], 'orders.1', 'created', { total: 5 }],
+        [pub.json.ids[3], 'orders.2', 'paid', 'line one\nline two'],
+      ],
+    );
+    assert.match(String(payloads[0]!.time), /^\d{4}-\d\d-\d\dT/);
+    assert.equal(rx.requests[0]!.headers['content-type'], 'application/json');
+    assert.notEqual(rx.requests[0]!.headers['webhook-id'], rx.requests[1]!.headers['webhook-id']);
+    const list = await getJson(`${h.url}/v1/endpoints/${ep.id}/deliveries`);
+    assert.equal(list.status, 200);
+    await waitFor(async () => {
+      const l = await getJson(`${h.url}/v1/endpoints/${ep.id}/deliveries?status=delivered`);
+      return l.json.deliveries.length === 2;
+    });
+  });
+
+  test('retries a failing receiver with the same webhook-id until it succeeds, and logs every attempt', async (t) => {
+    const h = await herald();
+    t.after(() => h.close());
+    const rx = await receiver();
+    rx.handle((_r, i) => (i < 2 ? { status: 500, body: `failure ${i}` } : { status: 204 }));
+    const ep = await endpoint(h.url, { url: rx.url, channels: ['jobs'] });
+    await publish(h.url, { channel: 'jobs', data: { n: 1 } });
+    await waitFor(() => rx.requests.length === 3, 5_000, 'three attempts');
+    rx.verifyAll(ep.secret);
+    const ids = new Set(rx.requests.map((r) => r.headers['webhook-id']));
+    assert.equal(ids.size, 1, 'the same webhook-id on every attempt');
+    const d = await waitFor(async () => {
+      const l = await getJson(`${h.url}/v1/endpoints/${ep.id}/deliveries`);
+      const first = l.json.deliveries[0];
+      return first?.status === 'delivered' ? first : undefined;
+    });
+    assert.equal(d.webhookId, [...ids][0]);
+    const one = await getJson(`${h.url}/v1/deliveries/${d.id}`);
+    assert.deepEqual(one.json.attempts.map((a: any) => a.status), [500, 500, 204]);
+    assert.equal(one.json.attempts[0].responseBody, 'failure 0');
+    assert.deepEqual(one.json.payload.data, { n: 1 });
+  });
+
+  test('dead-letters after the last scheduled attempt; a manual retry sends it again', async (t) => {
+    const h = await herald();
+    t.after(() => h.close());
+    const rx = await receiver();
+    rx.handle(() => ({ status: 503 }));
+    const ep = await endpoint(h.url, { url: rx.url, channels: ['jobs'] });
+    await publish(h.url, { channel: 'jobs', data: 1 });
+    const dead = await waitFor(async () => {
+      const l = await getJson(`${h.url}/v1/endpoints/${ep.id}/deliveries?status=dead`);
+      return l.json.deliveries[0];
+    });
+    assert.equal(dead.attemptCount, 4, 'one attempt per entry of the schedule');
+    assert.equal(rx.requests.length, 4);
+    rx.handle(() => ({ status: 200 }));
+    const r = await postJson(`${h.url}/v1/deliveries/${dead.id}/retry`, '');
+    assert.equal(r.status, 202);
+    await waitFor(async () => (await getJson(`${h.url}/v1/deliveries/${dead.id}`)).json.status === 'delivered');
+    assert.equal(new Set(rx.requests.map((x) => x.headers['webhook-id'])).size, 1);
+  });
+});

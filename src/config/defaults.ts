@@ -152,6 +152,29 @@ export const DEFAULTS = {
     /** Generic `hmac` provider: the signature header, its encoding, and a prefix before it. */
     hmac: { header: 'x-signature', encoding: 'hex' as 'hex' | 'base64', prefix: '' },
   },
+  /** Defaults for `kafka` (src/sources/kafka-source.ts); `brokers`, `groupId`, `topics` have none. */
+  kafka: {
+    /** The client id Kafka sees in its logs and quotas. */
+    clientId: 'herald',
+    /** Where records Herald cannot map are recorded in the log (one event per record). */
+    rejectedChannel: 'kafka.rejected',
+    /** milliseconds: the group drops a member silent this long (Kafka's own default is 45 s). */
+    sessionTimeoutMs: 30_000,
+    /** milliseconds between heartbeats to the group coordinator (at most a third of the above). */
+    heartbeatIntervalMs: 3_000,
+    /** records: most records stored per log transaction. */
+    batchMaxRecords: 500,
+    /** records: most records fetched ahead of the log; past it fetching stops (backpressure). */
+    bufferMaxRecords: 2_000,
+    /** bytes: most bytes one fetch response may carry. */
+    fetchMaxBytes: 4_194_304,
+    /** milliseconds a fetch waits on the broker for new records when there are none. */
+    fetchMaxWaitMs: 500,
+    /** milliseconds between consumer lag measurements (`herald_kafka_consumer_lag`). */
+    lagIntervalMs: 5_000,
+    /** milliseconds: the longest wait between retries while the log or Kafka is unavailable. */
+    retryMaxDelayMs: 5_000,
+  },
   log: {
     level: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
   },

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { checkChannel } from '../core/channel.js';
 import { DEFAULTS } from './defaults.js';
+import { kafkaSchema } from './kafka-schema.js';
 import { sourcesSchema } from './sources-schema.js';
 import { authSchema, presenceSchema, trustProxySchema } from '../auth/auth-schema.js';
 
@@ -117,6 +118,7 @@ export const configSchema = z
     presence: presenceSchema.prefault({}),
     outbound: outboundSchema.prefault({}),
     sources: sourcesSchema.default({}),
+    kafka: kafkaSchema.optional(),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(d.log.level),

@@ -75,6 +75,8 @@ export const ERRORS = {
   },
   ENDPOINT_NOT_FOUND: { status: 404, message: 'No endpoint has this id.' },
   DELIVERY_NOT_FOUND: { status: 404, message: 'No delivery has this id.' },
+  RECORD_NOT_UTF8: { status: 422, message: 'The Kafka record value is not valid UTF-8 text.' },
+  RECORD_UNMAPPABLE: { status: 422, message: 'The Kafka record does not fill its channel or type template.' },
   SHUTTING_DOWN: { status: 503, message: 'Herald is shutting down.' },
   STORE_UNAVAILABLE: { status: 503, message: 'The event store is unavailable.' },
   INTERNAL: { status: 500, message: 'Something went wrong inside Herald.' },

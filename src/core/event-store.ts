@@ -25,6 +25,14 @@ import type { Receipt, ReceiptInput, ReceiptQuery } from './inbound-receipt.js';
  *   event (rejected arrivals). Receipt ids are integers > 0, strictly increasing, never reused.
  *   `prune` deletes receipts past their `keepUntil` and, per source, beyond the newest
  *   `maxReceiptsPerSource`; it never deletes an idempotency key early because of it.
+ * - **Stream positions.** An input with an `origin` (a record of an outside ordered stream, such
+ *   as a Kafka partition) is stored only when `origin.offset` is above the highest offset already
+ *   stored for `origin.stream` (also earlier in the same batch), and that new highest offset is
+ *   written in the same transaction as the event. Otherwise it stores nothing and resolves with
+ *   `duplicate: true` and the newest event stored from that stream. So a consumer that replays
+ *   records after a crash or a rebalance (Kafka delivers at least once) puts each record in the
+ *   log exactly once, provided it appends a stream's records in offset order. Positions are
+ *   never pruned (one per stream) and are shared by every writer of the same store.
  * - **Reads** return events in `seq` order, only those with `seq > after`, at most `limit`.
  * - **Retention.** `prune` deletes events older than `maxAgeMs` and beyond the newest
  *   `maxEvents`, and raises `prunedThrough`: the highest `seq` that may have been deleted.
@@ -65,7 +73,10 @@ export interface EventStore {
 
 export interface AppendResult {
   readonly event: StoredEvent;
-  /** True when an idempotency key matched an earlier event: nothing new was stored. */
+  /**
+   * True when an idempotency key matched an earlier event, or the input's `origin` was already
+   * stored: nothing new was stored.
+   */
   readonly duplicate: boolean;
   /** The id of the receipt recorded with this input, when it carried one. */
   readonly receiptId?: number | undefined;

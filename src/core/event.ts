@@ -20,6 +20,19 @@ export interface EventInput {
   readonly idempotencyTtlMs?: number | undefined;
   /** An inbound webhook receipt to record in the same transaction (see core/inbound-receipt.ts). */
   readonly receipt?: ReceiptInput | undefined;
+  /**
+   * The record's place in an outside ordered stream (a Kafka partition): the store keeps each
+   * record of a stream once, however often it is replayed (see the EventStore specification).
+   */
+  readonly origin?: StreamPosition | undefined;
+}
+
+/** A record's position in an outside ordered stream, such as one partition of a Kafka topic. */
+export interface StreamPosition {
+  /** Names one ordered stream, e.g. `kafka/orders/0` (topic `orders`, partition 0). */
+  readonly stream: string;
+  /** The record's offset in that stream: an integer >= 0, increasing along the stream. */
+  readonly offset: number;
 }
 
 /**

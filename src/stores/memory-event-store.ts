@@ -18,6 +18,8 @@ export class MemoryEventStore implements EventStore {
   /** Receipts per source, oldest first. */
   readonly #receipts = new Map<string, Receipt[]>();
   #lastReceiptId = 0;
+  /** Per outside stream (`EventInput.origin`), the highest offset stored and its event. */
+  readonly #streams = new Map<string, { offset: number; event: StoredEvent }>();
   readonly #now: () => number;
   #closed = false;
 
@@ -30,6 +32,12 @@ export class MemoryEventStore implements EventStore {
     const now = this.#now();
     const results: AppendResult[] = [];
     for (const input of inputs) {
+      const origin = input.origin;
+      const mark = origin && this.#streams.get(origin.stream);
+      if (origin && mark && origin.offset <= mark.offset) {
+        results.push({ event: mark.event, duplicate: true });
+        continue;
+      }
       const key = input.idempotencyKey;
       const known = key === undefined ? undefined : this.#keys.get(key);
       if (known) {
@@ -39,6 +47,7 @@ export class MemoryEventStore implements EventStore {
       }
       const event = makeStoredEvent(++this.#lastSeq, input.channel, input.type, input.data, now);
       this.#events.push(event);
+      if (origin) this.#streams.set(origin.stream, { offset: origin.offset, event });
       if (key !== undefined) this.#keys.set(key, { event, at: now, keepUntil: now + (input.idempotencyTtlMs ?? 0) });
       const receiptId = input.receipt && this.#addReceipt(input.receipt, input.receipt.status, event.seq).id;
       results.push({ event, duplicate: false, receiptId });

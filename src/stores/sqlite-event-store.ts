@@ -7,6 +7,7 @@ import { makeStoredEvent, type EventInput, type StoredEvent } from '../core/even
 import type { AppendResult, EventStore, LogBounds, RetentionPolicy } from '../core/event-store.js';
 import { makeReceipt, type Receipt, type ReceiptInput, type ReceiptQuery } from '../core/inbound-receipt.js';
 import { SqliteReceipts } from './sqlite-receipts.js';
+import { SqliteStreamPositions } from './sqlite-stream-positions.js';
 
 export interface SqliteEventStoreOptions {
   /** Path of the database file; `:memory:` for a throwaway one. */
@@ -45,8 +46,9 @@ export class SqliteEventStore implements EventStore {
   readonly #insert: Database.Statement;
   readonly #findKey: Database.Statement;
   readonly #insertKey: Database.Statement;
-  readonly #appendTx: (inputs: readonly EventInput[]) => AppendResult[];
+  readonly #appendTx: Database.Transaction<(inputs: readonly EventInput[]) => AppendResult[]>;
   readonly #receipts: SqliteReceipts;
+  readonly #positions: SqliteStreamPositions;
   readonly #reads = new Map<string, Database.Statement>();
   #lastSeq: number;
   #prunedThrough: number;
@@ -99,11 +101,18 @@ export class SqliteEventStore implements EventStore {
     );
     // Receipts live in their own table (sqlite-receipts.ts), written inside #appendTx below.
     this.#receipts = new SqliteReceipts(db);
+    this.#positions = new SqliteStreamPositions(db);
     this.#insertKey = db.prepare('INSERT INTO idempotency_keys (key, seq, at, keep_until) VALUES (?, ?, ?, ?)');
     this.#appendTx = db.transaction((inputs: readonly EventInput[]) => {
       const now = this.#now();
       const results: AppendResult[] = [];
       for (const input of inputs) {
+        const origin = input.origin;
+        const replayed = origin && this.#positions.replayed(origin.stream, origin.offset, input, now);
+        if (replayed) {
+          results.push({ event: replayed, duplicate: true });
+          continue;
+        }
         const key = input.idempotencyKey;
         if (key !== undefined) {
           const known = this.#findKey.get(key) as Partial<Row> & { seq: number; time: number } | undefined;
@@ -122,6 +131,7 @@ export class SqliteEventStore implements EventStore {
         }
         const seq = Number(this.#insert.run(input.channel, input.type, input.data, now).lastInsertRowid);
         if (key !== undefined) this.#insertKey.run(key, seq, now, now + (input.idempotencyTtlMs ?? 0));
+        if (origin) this.#positions.record(origin.stream, origin.offset, seq);
         const receiptId = input.receipt && this.#receipts.insert(input.receipt, input.receipt.status, seq);
         results.push({ event: makeStoredEvent(seq, input.channel, input.type, input.data, now), duplicate: false, receiptId });
       }
@@ -140,7 +150,10 @@ export class SqliteEventStore implements EventStore {
   append(inputs: readonly EventInput[]): Promise<AppendResult[]> {
     if (this.#closed) return Promise.reject(new ClosedError('The event store'));
     try {
-      const results = this.#appendTx(inputs);
+      // IMMEDIATE takes the write lock up front: with several processes on one file (Kafka
+      // consumers of one group sharing a log), a read-then-write transaction could otherwise
+      // fail with SQLITE_BUSY_SNAPSHOT instead of waiting its turn (busy_timeout).
+      const results = this.#appendTx.immediate(inputs);
       for (const r of results) if (r.event.seq > this.#lastSeq) this.#lastSeq = r.event.seq;
       return Promise.resolve(results);
     } catch (err) {

@@ -90,7 +90,8 @@ export class JwtVerifier {
     } catch (err) {
       throw toHeraldError(err);
     }
-    return principalFromClaims(payload);
+    // Valid until the same instant verification would start refusing it: exp plus the tolerance.
+    return principalFromClaims(payload, this.#config.clockToleranceSeconds * 1000);
   }
 }
 
@@ -136,7 +137,7 @@ function grants(claim: Record<string, unknown>, field: 'subscribe' | 'publish'):
 }
 
 /** The principal a verified token grants (`sub` and the `herald` claim). */
-export function principalFromClaims(payload: JWTPayload): Principal {
+export function principalFromClaims(payload: JWTPayload, toleranceMs = 0): Principal {
   const sub = payload.sub;
   if (sub !== undefined && (typeof sub !== 'string' || sub.length === 0 || sub.length > IDENTITY_MAX_CHARS)) {
     throw new HeraldError('TOKEN_CLAIMS_INVALID', `sub must be a string of 1 to ${IDENTITY_MAX_CHARS} characters`);
@@ -152,6 +153,6 @@ export function principalFromClaims(payload: JWTPayload): Principal {
     subscribe: Object.freeze(grants(claim, 'subscribe')),
     publish: Object.freeze(grants(claim, 'publish')),
     admin: false,
-    expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
+    expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 + toleranceMs : undefined,
   });
 }

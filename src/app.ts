@@ -25,6 +25,7 @@ import { KafkaSource } from './sources/kafka-source.js';
 import { SseStreams } from './transports/sse/sse-streams.js';
 import { WsGateway } from './transports/ws/ws-gateway.js';
 import { webhookInRoutes } from './http/routes/webhooks-in.js';
+import { demoOrderRoutes } from './http/routes/demo-orders.js';
 import { RECEIPTS_MAX_PER_SOURCE, WebhookReceiver } from './transports/webhook-in/webhook-receiver.js';
 import { outboundRoutes } from './http/routes/outbound.js';
 import type { DeliveryStore } from './transports/webhook-out/delivery-store.js';
@@ -140,6 +141,7 @@ export function createHerald(config: Config, log: Logger): Herald {
     opsRoutes(scope, { hub, metrics, isClosing: () => closing, checks: kafka ? [kafka] : [] });
     pageRoutes(scope);
     webhookInRoutes(scope, { receiver: webhooks, guard, log });
+    demoOrderRoutes(scope, { sources: webhooks.sources, guard });
     outboundRoutes(scope, outbound, guard);
   });
 

@@ -3,9 +3,8 @@ import { describe, test } from 'node:test';
 import { openEventSource, openWs } from '../helpers/clients.js';
 import { startInProcess, waitFor } from '../helpers/herald.js';
 import { committedOffsets, createTopics, groupMembers, needKafka, testProducer, unique, type TestRecord } from '../helpers/kafka.js';
+import { FAST_GROUP } from './kafka-helpers.js';
 
-/** Group timings the single test broker accepts (its minimum session is 6 s) and tests like. */
-const FAST_GROUP = { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500, lagIntervalMs: 200, fetchMaxWaitMs: 100 };
 
 async function metricsText(url: string): Promise<string> {
   return (await fetch(`${url}/metrics`)).text();

@@ -30,6 +30,11 @@ export interface OutboundWebhooksOptions {
   lookup?: LookupFunction;
   /** Observes each recorded attempt (metrics, benchmarks). */
   onAttempt?: DispatcherOptions['onAttempt'];
+  /**
+   * False for a node that only sends: one planner per delivery store turns the log into
+   * deliveries, any number of nodes may claim and send them (see docs/outbound-webhooks.md).
+   */
+  plan?: boolean;
 }
 
 /**
@@ -49,12 +54,14 @@ export class OutboundWebhooks {
   readonly #dispatcher: DeliveryDispatcher;
   readonly #sender: WebhookSender;
   #pruner: NodeJS.Timeout | undefined;
+  readonly #plan: boolean;
   #started = false;
   #closed: Promise<void> | undefined;
 
   constructor(opts: OutboundWebhooksOptions) {
     const c = (this.#config = opts.config);
     this.#hub = opts.hub;
+    this.#plan = opts.plan ?? true;
     this.store = opts.store;
     this.#log = opts.log;
     const now = (this.#now = opts.now ?? Date.now);
@@ -101,7 +108,7 @@ export class OutboundWebhooks {
     if (this.#started) return;
     this.#started = true;
     await this.registry.load();
-    await this.#planner.start();
+    if (this.#plan) await this.#planner.start();
     this.#dispatcher.start();
     const retentionMs = this.#config.deliveryRetentionSeconds * 1000;
     this.#pruner = setInterval(() => {

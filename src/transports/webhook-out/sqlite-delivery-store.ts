@@ -251,6 +251,28 @@ export class SqliteDeliveryStore implements DeliveryStore {
     }
   }
 
+  /**
+   * Runs queue bookkeeping (plan, claim, finish, release) without an fsync of its own. Nothing is
+   * lost by it: a process crash keeps every commit either way (WAL), and after a power loss the
+   * WAL is a prefix of the commit order, cut at the last fsync'd commit (an event append, which
+   * stays `full`). What falls off the end is re-derived: rows and the planning cursor go
+   * together, so the planner plans those events again from the log; a lost claim or outcome
+   * means the delivery is sent again, which at-least-once allows. This takes the fsyncs off
+   * the per-delivery path (about 3 ms each here).
+   */
+  #relaxed<T>(fn: () => T): Promise<T> {
+    return this.#run(() => {
+      const level = this.#db.pragma('synchronous', { simple: true }) as number;
+      if (level <= 1) return fn();
+      this.#db.pragma('synchronous = NORMAL');
+      try {
+        return fn();
+      } finally {
+        this.#db.pragma(`synchronous = ${level}`);
+      }
+    });
+  }
+
   logId(): Promise<string> {
     return this.#run(() => (this.#s.meta!.get('log_id') as { v: string }).v);
   }
@@ -277,19 +299,19 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   enqueue(rows: readonly NewDelivery[], plannedThrough?: number): Promise<void> {
-    return this.#run(() => this.#enqueueTx(rows, plannedThrough));
+    return this.#relaxed(() => this.#enqueueTx(rows, plannedThrough));
   }
 
   claim(requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string): Promise<ClaimResult> {
-    return this.#run(() => this.#claimTx.immediate(requests, now, leaseMs, owner));
+    return this.#relaxed(() => this.#claimTx.immediate(requests, now, leaseMs, owner));
   }
 
   finish(results: readonly FinishedAttempt[]): Promise<void> {
-    return this.#run(() => this.#finishTx.immediate(results));
+    return this.#relaxed(() => this.#finishTx.immediate(results));
   }
 
   release(claims: readonly { id: number; claim: number }[], now: number): Promise<void> {
-    return this.#run(() => this.#releaseTx.immediate(claims, now));
+    return this.#relaxed(() => this.#releaseTx.immediate(claims, now));
   }
 
   hold(endpointId: string, now: number): Promise<number> {

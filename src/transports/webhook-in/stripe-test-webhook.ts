@@ -46,7 +46,9 @@ export function testOrderEvent(kind: TestOrderKind, refund?: RefundOf): Record<s
       },
     };
   }
-  const items = Array.from({ length: 1 + randomInt(3) }, () => pick(PRODUCTS));
+  const pool = [...PRODUCTS];
+  const items: typeof PRODUCTS = [];
+  for (let n = 1 + randomInt(3); n > 0; n--) items.push(pool.splice(randomInt(pool.length), 1)[0]!);
   const amount = items.reduce((sum, [, cents]) => sum + cents, 0);
   const customer = pick(CUSTOMERS);
   const decline = pick(DECLINES);

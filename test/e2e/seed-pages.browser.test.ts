@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { CHROMIUM_HOW, chromiumAvailable, launchChromium, serveSeedPagesElsewhere } from '../helpers/browser.js';
@@ -11,6 +12,11 @@ import { needService } from '../helpers/service.js';
 
 /** milliseconds: longest any browser-side wait may take on a busy 2-core machine. */
 const BROWSER_WAIT_MS = 20_000;
+/**
+ * milliseconds: longest the browser may take to reconnect on its own. Chromium waits the
+ * stream's `retry:` hint (3 s) between attempts and keeps trying while the port is closed.
+ */
+const RECONNECT_WAIT_MS = 45_000;
 /** Go's time.RFC3339, as the seed prints it. */
 const NEW_ORDER = /^New Order received at \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$/;
 const WS_TEXT = '🔔 New message at server!';
@@ -40,8 +46,8 @@ const waitConnected = (page: Page) =>
   page.waitForFunction("document.getElementById('status').textContent.startsWith('connected')");
 
 /** Waits until the page shows `n` paragraphs, then returns all of their texts. */
-async function waitParagraphs(page: Page, n: number): Promise<string[]> {
-  await page.waitForFunction(`document.querySelectorAll('#messages p').length >= ${n}`);
+async function waitParagraphs(page: Page, n: number, timeout = BROWSER_WAIT_MS): Promise<string[]> {
+  await page.waitForFunction(`document.querySelectorAll('#messages p').length >= ${n}`, undefined, { timeout });
   return page.locator('#messages p').allTextContents();
 }
 
@@ -88,6 +94,7 @@ describe('seed client pages in a browser', () => {
     browser = undefined;
     await elsewhere?.close();
     await herald?.stop();
+    if (herald) rmSync(herald.dataDir, { recursive: true, force: true });
   });
 
   test('the SSE page served by Herald shows /sse/send and /webhook messages as paragraphs', async (t) => {
@@ -151,6 +158,7 @@ describe('seed client pages in a browser', () => {
     } finally {
       await close();
       await strict.stop();
+      rmSync(strict.dataDir, { recursive: true, force: true });
     }
   });
 });
@@ -165,8 +173,8 @@ describe('the SSE page across a server restart', () => {
     if (!haveChromium(t)) return;
     const order = (n: number) => ({ event: 'order.created', data: { n } });
     const publish = async (url: string, n: number) => assert.equal((await postJson(`${url}/webhook`, order(n))).status, 200);
-    const shown = async (page: Page, count: number) =>
-      (await waitParagraphs(page, count)).map((text) => (JSON.parse(text) as ReturnType<typeof order>).data.n);
+    const shown = async (page: Page, count: number, timeout?: number) =>
+      (await waitParagraphs(page, count, timeout)).map((text) => (JSON.parse(text) as ReturnType<typeof order>).data.n);
 
     const first = await spawnHerald();
     const { dataDir } = first;
@@ -196,7 +204,7 @@ describe('the SSE page across a server restart', () => {
       // Herald back on the page's port and data folder: the browser reconnects by itself.
       const back = await spawnHerald({}, { dataDir, env: { PORT: port } });
       running.push(back);
-      assert.deepEqual(await shown(page, 4), [1, 2, 3, 4]);
+      assert.deepEqual(await shown(page, 4, RECONNECT_WAIT_MS), [1, 2, 3, 4]);
       await publish(back.url, 5);
       // Events arrive in log order, so a repeated 3 or 4 would show before 5.
       assert.deepEqual(await shown(page, 5), [1, 2, 3, 4, 5]);
@@ -204,6 +212,7 @@ describe('the SSE page across a server restart', () => {
     } finally {
       await close();
       for (const h of running) await h.stop();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });

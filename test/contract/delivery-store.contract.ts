@@ -1,0 +1,267 @@
+import Database from 'better-sqlite3';
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ClosedError } from '../../src/core/errors.js';
+import type { DeliveryStore, EndpointRecord, NewDelivery } from '../../src/transports/webhook-out/delivery-store.js';
+
+export interface DeliveryStoreFactory {
+  create(): Promise<DeliveryStore> | DeliveryStore;
+  /** For durable stores: the same store opened again, to check persistence. */
+  reopen?(): Promise<DeliveryStore> | DeliveryStore;
+  /** For shared stores: a second handle on the same data (another connection or process). */
+  second?(): Promise<DeliveryStore> | DeliveryStore;
+}
+
+const LEASE = 60_000;
+
+/** A SQLite connection of its own on `file`, set up as the event store sets up its own. */
+export function connect(file: string): Database.Database {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('busy_timeout = 5000');
+  return db;
+}
+
+export function endpointRecord(id: string, extra: Partial<EndpointRecord> = {}): EndpointRecord {
+  return {
+    id,
+    url: 'https://example.com/hook',
+    channels: ['a'],
+    types: null,
+    description: '',
+    headers: {},
+    ordering: 'parallel',
+    maxConcurrency: null,
+    secret: 'whsec_c2VjcmV0',
+    previousSecret: null,
+    previousSecretExpiresAt: null,
+    enabled: true,
+    disabledReason: null,
+    fromSeq: 0,
+    failingSince: null,
+    createdAt: 1,
+    updatedAt: 1,
+    ...extra,
+  };
+}
+
+const row = (endpointId: string, seq: number, nextAt = 0, status: 'pending' | 'held' = 'pending'): NewDelivery => ({
+  endpointId,
+  eventSeq: seq,
+  msgId: `msg_${seq}`,
+  body: `{"n":${seq}}`,
+  status,
+  nextAt,
+  createdAt: 0,
+});
+
+const attempt = (id: number, status: number | null) => ({
+  deliveryId: id,
+  at: 1_000,
+  durationMs: 5,
+  status,
+  responseBody: 'ok',
+  error: status === null ? 'ECONNREFUSED' : null,
+});
+
+/** The DeliveryStore specification (src/transports/webhook-out/delivery-store.ts), for every implementation. */
+export function deliveryStoreContract(name: string, factory: DeliveryStoreFactory): void {
+  describe(`DeliveryStore contract: ${name}`, () => {
+    test('stores, lists and deletes endpoints', async () => {
+      const s = await factory.create();
+      await s.putEndpoint(endpointRecord('ep_b'));
+      await s.putEndpoint(endpointRecord('ep_a', { url: 'https://a.example/' }));
+      await s.putEndpoint(endpointRecord('ep_a', { url: 'https://a2.example/' }));
+      assert.deepEqual((await s.listEndpoints()).map((e) => [e.id, e.url]), [
+        ['ep_a', 'https://a2.example/'],
+        ['ep_b', 'https://example.com/hook'],
+      ]);
+      await s.enqueue([row('ep_a', 1)]);
+      assert.equal(await s.deleteEndpoint('ep_a'), true);
+      assert.equal(await s.deleteEndpoint('ep_a'), false);
+      assert.deepEqual(await s.listDeliveries('ep_a', { limit: 10 }), []);
+      await s.close();
+    });
+
+    test('enqueue raises the planning cursor with its rows, atomically', async () => {
+      const s = await factory.create();
+      assert.equal(await s.plannedThrough(), undefined);
+      await s.enqueue([row('e', 1), row('e', 2)], 2);
+      await s.enqueue([], 5);
+      assert.equal(await s.plannedThrough(), 5);
+      await s.enqueue([row('e', 3)]);
+      assert.equal(await s.plannedThrough(), 5, 'enqueue without a cursor leaves it alone');
+      assert.equal((await s.listDeliveries('e', { limit: 10 })).length, 3);
+      assert.match(await s.logId(), /^[0-9a-f]{12}$/);
+      await s.close();
+    });
+
+    test('claims only due deliveries, oldest first, and hides them for the lease', async () => {
+      const s = await factory.create();
+      await s.enqueue([row('e', 1, 100), row('e', 2, 50), row('e', 3, 5_000)]);
+      const first = await s.claim([{ endpointId: 'e', limit: 10, ordered: false }], 1_000, LEASE, 'w1');
+      assert.deepEqual(first.claimed.map((d) => d.eventSeq), [2, 1]);
+      assert.equal(first.nextDueAt, 5_000);
+      assert.deepEqual(first.claimed.map((d) => d.leaseOwner), ['w1', 'w1']);
+      const again = await s.claim([{ endpointId: 'e', limit: 10, ordered: false }], 2_000, LEASE, 'w2');
+      assert.deepEqual(again.claimed, [], 'leased deliveries are invisible to others');
+      const expired = await s.claim([{ endpointId: 'e', limit: 10, ordered: false }], 1_000 + LEASE, LEASE, 'w2');
+      assert.deepEqual(expired.claimed.map((d) => d.eventSeq).sort(), [1, 2, 3], 'an expired lease is due again');
+      await s.close();
+    });
+
+    test('respects the limit per endpoint and keeps endpoints apart', async () => {
+      const s = await factory.create();
+      await s.enqueue([row('a', 1), row('a', 2), row('a', 3), row('b', 4)]);
+      const r = await s.claim(
+        [
+          { endpointId: 'a', limit: 2, ordered: false },
+          { endpointId: 'b', limit: 5, ordered: false },
+        ],
+        10,
+        LEASE,
+        'w',
+      );
+      assert.deepEqual(r.claimed.map((d) => [d.endpointId, d.eventSeq]), [['a', 1], ['a', 2], ['b', 4]]);
+      await s.close();
+    });
+
+    test('an ordered claim takes only the head, and only when it is due', async () => {
+      const s = await factory.create();
+      await s.enqueue([row('o', 1, 500), row('o', 2, 0), row('o', 3, 0)]);
+      const ordered = [{ endpointId: 'o', limit: 10, ordered: true }];
+      assert.deepEqual((await s.claim(ordered, 100, LEASE, 'w')).claimed, [], 'a head not yet due blocks the rest');
+      const head = (await s.claim(ordered, 600, LEASE, 'w')).claimed;
+      assert.deepEqual(head.map((d) => d.eventSeq), [1]);
+      assert.deepEqual((await s.claim(ordered, 700, LEASE, 'w')).claimed, [], 'nothing while the head is leased');
+      await s.finish([{ id: head[0]!.id, claim: head[0]!.claims, attempt: attempt(head[0]!.id, 200), outcome: { status: 'delivered' } }]);
+      assert.deepEqual((await s.claim(ordered, 800, LEASE, 'w')).claimed.map((d) => d.eventSeq), [2]);
+      await s.close();
+    });
+
+    test('finish records every attempt but applies only the current claim (fencing)', async () => {
+      const s = await factory.create();
+      await s.enqueue([row('e', 1)]);
+      const [stale] = (await s.claim([{ endpointId: 'e', limit: 1, ordered: false }], 0, 10, 'slow')).claimed;
+      const [fresh] = (await s.claim([{ endpointId: 'e', limit: 1, ordered: false }], 20, LEASE, 'fast')).claimed;
+      assert.equal(fresh!.claims, stale!.claims + 1);
+      await s.finish([{ id: fresh!.id, claim: fresh!.claims, attempt: attempt(fresh!.id, 200), outcome: { status: 'delivered' } }]);
+      await s.finish([
+        { id: stale!.id, claim: stale!.claims, attempt: attempt(stale!.id, 500), outcome: { status: 'pending', nextAt: 99 } },
+      ]);
+      const got = await s.getDelivery(fresh!.id);
+      assert.equal(got!.delivery.status, 'delivered', 'a stale worker cannot overwrite the outcome');
+      assert.equal(got!.delivery.attempts, 1);
+      assert.deepEqual(got!.attempts.map((a) => a.status), [200, 500]);
+      await s.close();
+    });
+
+    test('failures reschedule; dead and delivered are final until a manual retry', async () => {
+      const s = await factory.create();
+      await s.enqueue([row('e', 1)]);
+      const claim = async (now: number) => (await s.claim([{ endpointId: 'e', limit: 1, ordered: false }], now, LEASE, 'w')).claimed;
+      const [d] = await claim(0);
+      await s.finish([{ id: d!.id, claim: d!.claims, attempt: attempt(d!.id, null), outcome: { status: 'pending', nextAt: 500 } }]);
+      assert.deepEqual(await claim(499), []);
+      const [d2] = await claim(500);
+      assert.equal(d2!.attempts, 1);
+      await s.finish([{ id: d2!.id, claim: d2!.claims, attempt: attempt(d2!.id, 500), outcome: { status: 'dead' } }]);
+      assert.deepEqual(await claim(10_000), []);
+      const retried = await s.retry(d!.id, 20_000);
+      assert.equal(retried!.status, 'pending');
+      assert.equal(retried!.scheduleStart, 2, 'a manual retry restarts the schedule');
+      assert.equal((await claim(20_000)).length, 1);
+      assert.equal(await s.retry(9_999, 0), undefined);
+      await s.close();
+    });
+
+    test('release gives a claim back without counting an attempt', async () => {
+      const s = await factory.create();
+      await s.enqueue([row('e', 1)]);
+      const [d] = (await s.claim([{ endpointId: 'e', limit: 1, ordered: false }], 0, LEASE, 'w')).claimed;
+      await s.release([{ id: d!.id, claim: d!.claims }], 5);
+      const [again] = (await s.claim([{ endpointId: 'e', limit: 1, ordered: false }], 5, LEASE, 'w')).claimed;
+      assert.equal(again!.attempts, 0);
+      await s.close();
+    });
+
+    test('hold keeps deliveries out of claims; unhold makes them due', async () => {
+      const s = await factory.create();
+      await s.enqueue([row('e', 1), row('e', 2, 0, 'held')]);
+      assert.equal(await s.hold('e', 1), 1);
+      assert.deepEqual((await s.claim([{ endpointId: 'e', limit: 9, ordered: false }], 10, LEASE, 'w')).claimed, []);
+      assert.equal((await s.listDeliveries('e', { status: 'held', limit: 9 })).length, 2);
+      assert.equal(await s.unhold('e', 20), 2);
+      assert.equal((await s.claim([{ endpointId: 'e', limit: 9, ordered: false }], 20, LEASE, 'w')).claimed.length, 2);
+      await s.close();
+    });
+
+    test('lists newest first, by status, with paging', async () => {
+      const s = await factory.create();
+      await s.enqueue([1, 2, 3, 4, 5].map((n) => row('e', n)));
+      const page = await s.listDeliveries('e', { limit: 2 });
+      assert.deepEqual(page.map((d) => d.eventSeq), [5, 4]);
+      const next = await s.listDeliveries('e', { limit: 2, before: page[1]!.id });
+      assert.deepEqual(next.map((d) => d.eventSeq), [3, 2]);
+      assert.deepEqual(await s.listDeliveries('e', { limit: 2, status: 'dead' }), []);
+      await s.close();
+    });
+
+    test('prune deletes finished deliveries older than the cutoff, never pending ones', async () => {
+      const s = await factory.create();
+      await s.enqueue([row('e', 1), row('e', 2)]);
+      const [d] = (await s.claim([{ endpointId: 'e', limit: 1, ordered: false }], 0, LEASE, 'w')).claimed;
+      await s.finish([{ id: d!.id, claim: d!.claims, attempt: attempt(d!.id, 200), outcome: { status: 'delivered' } }]);
+      assert.equal(await s.prune(2_000), 1);
+      assert.deepEqual((await s.listDeliveries('e', { limit: 9 })).map((x) => x.status), ['pending']);
+      assert.equal(await s.getDelivery(d!.id), undefined);
+      await s.close();
+    });
+
+    test('calls after close reject with ClosedError', async () => {
+      const s = await factory.create();
+      await s.close();
+      await s.close();
+      await assert.rejects(s.listEndpoints(), ClosedError);
+      await assert.rejects(s.claim([], 0, LEASE, 'w'), ClosedError);
+    });
+
+    if (factory.reopen) {
+      test('pending deliveries, the cursor and endpoints survive a reopen', async () => {
+        const s = await factory.create();
+        await s.putEndpoint(endpointRecord('ep_x'));
+        await s.enqueue([row('ep_x', 7)], 7);
+        const id = await s.logId();
+        await s.close();
+        const r = await factory.reopen!();
+        assert.equal(await r.plannedThrough(), 7);
+        assert.equal(await r.logId(), id);
+        assert.deepEqual((await r.listEndpoints()).map((e) => e.id), ['ep_x']);
+        assert.equal((await r.claim([{ endpointId: 'ep_x', limit: 5, ordered: false }], 0, LEASE, 'w')).claimed.length, 1);
+        await r.close();
+      });
+    }
+
+    if (factory.second) {
+      test('two handles claiming at once never hold the same delivery', async () => {
+        const a = await factory.create();
+        const b = await factory.second!();
+        await a.enqueue(Array.from({ length: 300 }, (_, i) => row('e', i + 1)));
+        const owners = new Map<number, string>();
+        const req = [{ endpointId: 'e', limit: 7, ordered: false }];
+        for (let round = 0; round < 60; round++) {
+          const [x, y] = await Promise.all([a.claim(req, 0, LEASE, 'a'), b.claim(req, 0, LEASE, 'b')]);
+          for (const [who, r] of [['a', x], ['b', y]] as const) {
+            for (const d of r.claimed) {
+              assert.equal(owners.get(d.id), undefined, `delivery ${d.id} claimed by ${owners.get(d.id)} and ${who}`);
+              owners.set(d.id, who);
+            }
+          }
+        }
+        assert.equal(owners.size, 300);
+        await a.close();
+        await b.close();
+      });
+    }
+  });
+}

@@ -1,4 +1,4 @@
-import { Consumer, Producer, type Message, type MessagesStream } from '@platformatic/kafka';
+import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
 import type { Registry } from 'prom-client';
 import type { KafkaConfig } from '../config/kafka-schema.js';
 import type { EventInput } from '../core/event.js';
@@ -6,6 +6,7 @@ import type { Hub } from '../core/hub.js';
 import type { ReadinessCheck } from '../http/routes/ops.js';
 import type { Logger } from '../observability/logger.js';
 import { kafkaConnectionOptions } from './kafka-connection.js';
+import { KafkaDeadLetter } from './kafka-dead-letter.js';
 import { KafkaLag } from './kafka-lag.js';
 import { KafkaMetrics, type KafkaSourceState } from './kafka-metrics.js';
 import { mapRecord, rejectionInput, type KafkaRecord, type Rejection, type TopicMapping } from './kafka-record.js';
@@ -15,6 +16,12 @@ import { RecordTemplate } from './kafka-template.js';
 const RETRY_BASE_DELAY_MS = 100;
 /** Failed attempts between two warnings while a retry loop goes on (the first one is logged). */
 const RETRY_WARN_EVERY = 20;
+/**
+ * milliseconds the final commit may take when the consumer stops: with the broker away it would
+ * otherwise hold the shutdown for the client's full retry schedule (a lost commit only costs a
+ * replay, which the log skips).
+ */
+const FINAL_COMMIT_TIMEOUT_MS = 3_000;
 
 type RawMessage = Message<Buffer, Buffer, Buffer, Buffer>;
 type Stream = MessagesStream<Buffer, Buffer, Buffer, Buffer>;
@@ -55,7 +62,7 @@ export class KafkaSource implements ReadinessCheck {
   readonly #mappings = new Map<string, TopicMapping>();
   #state: KafkaSourceState = 'idle';
   #consumer: Consumer<Buffer, Buffer, Buffer, Buffer> | undefined;
-  #producer: Producer<Buffer, Buffer, Buffer, Buffer> | undefined;
+  readonly #deadLetter: KafkaDeadLetter | undefined;
   #lag: KafkaLag | undefined;
   /** Per `topic:partition`, the next offset to commit (the last stored offset + 1). */
   #positions = new Map<string, { topic: string; partition: number; offset: bigint }>();
@@ -79,6 +86,7 @@ export class KafkaSource implements ReadinessCheck {
         type: t.type === undefined ? undefined : new RecordTemplate(t.type),
       });
     }
+    if (opts.config.deadLetterTopic) this.#deadLetter = new KafkaDeadLetter(opts.config, opts.config.deadLetterTopic);
     // Fail at start, not at the first reconnect, when a certificate file is missing.
     kafkaConnectionOptions(opts.config);
   }
@@ -230,7 +238,7 @@ export class KafkaSource implements ReadinessCheck {
         if (err instanceof Stopping) return;
         throw err;
       }
-      this.#commit();
+      void this.#commit();
     }
   }
 
@@ -268,7 +276,8 @@ export class KafkaSource implements ReadinessCheck {
       }
       // Into the dead-letter topic before the log: once the log holds the rejection, a replay
       // skips the record, so the copy must already be in Kafka (at least once).
-      if (this.#config.deadLetterTopic) await this.#retry('dead_letter', () => this.#deadLetter(rejected));
+      const deadLetter = this.#deadLetter;
+      if (deadLetter) await this.#retry('dead_letter', () => deadLetter.send(rejected));
     }
     const results = await this.#retry('append', () => this.#hub.publish(inputs));
     for (let i = 0; i < batch.length; i++) {
@@ -277,23 +286,6 @@ export class KafkaSource implements ReadinessCheck {
       this.#metrics.records.inc({ topic: m.topic, outcome });
       this.#positions.set(`${m.topic}:${m.partition}`, { topic: m.topic, partition: m.partition, offset: m.offset + 1n });
     }
-  }
-
-  async #deadLetter(rejected: readonly { record: KafkaRecord; why: Rejection }[]): Promise<void> {
-    this.#producer ??= new Producer<Buffer, Buffer, Buffer, Buffer>({ ...kafkaConnectionOptions(this.#config, '-dead-letter') });
-    await this.#producer.send({
-      acks: -1,
-      messages: rejected.map(({ record, why }) => {
-        const headers = new Map<Buffer, Buffer>();
-        for (const [k, v] of record.headers) if (v !== undefined) headers.set(k, v);
-        headers.set(Buffer.from('herald-error-code'), Buffer.from(why.code));
-        headers.set(Buffer.from('herald-error-reason'), Buffer.from(why.reason));
-        headers.set(Buffer.from('herald-source-topic'), Buffer.from(record.topic));
-        headers.set(Buffer.from('herald-source-partition'), Buffer.from(String(record.partition)));
-        headers.set(Buffer.from('herald-source-offset'), Buffer.from(String(record.offset)));
-        return { topic: this.#config.deadLetterTopic!, key: record.key, value: record.value, headers };
-      }),
-    });
   }
 
   /**
@@ -382,9 +374,14 @@ export class KafkaSource implements ReadinessCheck {
     this.#lag = undefined;
     const consumer = this.#consumer;
     if (consumer) {
-      // Wait for a commit in flight, then commit the newest positions.
-      if (this.#committing) await this.#committing;
-      await this.#commit();
+      // Wait for a commit in flight, then commit the newest positions; bounded either way.
+      let timer: NodeJS.Timeout | undefined;
+      const giveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, FINAL_COMMIT_TIMEOUT_MS)));
+      await Promise.race([(async () => {
+        if (this.#committing) await this.#committing;
+        await this.#commit();
+      })(), giveUp]);
+      clearTimeout(timer);
       this.#consumer = undefined;
       // force: close the streams first (dropping what is buffered and not stored: it was not
       // committed either), then LeaveGroup, so the partitions move without a session timeout.
@@ -396,11 +393,7 @@ export class KafkaSource implements ReadinessCheck {
       });
     }
     this.#positions = new Map();
-    if (this.#closing && this.#producer) {
-      const producer = this.#producer;
-      this.#producer = undefined;
-      await producer.close().catch(() => undefined);
-    }
+    if (this.#closing) await this.#deadLetter?.close();
   }
 
   #setState(s: KafkaSourceState): void {

@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config/schema.js';
 import { HeraldError } from '../core/errors.js';
@@ -79,17 +79,28 @@ export class Security {
    * The fastify `onRequest` hook: resolves the Authorization header once per request (so the
    * guard's checks stay synchronous) and applies the inbound webhook rate.
    */
-  readonly onRequest = async (req: FastifyRequest): Promise<void> => {
-    if (req.method === 'POST' && INBOUND_WEBHOOK_PATH.test(req.url)) this.limits.webhook(this.addressOf(req.raw));
-    if (this.devMode) return;
-    const token = bearerToken(req.headers);
-    if (token === undefined) return;
-    try {
-      this.#resolved.set(req.raw, { principal: await this.authenticator.authenticate(token), charged: false });
-    } catch (err) {
-      const e = err instanceof HeraldError ? err : new HeraldError('UNAUTHORIZED');
-      this.#resolved.set(req.raw, { error: e });
+  readonly onRequest = (req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
+    // Callback style: a request without a credential costs no promise (the publish hot path).
+    if (req.method === 'POST' && INBOUND_WEBHOOK_PATH.test(req.url)) {
+      try {
+        this.limits.webhook(this.addressOf(req.raw));
+      } catch (err) {
+        return done(err as Error);
+      }
     }
+    if (this.devMode) return done();
+    const token = bearerToken(req.headers);
+    if (token === undefined) return done();
+    this.authenticator.authenticate(token).then(
+      (principal) => {
+        this.#resolved.set(req.raw, { principal, charged: false });
+        done();
+      },
+      (err: unknown) => {
+        this.#resolved.set(req.raw, { error: err instanceof HeraldError ? err : new HeraldError('UNAUTHORIZED') });
+        done();
+      },
+    );
   };
 
   /** The principal of an HTTP request's Authorization header (throws when it was invalid). */

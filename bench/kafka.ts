@@ -24,6 +24,8 @@ Kafka in, end to end, against the broker of scripts/services/kafka.sh:
   --seconds N          length of the steady window (default 10)
   --burst N            records in the burst window (default 2000)
   --workers N          subscriber processes (default 2)
+  --store sqlite|memory  Herald's log (default sqlite, the embedded default)
+  --sync full|normal   SQLite synchronous (default full: an fsync per commit)
   --help`;
 
 /** Records per produce request while pre-producing and bursting. */
@@ -91,6 +93,8 @@ async function main(): Promise<void> {
       seconds: { type: 'string', default: '10' },
       burst: { type: 'string', default: '2000' },
       workers: { type: 'string', default: '2' },
+      store: { type: 'string', default: 'sqlite' },
+      sync: { type: 'string', default: 'full' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -125,6 +129,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < records; i += PRODUCE_CHUNK) await send(ingestTopic, i, Math.min(PRODUCE_CHUNK, records - i));
   const herald = await startHerald({
     log: { level: 'info' },
+    store: { type: values.store, sqlite: { synchronous: values.sync } },
     kafka: {
       brokers,
       groupId: `herald-bench-${stamp}`,
@@ -227,7 +232,8 @@ async function main(): Promise<void> {
     }),
   );
 
-  console.log(`\nKafka -> log (ingest, ${records} records of ~100 B, ${PARTITIONS} partitions, SQLite log): ${Math.round(ingestPerSec)} records/s`);
+  const log = values.store === 'memory' ? 'memory log' : `SQLite log, synchronous ${values.sync}`;
+  console.log(`\nKafka -> log (ingest, ${records} records of ~100 B, ${PARTITIONS} partitions, ${log}): ${Math.round(ingestPerSec)} records/s`);
   console.log(`Kafka -> log -> ${subscribers} SSE subscribers (latency: produce -> receipt):`);
   console.table(rows);
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import Stripe from 'stripe';
 import { formatProfile, summarizeProfile } from './profile-summary.js';
-import { newestProfile } from './bench-targets.js';
+import { cpuMsOf, newestProfile } from './bench-targets.js';
 import { Pool } from 'undici';
 
 /**
@@ -41,6 +41,8 @@ export interface StepResult {
   max: number;
   /** Requests per second actually answered. */
   achieved: number;
+  /** Herald's CPU time (user + system) per answered webhook, in ms: load-independent cost. */
+  heraldCpuMs: number;
 }
 
 export interface WebhooksInResult {
@@ -117,12 +119,13 @@ function signedRequests(n: number): { body: string; signature: string }[] {
 }
 
 /** Sends `rate` webhooks/s for `seconds`, open loop, and measures each answer. */
-async function step(pool: Pool, rate: number, seconds: number): Promise<StepResult> {
+async function step(pool: Pool, pid: number, rate: number, seconds: number): Promise<StepResult> {
   const total = Math.round(rate * seconds);
   const requests = signedRequests(total);
   const latencies: number[] = [];
   let errors = 0;
   const inflight: Promise<void>[] = [];
+  const cpuBefore = cpuMsOf(pid);
   const start = performance.now();
   let next = 0;
   while (next < total) {
@@ -164,6 +167,7 @@ async function step(pool: Pool, rate: number, seconds: number): Promise<StepResu
     p99: q(0.99),
     max: latencies[latencies.length - 1] ?? NaN,
     achieved: latencies.length / elapsed,
+    heraldCpuMs: (cpuMsOf(pid) - cpuBefore) / Math.max(1, latencies.length),
   };
 }
 
@@ -179,13 +183,14 @@ export async function runWebhooksInBench(opts: WebhooksInOptions = {}): Promise<
   const herald = await startHerald(sync, opts.profile ?? false);
   const pool = new Pool(herald.url, { connections: CONNECTIONS, pipelining: 1 });
   try {
-    await step(pool, 500, 1); // warm-up: JIT, SQLite pages, connections
+    const pid = herald.child.pid!;
+    await step(pool, pid, 500, 1); // warm-up: JIT, SQLite pages, connections
     const steps: StepResult[] = [];
-    const atGoalRate = await step(pool, GOAL_RATE, seconds);
+    const atGoalRate = await step(pool, pid, GOAL_RATE, seconds);
     steps.push(atGoalRate);
     log(line(atGoalRate));
     for (let rate = GOAL_RATE + stepBy; rate <= maxRate && passes(steps[steps.length - 1]!); rate += stepBy) {
-      const s = await step(pool, rate, seconds);
+      const s = await step(pool, pid, rate, seconds);
       steps.push(s);
       log(line(s));
     }
@@ -205,7 +210,7 @@ function line(s: StepResult): string {
   const f = (n: number) => n.toFixed(1).padStart(7);
   return (
     `${String(s.rate).padStart(6)}/s  answered ${String(s.ok).padStart(6)}/${s.sent}  errors ${s.errors}  ` +
-    `p50 ${f(s.p50)} ms  p99 ${f(s.p99)} ms  max ${f(s.max)} ms  achieved ${s.achieved.toFixed(0)}/s  ${passes(s) ? 'ok' : 'over goal'}`
+    `p50 ${f(s.p50)} ms  p99 ${f(s.p99)} ms  max ${f(s.max)} ms  achieved ${s.achieved.toFixed(0)}/s  herald cpu ${s.heraldCpuMs.toFixed(2)} ms/webhook  ${passes(s) ? 'ok' : 'over goal'}`
   );
 }
 

@@ -215,13 +215,19 @@ export class KafkaSource implements ReadinessCheck {
       if (this.#closing) return;
       if (failure) throw failure;
       const batch: RawMessage[] = [];
+      const owned = this.#owned();
+      let revoked = 0;
       for (const s of streams) {
         while (batch.length < max) {
           const m = s.read() as RawMessage | null;
           if (m === null) break;
-          batch.push(m);
+          // Fetched before a rebalance moved its partition away: the new owner reads it from
+          // the committed offset, so storing it here would only make a replay to skip.
+          if (owned.has(`${m.topic}:${m.partition}`)) batch.push(m);
+          else revoked++;
         }
       }
+      if (revoked > 0) this.#log.debug({ revoked }, 'kafka: dropped records of revoked partitions');
       if (batch.length === 0) {
         // Every stream returned null, so each emits 'readable' when it has records again.
         await new Promise<void>((resolve) => {
@@ -325,8 +331,7 @@ export class KafkaSource implements ReadinessCheck {
     this.#committing = (async () => {
       do {
         this.#commitAgain = false;
-        const owned = new Set<string>();
-        for (const a of consumer.assignments ?? []) for (const p of a.partitions) owned.add(`${a.topic}:${p}`);
+        const owned = this.#owned();
         const offsets = [];
         for (const [key, pos] of this.#positions) {
           // A revoked partition is someone else's now: committing it could move them backwards.
@@ -344,6 +349,13 @@ export class KafkaSource implements ReadinessCheck {
       this.#committing = undefined;
     })();
     return this.#committing;
+  }
+
+  /** The `topic:partition`s assigned to this member now. */
+  #owned(): Set<string> {
+    const owned = new Set<string>();
+    for (const a of this.#consumer?.assignments ?? []) for (const p of a.partitions) owned.add(`${a.topic}:${p}`);
+    return owned;
   }
 
   /** Waits `ms`, or rejects with Stopping as soon as `close()` is called. */

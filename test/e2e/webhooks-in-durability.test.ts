@@ -4,13 +4,14 @@ import { spawnHerald } from '../helpers/herald.js';
 import { send, stripeRequest } from '../helpers/webhook-signers.js';
 
 const SECRET = 'whsec_durability_test_secret';
-const config = { sources: { stripe: { provider: 'stripe', secret: SECRET, channel: 'orders' } } };
+// debug: the most the logs ever say about a webhook, so the no-secret check below covers it all.
+const config = { log: { level: 'debug' }, sources: { stripe: { provider: 'stripe', secret: SECRET, channel: 'orders' } } };
 /** Webhooks sent before the kill, half of them concurrently (one group commit). */
 const COUNT = 40;
 
 const paid = (id: string) => ({ id, object: 'event', type: 'payment_intent.succeeded', data: { object: { id: `pi_${id}` } } });
 
-test('every webhook answered 2xx is in the log after SIGKILL and restart, and its retry is still a duplicate', async () => {
+test('every webhook answered 2xx is in the log after SIGKILL and restart, its retry is still a duplicate, and no secret is logged', async () => {
   const first = await spawnHerald(config);
   const acked: { provider: string; id: string }[] = [];
   try {
@@ -26,6 +27,10 @@ test('every webhook answered 2xx is in the log after SIGKILL and restart, and it
       assert.equal(res.status, 200);
       acked.push({ provider: `evt_k_b${j}`, id: res.json.id });
     });
+    const forged = await send(`${first.url}/v1/webhooks/stripe`, stripeRequest(paid('evt_forged'), 'whsec_wrong'));
+    assert.equal(forged.status, 401);
+    assert.ok(first.logs.length > 0);
+    assert.ok(!JSON.stringify(first.logs).includes(SECRET), 'the signing secret never reaches the logs');
   } finally {
     // No shutdown path at all, right after the last 2xx.
     await first.kill();

@@ -15,6 +15,8 @@ const CLAIMER = `
     const db = new Database(workerData.file);
     db.pragma('busy_timeout = 5000');
     const s = new SqliteDeliveryStore(db);
+    // A barrier: every thread starts claiming at the same moment.
+    await new Promise((go) => { parentPort.once('message', go); parentPort.postMessage('ready'); });
     const ids = [];
     for (;;) {
       const r = await s.claim([{ endpointId: 'e', limit: 3, ordered: false }], 0, 60000, workerData.name);
@@ -37,13 +39,18 @@ test('workers on separate threads and connections never claim the same delivery'
   );
   const storeUrl = new URL('../../src/transports/webhook-out/sqlite-delivery-store.js', import.meta.url).href;
   const sqlite = (await import('node:module')).createRequire(import.meta.url).resolve('better-sqlite3');
-  const run = (name: string) =>
-    new Promise<number[]>((resolve, reject) => {
-      const w = new Worker(CLAIMER, { eval: true, workerData: { file, name, store: storeUrl, sqlite } });
-      w.once('message', resolve);
-      w.once('error', reject);
-    });
-  const results = await Promise.all([run('a'), run('b'), run('c')]);
+  const workers = ['a', 'b', 'c'].map((name) => new Worker(CLAIMER, { eval: true, workerData: { file, name, store: storeUrl, sqlite } }));
+  await Promise.all(workers.map((w) => new Promise((ready) => w.once('message', ready))));
+  const results = await Promise.all(
+    workers.map(
+      (w) =>
+        new Promise<number[]>((resolve, reject) => {
+          w.once('message', resolve);
+          w.once('error', reject);
+          w.postMessage('go');
+        }),
+    ),
+  );
   const seen = new Map<number, number>();
   results.forEach((ids, worker) => ids.forEach((id) => {
     assert.equal(seen.get(id), undefined, `delivery ${id} claimed by workers ${seen.get(id)} and ${worker}`);

@@ -40,8 +40,11 @@ export interface DeliveryStore {
   /** Adds deliveries; with `plannedThrough`, raises the planning cursor in the same transaction. */
   enqueue(rows: readonly NewDelivery[], plannedThrough?: number): Promise<void>;
 
-  /** Claims due deliveries, per endpoint, for `leaseMs`; see the specification above. */
-  claim(requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string): Promise<ClaimResult>;
+  /**
+   * Claims due deliveries for `leaseMs`, endpoint by endpoint in the order requested, at most
+   * `max` in all (later endpoints get nothing once it is reached); see the specification above.
+   */
+  claim(requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string, max?: number): Promise<ClaimResult>;
   /** Records attempts and applies their outcomes (only where the fencing token still holds). */
   finish(results: readonly FinishedAttempt[]): Promise<void>;
   /** Gives claimed deliveries back, due at `now`, without counting an attempt (graceful stop). */
@@ -58,7 +61,7 @@ export interface DeliveryStore {
   /** Newest first; `before` is a delivery id to page back from. */
   listDeliveries(endpointId: string, query: DeliveryQuery): Promise<Delivery[]>;
 
-  /** Deletes delivered and dead deliveries (and their attempts) last changed before `before`. */
+  /** Deletes delivered and dead deliveries (and their attempts) created before `before`. */
   prune(before: number): Promise<number>;
 
   close(): Promise<void>;

@@ -107,11 +107,13 @@ export class MemoryDeliveryStore implements DeliveryStore {
     r.status = status;
   }
 
-  claim(requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string): Promise<ClaimResult> {
+  claim(requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string, max = Infinity): Promise<ClaimResult> {
     return this.#run(() => {
       const claimed: Delivery[] = [];
       let nextDueAt: number | undefined;
       for (const req of requests) {
+        const limit = Math.min(req.limit, max - claimed.length);
+        if (limit <= 0) break;
         const pending = this.#pending(req.endpointId);
         let take: Row[];
         if (req.ordered) {
@@ -121,15 +123,15 @@ export class MemoryDeliveryStore implements DeliveryStore {
           take = pending
             .filter((r) => r.nextAt <= now)
             .sort((a, b) => a.nextAt - b.nextAt || a.id - b.id)
-            .slice(0, req.limit);
+            .slice(0, limit);
         }
         for (const r of take) {
           r.nextAt = now + leaseMs;
           r.claims++;
           r.leaseOwner = owner;
-          r.updatedAt = now;
           claimed.push({ ...r });
         }
+        if (take.length === limit) continue;
         for (const r of pending) if (nextDueAt === undefined || r.nextAt < nextDueAt) nextDueAt = r.nextAt;
       }
       return { claimed, nextDueAt };
@@ -234,7 +236,7 @@ export class MemoryDeliveryStore implements DeliveryStore {
     return this.#run(() => {
       let n = 0;
       for (const [id, r] of this.#rows) {
-        if ((r.status === 'delivered' || r.status === 'dead') && r.updatedAt < before) {
+        if ((r.status === 'delivered' || r.status === 'dead') && r.createdAt < before) {
           this.#rows.delete(id);
           this.#attempts.delete(id);
           n++;

@@ -67,12 +67,12 @@ export class SqliteDeliveryStore implements DeliveryStore {
   readonly #s: Record<string, Database.Statement<unknown[]>>;
   readonly #enqueueTx: (rows: readonly NewDelivery[], plannedThrough?: number) => void;
   readonly #claimTx: Database.Transaction<
-    (requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string) => ClaimResult
+    (requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string, max: number) => ClaimResult
   >;
   readonly #finishTx: Database.Transaction<(results: readonly FinishedAttempt[]) => void>;
   readonly #releaseTx: Database.Transaction<(claims: readonly { id: number; claim: number }[], now: number) => void>;
   readonly #deleteEndpointTx: (id: string) => boolean;
-  readonly #pruneChunk: (status: string, before: number) => number;
+  readonly #pruneChunk: (after: number, before: number) => { deleted: number; next: number | undefined };
   #closed = false;
 
   /** `db` stays open when this store closes: its owner (the event store) closes it. */
@@ -102,7 +102,6 @@ export class SqliteDeliveryStore implements DeliveryStore {
       CREATE INDEX IF NOT EXISTS outbound_due ON outbound_deliveries (endpoint_id, status, next_at);
       CREATE INDEX IF NOT EXISTS outbound_fifo ON outbound_deliveries (endpoint_id, status, id);
       CREATE INDEX IF NOT EXISTS outbound_by_endpoint ON outbound_deliveries (endpoint_id, id);
-      CREATE INDEX IF NOT EXISTS outbound_done ON outbound_deliveries (status, updated_at);
       CREATE TABLE IF NOT EXISTS outbound_attempts (
         id            INTEGER PRIMARY KEY,
         delivery_id   INTEGER NOT NULL,
@@ -145,7 +144,9 @@ export class SqliteDeliveryStore implements DeliveryStore {
         `SELECT MIN(next_at) AS at FROM outbound_deliveries WHERE endpoint_id = ? AND status = 'pending'`,
       ),
       lease: db.prepare(
-        'UPDATE outbound_deliveries SET next_at = ?, claims = claims + 1, lease_owner = ?, updated_at = ? WHERE id = ?',
+        // updated_at is left alone: a claim is not a change an operator sees, and every index
+        // a claim does not touch is a page the commit does not write.
+        'UPDATE outbound_deliveries SET next_at = ?, claims = claims + 1, lease_owner = ? WHERE id = ?',
       ),
       attempt: db.prepare(
         `INSERT INTO outbound_attempts (delivery_id, at, duration_ms, status, response_body, error)
@@ -186,7 +187,9 @@ export class SqliteDeliveryStore implements DeliveryStore {
         `SELECT ${cols} FROM outbound_deliveries
           WHERE endpoint_id = ? AND status = ? AND id < ? ORDER BY id DESC LIMIT ?`,
       ),
-      finished: db.prepare('SELECT id FROM outbound_deliveries WHERE status = ? AND updated_at < ? LIMIT ?'),
+      // Ids grow with created_at (rows are inserted in planning order), so prune walks the
+      // primary key from the oldest row and stops at the first one created after the cutoff.
+      oldest: db.prepare('SELECT id, status, created_at FROM outbound_deliveries WHERE id > ? ORDER BY id LIMIT ?'),
       deleteAttempts: db.prepare('DELETE FROM outbound_attempts WHERE delivery_id = ?'),
       deleteDelivery: db.prepare('DELETE FROM outbound_deliveries WHERE id = ?'),
     });
@@ -197,21 +200,24 @@ export class SqliteDeliveryStore implements DeliveryStore {
       }
       if (plannedThrough !== undefined) s.setMeta!.run('planned_through', String(plannedThrough));
     });
-    this.#claimTx = db.transaction((requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string) => {
+    this.#claimTx = db.transaction((requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string, max: number) => {
       const claimed: Delivery[] = [];
       let nextDueAt: number | undefined;
       for (const req of requests) {
+        const limit = Math.min(req.limit, max - claimed.length);
+        if (limit <= 0) break;
         let rows: DeliveryRow[];
         if (req.ordered) {
           const head = s.head!.get(req.endpointId) as DeliveryRow | undefined;
           rows = head && head.next_at <= now ? [head] : [];
         } else {
-          rows = s.dueParallel!.all(req.endpointId, now, req.limit) as DeliveryRow[];
+          rows = s.dueParallel!.all(req.endpointId, now, limit) as DeliveryRow[];
         }
         for (const r of rows) {
-          s.lease!.run(now + leaseMs, owner, now, r.id);
+          s.lease!.run(now + leaseMs, owner, r.id);
           claimed.push(toDelivery({ ...r, next_at: now + leaseMs, claims: r.claims + 1, lease_owner: owner }));
         }
+        if (rows.length === limit) continue; // more may be due: the caller comes back anyway
         const next = (s.nextDue!.get(req.endpointId) as { at: number | null }).at;
         if (next !== null && (nextDueAt === undefined || next < nextDueAt)) nextDueAt = next;
       }
@@ -227,13 +233,17 @@ export class SqliteDeliveryStore implements DeliveryStore {
     this.#releaseTx = db.transaction((claims: readonly { id: number; claim: number }[], now: number) => {
       for (const c of claims) s.release!.run(now, now, c.id, c.claim);
     });
-    this.#pruneChunk = db.transaction((status: string, before: number) => {
-      const ids = s.finished!.pluck().all(status, before, PRUNE_CHUNK_ROWS) as number[];
-      for (const id of ids) {
-        s.deleteAttempts!.run(id);
-        s.deleteDelivery!.run(id);
+    this.#pruneChunk = db.transaction((after: number, before: number) => {
+      const rows = s.oldest!.all(after, PRUNE_CHUNK_ROWS) as { id: number; status: string; created_at: number }[];
+      let deleted = 0;
+      for (const r of rows) {
+        if (r.created_at >= before) return { deleted, next: undefined };
+        if (r.status !== 'delivered' && r.status !== 'dead') continue;
+        s.deleteAttempts!.run(r.id);
+        s.deleteDelivery!.run(r.id);
+        deleted++;
       }
-      return ids.length;
+      return { deleted, next: rows.length < PRUNE_CHUNK_ROWS ? undefined : rows[rows.length - 1]!.id };
     });
     this.#deleteEndpointTx = db.transaction((id: string) => {
       s.deleteEndpointAttempts!.run(id);
@@ -302,8 +312,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
     return this.#relaxed(() => this.#enqueueTx(rows, plannedThrough));
   }
 
-  claim(requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string): Promise<ClaimResult> {
-    return this.#relaxed(() => this.#claimTx.immediate(requests, now, leaseMs, owner));
+  claim(requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string, max = Infinity): Promise<ClaimResult> {
+    return this.#relaxed(() => this.#claimTx.immediate(requests, now, leaseMs, owner, max));
   }
 
   finish(results: readonly FinishedAttempt[]): Promise<void> {
@@ -363,12 +373,11 @@ export class SqliteDeliveryStore implements DeliveryStore {
   prune(before: number): Promise<number> {
     return this.#run(() => {
       let deleted = 0;
-      for (const status of ['delivered', 'dead']) {
-        for (;;) {
-          const n = this.#pruneChunk(status, before);
-          deleted += n;
-          if (n < PRUNE_CHUNK_ROWS) break;
-        }
+      let after: number | undefined = 0;
+      while (after !== undefined) {
+        const r = this.#pruneChunk(after, before);
+        deleted += r.deleted;
+        after = r.next;
       }
       return deleted;
     });

@@ -38,7 +38,9 @@ export class WebhookSender {
   readonly #agent: Agent;
   readonly #timeoutMs: number;
   readonly #now: () => number;
-  readonly #closing = new AbortController();
+  /** Requests in flight, so `close()` can abort them. */
+  readonly #active = new Set<AbortController>();
+  #closed = false;
 
   constructor(opts: WebhookSenderOptions) {
     this.#timeoutMs = opts.timeoutMs;
@@ -59,12 +61,21 @@ export class WebhookSender {
   async send(url: string, headers: Record<string, string>, body: string): Promise<SendResult> {
     const started = this.#now();
     const t0 = performance.now();
-    const done = (r: Omit<SendResult, 'durationMs' | 'aborted'>): SendResult => ({
-      ...r,
-      durationMs: Math.round(performance.now() - t0),
-      aborted: this.#closing.signal.aborted,
-    });
-    const signal = AbortSignal.any([AbortSignal.timeout(this.#timeoutMs), this.#closing.signal]);
+    // One controller and one timer per request: the whole attempt (connect, headers, the body
+    // prefix) is bounded, including a receiver that drips its body a byte at a time.
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, this.#timeoutMs);
+    this.#active.add(controller);
+    const signal = controller.signal;
+    const done = (r: Omit<SendResult, 'durationMs' | 'aborted'>): SendResult => {
+      clearTimeout(timer);
+      this.#active.delete(controller);
+      return { ...r, durationMs: Math.round(performance.now() - t0), aborted: signal.aborted && !timedOut };
+    };
     let status: number | null = null;
     let retryAfterMs: number | undefined;
     let error: string | null = null;
@@ -88,18 +99,19 @@ export class WebhookSender {
       try {
         responseBody = await readPrefix(res.body, RESPONSE_BODY_MAX_BYTES);
       } catch (err) {
-        error ??= `response body: ${describe(err, signal, this.#timeoutMs)}`;
+        error ??= `response body: ${describe(err, timedOut, this.#timeoutMs)}`;
       }
     } catch (err) {
-      error = describe(err, signal, this.#timeoutMs);
+      error = describe(err, timedOut, this.#timeoutMs);
     }
     return done({ status, responseBody, error, retryAfterMs });
   }
 
   /** Aborts requests in flight and closes every pooled connection. Idempotent. */
   async close(): Promise<void> {
-    if (this.#closing.signal.aborted) return;
-    this.#closing.abort();
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const c of this.#active) c.abort();
     await this.#agent.destroy().catch(() => undefined);
   }
 }
@@ -117,9 +129,9 @@ async function readPrefix(body: AsyncIterable<Buffer> & { destroy(): void }, max
   return Buffer.concat(parts).subarray(0, max).toString('utf8');
 }
 
-function describe(err: unknown, signal: AbortSignal, timeoutMs: number): string {
+function describe(err: unknown, timedOut: boolean, timeoutMs: number): string {
   const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
-  if (signal.aborted && (signal.reason as Error | undefined)?.name === 'TimeoutError') {
+  if (timedOut) {
     return `timeout: no complete answer within ${timeoutMs} ms`;
   }
   if (e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT') {

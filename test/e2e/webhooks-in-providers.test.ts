@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { startInProcess } from '../helpers/herald.js';
 import {
@@ -33,6 +34,7 @@ const sources = {
   paypal: { provider: 'paypal', secret: PAYPAL_WEBHOOK_ID, channel: 'paypal', certificateFile: PAYPAL_TEST_CERT },
   generic: { provider: 'hmac', secret: HMAC_SECRET, channel: 'generic', idHeader: 'x-event-id' },
   open: { provider: 'none', channel: 'open' },
+  erp: { provider: 'hmac', secret: HMAC_SECRET, channel: 'erp.{type}', header: 'X-ERP-Signature', encoding: 'base64', prefix: 'sha256=', typeHeader: 'x-erp-event' },
 };
 
 let h: Awaited<ReturnType<typeof startInProcess>>;
@@ -168,6 +170,17 @@ describe('inbound webhooks: each provider', () => {
     const res = await send(url('stripe'), stripeRequest('not json at all', STRIPE_SECRET));
     assert.equal(res.status, 400);
     assert.equal(res.json.error.code, 'JSON_INVALID');
+  });
+
+  test('hmac: header, base64 encoding, prefix and type header are configurable', async () => {
+    const body = JSON.stringify({ invoice: 7 });
+    const digest = createHmac('sha256', HMAC_SECRET).update(body).digest('base64');
+    const headers = { 'content-type': 'application/json', 'x-erp-event': 'invoice.paid' };
+    const ok = await send(url('erp'), { body, headers: { ...headers, 'x-erp-signature': `sha256=${digest}` } });
+    assert.equal(ok.status, 200);
+    assert.equal((await events('erp.invoice.paid')).find((e) => e.id === ok.json.id)?.type, 'invoice.paid');
+    const noPrefix = await send(url('erp'), { body, headers: { ...headers, 'x-erp-signature': digest } });
+    assert.equal(noPrefix.json.error.code, 'SIGNATURE_MISSING');
   });
 
   test('a source with provider none accepts unsigned JSON', async () => {

@@ -26,8 +26,10 @@ export class ChildRpc {
   #exited = false;
 
   constructor(modulePath: string, name: string) {
-    // Children get their own V8 flags only (never the parent's --cpu-prof).
-    this.child = fork(modulePath, [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // Children never inherit the parent's flags; BENCH_LOAD_FLAGS (say `--cpu-prof`) profiles
+    // the load generator itself.
+    const execArgv = (process.env.BENCH_LOAD_FLAGS ?? '').split(' ').filter(Boolean);
+    this.child = fork(modulePath, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (m: Response) => {
       const p = this.#pending.get(m.id);
       if (!p) return;

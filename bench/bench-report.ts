@@ -92,8 +92,8 @@ function clean(m: Measurement): boolean {
 /** Every figure of every window, Herald and baseline side by side. */
 export function figuresTable(results: SuiteResult[], z: Sizes): string {
   const rows: string[] = [
-    '| Scenario | Transport | Server | Subs | Publishes | Publishes/s | Deliveries/s | p50 ms | p99 ms | max ms | Lost | Duplicates |',
-    '|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '| Scenario | Transport | Server | Subs | Publishes | Publishes/s | Deliveries/s | p50 ms | p99 ms | max ms | Lost | Duplicates | Server CPU µs/delivery |',
+    '|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
   ];
   const scen: [keyof Pick<SuiteResult, 'burst' | 'steady' | 'fanout'>, string][] = [
     ['burst', `burst (≤ ${z.inflight} in flight)`],
@@ -105,7 +105,7 @@ export function figuresTable(results: SuiteResult[], z: Sizes): string {
       const m = r[key];
       if (!m) continue;
       rows.push(
-        `| ${name} | ${T_NAME[r.transport]} | ${r.kind} | ${int(m.subscribers)} | ${int(m.publishes)} | ${int(m.publishesPerSec)} | ${int(m.deliveriesPerSec)} | ${ms(m.p50)} | ${ms(m.p99)} | ${ms(m.max)} | ${int(m.lost)} | ${int(m.duplicates)} |`,
+        `| ${name} | ${T_NAME[r.transport]} | ${r.kind} | ${int(m.subscribers)} | ${int(m.publishes)} | ${int(m.publishesPerSec)} | ${int(m.deliveriesPerSec)} | ${ms(m.p50)} | ${ms(m.p99)} | ${ms(m.max)} | ${int(m.lost)} | ${int(m.duplicates)} | ${ms(m.serverCpuUsPerDelivery)} |`,
       );
     }
   }

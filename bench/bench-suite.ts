@@ -68,12 +68,12 @@ export async function runSuite(
   kind: TargetKind,
   transport: Transport,
   load: LoadDriver,
-  o: { sizes: Sizes; scenarios: readonly Scenario[]; store: 'sqlite' | 'memory'; profileDir?: string | undefined; say: (s: string) => void },
+  o: { sizes: Sizes; scenarios: readonly Scenario[]; store: 'sqlite' | 'memory'; sync: 'full' | 'normal'; profileDir?: string | undefined; say: (s: string) => void },
 ): Promise<SuiteResult> {
   const { sizes: z, scenarios, say } = o;
   const result: SuiteResult = { kind, transport, slowCutOffs: 0 };
-  const target = await Target.start({ kind, transport, store: o.store, profileDir: o.profileDir });
-  load.useTarget(transport, target.url, target.streamUrl);
+  const target = await Target.start({ kind, transport, store: o.store, sync: o.sync, profileDir: o.profileDir });
+  load.useTarget(transport, target.url, target.streamUrl, () => target.cpuMs());
   const label = `${kind} ${transport}`;
   try {
     // Warm up: load the code paths (and JIT them) so RSS growth is the connections' own.
@@ -135,7 +135,9 @@ function mib(bytes: number): string {
 function describe(m: Measurement): string {
   return (
     `${m.subscribers} subs x ${m.publishes} publishes: ${Math.round(m.deliveriesPerSec)} deliveries/s, ` +
-    `p50 ${m.p50.toFixed(2)} ms, p99 ${m.p99.toFixed(2)} ms, lost ${m.lost}` +
+    `p50 ${m.p50.toFixed(2)} ms, p99 ${m.p99.toFixed(2)} ms, lost ${m.lost}, ` +
+    `server CPU ${m.serverCpuUsPerDelivery.toFixed(2)} µs/delivery (${Math.round(100 * m.serverCpuShare)}% of a core), ` +
+    `subscribers ${Math.round(100 * m.clientsCpuShare)}%, publisher ${Math.round(100 * m.publisherCpuShare)}%` +
     (m.failedPublishes ? `, failed publishes ${m.failedPublishes} ${JSON.stringify(m.failures)}` : '') +
     (m.latePublishes ? `, late publishes ${m.latePublishes}` : '')
   );

@@ -16,6 +16,8 @@ export interface TargetOptions {
   transport: 'sse' | 'ws';
   /** Herald's store (`sqlite`, the default, or `memory`). */
   store: 'sqlite' | 'memory';
+  /** SQLite `synchronous` (`full` is Herald's default: one fsync per group commit). */
+  sync: 'full' | 'normal';
   /** Write a V8 CPU profile of the server to this folder (Herald only). */
   profileDir?: string | undefined;
 }
@@ -50,7 +52,7 @@ export class Target {
     if (o.profileDir && o.kind === 'herald') args.push('--cpu-prof', `--cpu-prof-dir=${o.profileDir}`);
     if (o.kind === 'herald') {
       const config = join(dataDir, 'config.json');
-      writeFileSync(config, JSON.stringify({ store: { type: o.store }, log: { level: 'info' } }));
+      writeFileSync(config, JSON.stringify({ store: { type: o.store, sqlite: { synchronous: o.sync } }, log: { level: 'info' } }));
       args.push(join(ROOT, 'dist/src/cli/main.js'), '--config', config);
     } else {
       args.push(join(ROOT, `dist/bench/naive-${o.transport}-server.js`));
@@ -90,6 +92,11 @@ export class Target {
     return rssOf(this.child.pid!);
   }
 
+  /** CPU time the server process has used so far (user + system), in milliseconds. */
+  cpuMs(): number {
+    return cpuMsOf(this.child.pid!);
+  }
+
   /** SIGTERM, wait for the exit (and the CPU profile), then remove the data folder. */
   async stop(): Promise<void> {
     this.child.kill('SIGTERM');
@@ -106,6 +113,17 @@ export function rssOf(pid: number): number {
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
   if (!m) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(m[1]) * 1024;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on every Linux ABI). */
+const USER_HZ = 100;
+
+/** utime + stime of a process, in milliseconds (fields 14 and 15 of /proc/<pid>/stat). */
+export function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
 }
 
 /** The newest `.cpuprofile` in a folder. */

@@ -169,6 +169,11 @@ function openCount(): number {
   return n;
 }
 
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 serveRpc({
   connect: (a: ConnectArgs) => connectMany(a),
   /** Closes `count` connections (the newest first) and waits until they are gone. */
@@ -196,6 +201,8 @@ serveRpc({
     return { open: openCount() };
   },
   progress: () => ({ received, lastAt, open: openCount() }),
+  /** CPU time this process has used so far (user + system), in milliseconds. */
+  cpu: () => cpuMs(),
   stats(): WorkerStats {
     const s: WorkerStats = {
       open: openCount(),

@@ -21,6 +21,13 @@ export interface Measurement {
   publishesPerSec: number;
   /** Rate mode: requests that started more than 5 ms late (the publisher could not keep up). */
   latePublishes: number;
+  /** Server CPU time (user + system) during the window, per delivery: steady under noise. */
+  serverCpuUsPerDelivery: number;
+  /** Share of one core the server used during the window. */
+  serverCpuShare: number;
+  /** Share of one core the subscriber processes used together, and the publisher. */
+  clientsCpuShare: number;
+  publisherCpuShare: number;
   p50: number;
   p99: number;
   max: number;
@@ -52,6 +59,7 @@ export class LoadDriver {
   #transport: Transport = 'sse';
   #streamUrl = '';
   #baseUrl = '';
+  #serverCpuMs: () => number = () => 0;
 
   constructor(workers: number) {
     this.#workers = Array.from({ length: workers }, (_, i) => new ChildRpc(join(ROOT, 'dist/bench/client-worker.js'), `worker ${i}`));
@@ -60,7 +68,8 @@ export class LoadDriver {
   }
 
   /** Points the driver at a new target; call after the previous target's connections are closed. */
-  useTarget(transport: Transport, baseUrl: string, streamUrl: string): void {
+  useTarget(transport: Transport, baseUrl: string, streamUrl: string, serverCpuMs: () => number): void {
+    this.#serverCpuMs = serverCpuMs;
     this.#transport = transport;
     this.#baseUrl = baseUrl;
     this.#streamUrl = streamUrl;
@@ -139,6 +148,9 @@ export class LoadDriver {
     this.#nextN += p.count;
     const begun = await Promise.all(this.#workers.map((w) => w.call<{ open: number }>('begin', { start, count: p.count })));
     const subscribers = begun.reduce((a, b) => a + b.open, 0);
+    const load0 = await this.#loadCpuMs();
+    const cpu0 = this.#serverCpuMs();
+    const wall0 = Date.now();
     const pub = await this.#publisher.call<PublishResult>('publish', { ...p, url: this.#baseUrl, channel: 'bench', start });
     const expected = pub.ok * subscribers;
     let last = -1;
@@ -153,6 +165,9 @@ export class LoadDriver {
       } else if (Date.now() - lastChange > STALL_MS) break;
       await sleep(POLL_MS);
     }
+    const cpuMs = this.#serverCpuMs() - cpu0;
+    const wallMs = Date.now() - wall0;
+    const load1 = await this.#loadCpuMs();
     const stats = await Promise.all(this.#workers.map((w) => w.call<WorkerStats>('stats')));
     const h = new LatencyHistogram();
     let received = 0;
@@ -179,11 +194,24 @@ export class LoadDriver {
       deliveriesPerSec: lastAt > pub.firstSendAt ? received / ((lastAt - pub.firstSendAt) / 1000) : 0,
       publishesPerSec: pub.lastAckAt > pub.firstSendAt ? pub.ok / ((pub.lastAckAt - pub.firstSendAt) / 1000) : 0,
       latePublishes: pub.late,
+      serverCpuUsPerDelivery: received > 0 ? (cpuMs * 1000) / received : NaN,
+      serverCpuShare: wallMs > 0 ? cpuMs / wallMs : NaN,
+      clientsCpuShare: wallMs > 0 ? (load1.clients - load0.clients) / wallMs : NaN,
+      publisherCpuShare: wallMs > 0 ? (load1.publisher - load0.publisher) / wallMs : NaN,
       p50: h.quantile(0.5),
       p99: h.quantile(0.99),
       max: h.max,
       mean: h.count > 0 ? h.sum / h.count : NaN,
     };
+  }
+
+  /** CPU milliseconds used so far by the subscriber processes together, and the publisher. */
+  async #loadCpuMs(): Promise<{ clients: number; publisher: number }> {
+    const [publisher, ...clients] = await Promise.all([
+      this.#publisher.call<number>('cpu'),
+      ...this.#workers.map((w) => w.call<number>('cpu')),
+    ]);
+    return { clients: clients.reduce((a, b) => a + b, 0), publisher: publisher! };
   }
 
   /** Ends every child process. Idempotent. */

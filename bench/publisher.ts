@@ -40,19 +40,27 @@ export interface PublishResult {
 /** Slack before a scheduled request counts as late. */
 const LATE_MS = 5;
 
-let pool: Pool | undefined;
+/** Keep-alive pools by server and size; a new server closes the previous server's pools. */
+const pools = new Map<string, Pool>();
 let poolOrigin = '';
 
+/** A pool of exactly `connections` keep-alive connections, one request in flight on each. */
 function poolFor(url: string, connections: number): Pool {
-  if (pool && poolOrigin === url) return pool;
-  void pool?.close();
-  poolOrigin = url;
-  pool = new Pool(url, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
+  if (poolOrigin !== url) {
+    for (const p of pools.values()) void p.close();
+    pools.clear();
+    poolOrigin = url;
+  }
+  let pool = pools.get(`${connections}`);
+  if (!pool) {
+    pool = new Pool(url, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
+    pools.set(`${connections}`, pool);
+  }
   return pool;
 }
 
 async function publish(a: PublishArgs): Promise<PublishResult> {
-  const p = poolFor(a.url, Math.max(a.inflight, 8));
+  const p = poolFor(a.url, a.inflight);
   const r: PublishResult = { sent: 0, ok: 0, failed: 0, failures: {}, firstSendAt: 0, lastAckAt: 0, late: 0 };
   let inflight = 0;
   let wake: (() => void) | undefined;
@@ -104,6 +112,11 @@ async function publish(a: PublishArgs): Promise<PublishResult> {
 
 serveRpc({
   publish: (a: PublishArgs) => publish(a),
+  /** CPU time this process has used so far (user + system), in milliseconds. */
+  cpu: () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  },
   /** One probe event, numbered `-id`: tells the orchestrator every subscriber is live. */
   async probe(a: { url: string; channel: string; id: number }) {
     const r = await publish({ url: a.url, channel: a.channel, mode: 'burst', count: 1, inflight: 1, start: -a.id });

@@ -20,6 +20,7 @@ its goal. A full run takes about 5 minutes.
   --transports sse,ws     subscriber transports (default: both)
   --scenarios LIST        of ${SCENARIOS.join(',')} (default: all)
   --store sqlite|memory   Herald's log (default: sqlite, the embedded default)
+  --sync full|normal      SQLite synchronous (default: full, Herald's default: an fsync per commit)
   --workers N             subscriber processes (default 4; at least 2 for 10,000 connections)
   --inflight N            publish requests in flight at most (default ${FULL.inflight})
   --profile               run Herald with --cpu-prof and print where its CPU time went
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
       transports: { type: 'string' },
       scenarios: { type: 'string' },
       store: { type: 'string', default: 'sqlite' },
+      sync: { type: 'string', default: 'full' },
       workers: { type: 'string', default: '4' },
       inflight: { type: 'string' },
       profile: { type: 'boolean', default: false },
@@ -56,7 +58,8 @@ async function main(): Promise<void> {
   const targets = list<TargetKind>(values.targets, ['herald', 'naive'], 'targets');
   const transports = list<Transport>(values.transports, ['sse', 'ws'], 'transports');
   const scenarios = list<Scenario>(values.scenarios, SCENARIOS, 'scenarios');
-  const store = values.store === 'memory' ? 'memory' : 'sqlite';
+  const [store] = list(values.store, ['sqlite', 'memory'] as const, 'store');
+  const [sync] = list(values.sync, ['full', 'normal'] as const, 'sync');
   const workers = Number(values.workers);
   const sizes = { ...(values.quick ? QUICK : FULL) };
   if (values.inflight) sizes.inflight = Number(values.inflight);
@@ -72,7 +75,7 @@ async function main(): Promise<void> {
     cpus: `${cpus().length} cores (${cpus()[0]?.model ?? '?'})`,
     node: process.version,
     loadBefore: loadavg().map((l) => l.toFixed(2)).join(', '),
-    store: store === 'sqlite' ? 'sqlite (the embedded default, synchronous=full, WAL)' : 'memory',
+    store: store === 'sqlite' ? `sqlite (the embedded default), WAL, synchronous=${sync}${sync === 'full' ? ' (the default)' : ''}` : 'memory',
     workers,
     quick: values.quick,
     command: `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
@@ -81,7 +84,7 @@ async function main(): Promise<void> {
   const say = (s: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${s}`);
   say(`${info.cpus}, Node.js ${info.node}, load average ${info.loadBefore}`);
   if (loadavg()[0]! > cpus().length / 2) say('warning: the machine is busy; figures will be noisy (see `uptime`)');
-  say(`servers ${targets.join(', ')}; transports ${transports.join(', ')}; scenarios ${scenarios.join(', ')}; store ${store}`);
+  say(`servers ${targets.join(', ')}; transports ${transports.join(', ')}; scenarios ${scenarios.join(', ')}; store ${info.store}`);
 
   const load = new LoadDriver(workers);
   const results: SuiteResult[] = [];
@@ -94,7 +97,7 @@ async function main(): Promise<void> {
     for (const transport of transports) {
       for (const kind of targets) {
         say(`--- ${kind} ${transport} ---`);
-        const r = await runSuite(kind, transport, load, { sizes, scenarios, store, profileDir, say });
+        const r = await runSuite(kind, transport, load, { sizes, scenarios, store, sync, profileDir, say });
         results.push(r);
         if (profileDir && kind === 'herald') {
           const file = newestProfile(profileDir);

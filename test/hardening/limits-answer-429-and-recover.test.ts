@@ -52,15 +52,18 @@ describe('publishPerSecond: per API key, 429 with Retry-After, then recovers', (
   });
   after(() => h.close());
 
-  test('the sixth publish in a second is refused; another key is not affected; it recovers', async () => {
+  test('a burst past the rate is refused; another key is not affected; it recovers', async () => {
     const publish = (key: string) => postJson(`${h.url}/v1/publish`, { channel: 'news', data: 1 }, { authorization: `Bearer ${key}` });
-    const statuses: number[] = [];
-    for (let i = 0; i < 6; i++) statuses.push((await publish(KEY_A)).status);
-    assert.deepEqual(statuses.slice(0, 5), [201, 201, 201, 201, 201]);
-    const refused = await publish(KEY_A);
-    assert.equal(refused.status, 429);
-    assert.equal(refused.json.error.code, 'RATE_LIMITED');
-    assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+    // sent at once, so the bucket has no time to refill between them
+    const burst = await Promise.all(Array.from({ length: 20 }, () => publish(KEY_A)));
+    const accepted = burst.filter((r) => r.status === 201).length;
+    const refused = burst.filter((r) => r.status === 429);
+    assert.ok(accepted >= 5 && accepted <= 8, `accepted ${accepted}`);
+    assert.equal(refused.length, 20 - accepted);
+    for (const r of refused) {
+      assert.equal(r.json.error.code, 'RATE_LIMITED');
+      assert.ok(Number(r.headers.get('retry-after')) >= 1);
+    }
     assert.equal((await publish(KEY_B)).status, 201);
     await waitFor(async () => (await publish(KEY_A)).status === 201, 3_000, 'the rate to recover');
   });
@@ -70,12 +73,14 @@ describe('connection limits', () => {
   test('connectPerSecond: per client address', async () => {
     const h = await startInProcess(limitsConfig({ connectPerSecond: 3 }));
     try {
-      const open = [];
-      for (let i = 0; i < 3; i++) open.push(await openStream(h.url, from('203.0.113.1')));
-      assert.deepEqual(open.map((s) => s.status), [200, 200, 200]);
-      const fourth = await openStream(h.url, from('203.0.113.1'));
-      assert.deepEqual([fourth.status, fourth.code], [429, 'RATE_LIMITED']);
-      assert.ok(Number(fourth.retryAfter) >= 1);
+      const all = await Promise.all(Array.from({ length: 10 }, () => openStream(h.url, from('203.0.113.1'))));
+      const open = all.filter((s) => s.status === 200);
+      const refused = all.filter((s) => s.status !== 200);
+      assert.ok(open.length >= 3 && open.length <= 5, `admitted ${open.length}`);
+      for (const r of refused) {
+        assert.deepEqual([r.status, r.code], [429, 'RATE_LIMITED']);
+        assert.ok(Number(r.retryAfter) >= 1);
+      }
       const other = await openStream(h.url, from('203.0.113.2'));
       assert.equal(other.status, 200);
       for (const s of [...open, other]) s.close();
@@ -144,12 +149,11 @@ test('webhooksPerSecond: inbound webhook requests per address, before any signat
   const h = await startInProcess(limitsConfig({ webhooksPerSecond: 2 }));
   try {
     const post = (ip: string) => fetch(`${h.url}/v1/webhooks/stripe`, { method: 'POST', headers: from(ip), body: '{}' });
-    const first = [(await post('203.0.113.9')).status, (await post('203.0.113.9')).status];
-    assert.ok(first.every((s) => s !== 429), String(first));
-    const third = await post('203.0.113.9');
-    assert.equal(third.status, 429);
-    assert.equal(((await third.json()) as { error: { code: string } }).error.code, 'RATE_LIMITED');
-    assert.ok(third.headers.get('retry-after'));
+    const burst = await Promise.all(Array.from({ length: 10 }, () => post('203.0.113.9')));
+    const refused = burst.filter((r) => r.status === 429);
+    assert.ok(refused.length >= 6, `refused ${refused.length}`);
+    assert.equal(((await refused[0]!.json()) as { error: { code: string } }).error.code, 'RATE_LIMITED');
+    assert.ok(refused[0]!.headers.get('retry-after'));
     assert.notEqual((await post('203.0.113.10')).status, 429);
   } finally {
     await h.close();

@@ -139,6 +139,9 @@ export function resultsPage(results: SuiteResult[], z: Sizes, info: RunInfo, not
     '',
     goalsTable(results, z),
     '',
+    'Herald ÷ naive: higher is better for deliveries/s, lower is better for latency and memory. ' +
+      'Lost = acknowledged publishes × subscribers − deliveries seen within 20 s of the last acknowledgement.',
+    '',
     '## All figures',
     '',
     figuresTable(results, z),

@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -8,6 +10,10 @@ import { FULL, QUICK, SCENARIOS, runSuite, type Scenario, type SuiteResult } fro
 import { newestProfile, ROOT, type TargetKind } from './bench-targets.js';
 import { LoadDriver } from './load-driver.js';
 import { formatProfile, summarizeProfile } from './profile-summary.js';
+
+/** The benchmark suites `npm run bench` runs, in order; all but fanout are scripts of their own. */
+const SUITES = ['fanout', 'webhooks-in', 'webhooks-out', 'kafka'] as const;
+type Suite = (typeof SUITES)[number];
 
 const USAGE = `npm run bench -- [options]
 
@@ -24,6 +30,11 @@ its goal. A full run takes about 5 minutes.
   --workers N             subscriber processes (default 4; at least 2 for 10,000 connections)
   --inflight N            publish requests in flight at most (default ${FULL.inflight})
   --profile               run Herald with --cpu-prof and print where its CPU time went
+  --suites LIST           of ${SUITES.join(',')} (default: all). fanout is the table
+                          above; the others run their own scripts after it:
+                          webhooks-in (dist/bench/webhooks-in.js), webhooks-out
+                          (dist/bench/webhooks-out.js), kafka (dist/bench/kafka.js, needs a
+                          broker: bash scripts/services/kafka.sh start)
   --help
 
 A full run with every scenario and server writes bench/results/latest.md; any other run writes
@@ -34,6 +45,12 @@ function list<T extends string>(value: string | undefined, allowed: readonly T[]
   const items = value.split(',').map((s) => s.trim()).filter(Boolean);
   for (const i of items) if (!allowed.includes(i as T)) throw new Error(`--${name}: unknown "${i}" (one of ${allowed.join(', ')})`);
   return items as T[];
+}
+
+/** Runs one of the other suites' scripts as its own process, its output shown as it comes. */
+function runScript(suite: Exclude<Suite, 'fanout'>, args: string[]): Promise<number> {
+  const child = spawn(process.execPath, [join(ROOT, `dist/bench/${suite}.js`), ...args], { stdio: 'inherit' });
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
 }
 
 async function main(): Promise<void> {
@@ -48,6 +65,7 @@ async function main(): Promise<void> {
       workers: { type: 'string', default: '4' },
       inflight: { type: 'string' },
       profile: { type: 'boolean', default: false },
+      suites: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -55,6 +73,7 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
+  const suites = list<Suite>(values.suites, SUITES, 'suites');
   const targets = list<TargetKind>(values.targets, ['herald', 'naive'], 'targets');
   const transports = list<Transport>(values.transports, ['sse', 'ws'], 'transports');
   const scenarios = list<Scenario>(values.scenarios, SCENARIOS, 'scenarios');
@@ -86,6 +105,10 @@ async function main(): Promise<void> {
   if (loadavg()[0]! > cpus().length / 2) say('warning: the machine is busy; figures will be noisy (see `uptime`)');
   say(`servers ${targets.join(', ')}; transports ${transports.join(', ')}; scenarios ${scenarios.join(', ')}; store ${info.store}`);
 
+  if (!suites.includes('fanout')) {
+    await runOtherSuites(suites, values.quick, sync, say);
+    return;
+  }
   const load = new LoadDriver(workers);
   const results: SuiteResult[] = [];
   const notes: string[] = [];
@@ -119,6 +142,37 @@ async function main(): Promise<void> {
   console.log('\n' + goalsTable(results, sizes) + '\n\n' + figuresTable(results, sizes) + '\n');
   say(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; written to ${out.slice(ROOT.length)}`);
   if (results.some((r) => r.error)) process.exitCode = 1;
+  await runOtherSuites(suites, values.quick, sync, say);
+}
+
+async function runOtherSuites(suites: Suite[], quick: boolean, sync: string, say: (s: string) => void): Promise<void> {
+  const sizes = quick ? { seconds: '3', events: '2000', records: '10000' } : { seconds: '5', events: '10000', records: '100000' };
+  if (suites.includes('webhooks-in')) {
+    say('--- inbound webhooks: signed Stripe webhooks, p99 at 1,000/s and the highest rate under 50 ms ---');
+    if ((await runScript('webhooks-in', ['--seconds', sizes.seconds, '--sync', sync])) !== 0) process.exitCode = 1;
+  }
+  if (suites.includes('webhooks-out')) {
+    say('--- outbound webhooks: deliveries/s to a local receiver (1 and 100 endpoints), lag at 1,000 events/s ---');
+    if ((await runScript('webhooks-out', ['--events', sizes.events, '--seconds', sizes.seconds])) !== 0) process.exitCode = 1;
+  }
+  if (suites.includes('kafka')) {
+    say('--- Kafka in: records/s into the log and out to 1,000 SSE subscribers, produce-to-receipt p99 ---');
+    if (!process.env.HERALD_TEST_KAFKA_BROKERS && !(await brokerAnswers('127.0.0.1', 19092))) {
+      say('kafka: skipped, no broker: run `bash scripts/services/kafka.sh start` (or set HERALD_TEST_KAFKA_BROKERS)');
+    } else if ((await runScript('kafka', ['--records', sizes.records, '--sync', sync])) !== 0) {
+      process.exitCode = 1;
+    }
+  }
+}
+
+function brokerAnswers(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.setTimeout(1_000);
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('timeout', () => (socket.destroy(), resolve(false)));
+    socket.once('error', () => resolve(false));
+  });
 }
 
 main().catch((err: unknown) => {

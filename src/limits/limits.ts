@@ -117,41 +117,27 @@ export class Limits {
     }
     if (identity !== undefined && !this.#perIdentity.acquire(identity)) {
       this.#perIp.release(ip);
-      throw new RateLimitedError(
-        'TOO_MANY_CONNECTIONS',
-        `this identity already has ${this.#cfg.connectionsPerIdentity} open connections`,
-        CONNECTION_LIMIT_RETRY_AFTER_SECONDS,
-      );
+      throw this.#identityFull();
     }
-    let released = false;
-    return {
-      release: () => {
-        if (released) return;
-        released = true;
-        this.#perIp.release(ip);
-        if (identity !== undefined) this.#perIdentity.release(identity);
-      },
-    };
+    return onceLease(() => {
+      this.#perIp.release(ip);
+      if (identity !== undefined) this.#perIdentity.release(identity);
+    });
   }
 
   /** Counts an open connection against `identity` alone (it authenticated after connecting). */
   identity(address: string | undefined, identity: string): ConnectionLease {
     if (this.exempt(address)) return NO_LEASE;
-    if (!this.#perIdentity.acquire(identity)) {
-      throw new RateLimitedError(
-        'TOO_MANY_CONNECTIONS',
-        `this identity already has ${this.#cfg.connectionsPerIdentity} open connections`,
-        CONNECTION_LIMIT_RETRY_AFTER_SECONDS,
-      );
-    }
-    let released = false;
-    return {
-      release: () => {
-        if (released) return;
-        released = true;
-        this.#perIdentity.release(identity);
-      },
-    };
+    if (!this.#perIdentity.acquire(identity)) throw this.#identityFull();
+    return onceLease(() => this.#perIdentity.release(identity));
+  }
+
+  #identityFull(): RateLimitedError {
+    return new RateLimitedError(
+      'TOO_MANY_CONNECTIONS',
+      `this identity already has ${this.#cfg.connectionsPerIdentity} open connections`,
+      CONNECTION_LIMIT_RETRY_AFTER_SECONDS,
+    );
   }
 
   /** The frame allowance of a new WebSocket connection, or undefined when it is not limited. */
@@ -160,4 +146,16 @@ export class Limits {
     if (rate <= 0 || this.exempt(address)) return undefined;
     return new MessageBudget(rate, this.#now);
   }
+}
+
+/** A lease whose release runs once, however often it is called. */
+function onceLease(release: () => void): ConnectionLease {
+  let released = false;
+  return {
+    release: () => {
+      if (released) return;
+      released = true;
+      release();
+    },
+  };
 }

@@ -1,5 +1,5 @@
 import { connect as netConnect, type Socket } from 'node:net';
-import { WebSocket } from 'ws';
+import { randomBytes } from 'node:crypto';
 import { serveRpc } from './bench-ipc.js';
 import { LatencyHistogram, now, scanPayloads, type Transport, type WorkerStats } from './bench-protocol.js';
 
@@ -7,7 +7,7 @@ import { LatencyHistogram, now, scanPayloads, type Transport, type WorkerStats }
  * A subscriber process: holds up to thousands of SSE or WebSocket connections and measures what
  * they receive. It is made to cost little CPU, since it shares two cores with the server: SSE is
  * read from raw sockets (no HTTP client, no SSE parser: one native `indexOf` per payload), WebSocket
- * with the `ws` client without UTF-8 validation, and nothing is JSON-parsed.
+ * likewise (frames walked by their headers, no WebSocket library), and nothing is JSON-parsed.
  */
 
 /** Connection attempts in flight per worker: below the server's listen backlog (511). */
@@ -101,26 +101,91 @@ function openSse(url: URL, ready: (err?: Error) => void): Conn {
   return c;
 }
 
-/** A WebSocket subscriber: subscribes to the channel, ready on the first reply (the ack). */
+/**
+ * A WebSocket subscriber on a raw socket (RFC 6455): the handshake, one masked subscribe frame,
+ * then the server's unmasked frames are walked by their headers and text payloads scanned, as
+ * the SSE reader does. Pings are answered with pongs so the server keeps the connection. No
+ * WebSocket library: on 2 shared cores the client's parsing cost would otherwise set the pace.
+ * Ready on the first frame after the handshake (the subscribe ack).
+ */
 function openWs(url: URL, channel: string, ready: (err?: Error) => void): Conn {
-  const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
-  const c: Conn = { seen: NONE, probe: 0, open: false, close: () => ws.terminate() };
+  const c: Conn = { seen: NONE, probe: 0, open: false, close: () => socket.destroy() };
+  let head: Buffer | undefined = Buffer.alloc(0);
+  let pending: Buffer | undefined;
   let at = 0;
   const found = (t: number, n: number) => onPayload(c, t, n, at);
-  ws.on('open', () => ws.send(JSON.stringify({ op: 'subscribe', channel, ref: 1 })));
-  ws.on('message', (data: Buffer) => {
-    at = now();
-    if (!c.open) {
-      c.open = true;
-      ready();
-    }
-    scanPayloads(data, found);
+  const socket: Socket = netConnect({ host: url.hostname, port: Number(url.port) }, () => {
+    socket.write(
+      `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\n` +
+        `Connection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n` +
+        'Sec-WebSocket-Version: 13\r\n\r\n',
+    );
   });
-  ws.on('error', (err) => {
+  socket.on('data', (chunk: Buffer) => {
+    at = now();
+    if (head) {
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf(HEADER_END);
+      if (end < 0) return;
+      const status = head.toString('latin1', 0, head.indexOf(13));
+      if (!/^HTTP\/1\.1 101/.test(status)) {
+        socket.destroy();
+        ready(new Error(`WebSocket upgrade answered "${status}"`));
+        return;
+      }
+      chunk = head.subarray(end + HEADER_END.length);
+      head = undefined;
+      socket.write(clientFrame(0x1, Buffer.from(JSON.stringify({ op: 'subscribe', channel, ref: 1 }))));
+    }
+    const buf = pending ? Buffer.concat([pending, chunk]) : chunk;
+    let pos = 0;
+    for (;;) {
+      if (buf.length - pos < 2) break;
+      const opcode = buf[pos]! & 0x0f;
+      let len = buf[pos + 1]! & 0x7f;
+      let hdr = 2;
+      if (len === 126) {
+        if (buf.length - pos < 4) break;
+        len = buf.readUInt16BE(pos + 2);
+        hdr = 4;
+      } else if (len === 127) {
+        if (buf.length - pos < 10) break;
+        len = Number(buf.readBigUInt64BE(pos + 2));
+        hdr = 10;
+      }
+      if (buf.length - pos < hdr + len) break;
+      const payload = buf.subarray(pos + hdr, pos + hdr + len);
+      pos += hdr + len;
+      if (opcode === 0x1) {
+        if (!c.open) {
+          c.open = true;
+          ready();
+        }
+        scanPayloads(payload, found);
+      } else if (opcode === 0x9) {
+        socket.write(clientFrame(0xa, payload));
+      } else if (opcode === 0x8) {
+        socket.end();
+      }
+    }
+    pending = pos < buf.length ? Buffer.from(buf.subarray(pos)) : undefined;
+  });
+  socket.on('error', (err) => {
     if (!c.open) ready(err);
   });
-  ws.on('close', () => onClosed(c));
+  socket.on('close', () => onClosed(c));
   return c;
+}
+
+/** A client frame: FIN, the opcode, a short payload (< 126 bytes), masked as RFC 6455 5.3 requires. */
+function clientFrame(opcode: number, payload: Buffer): Buffer {
+  const mask = randomBytes(4);
+  const out = Buffer.alloc(6 + payload.length);
+  out[0] = 0x80 | opcode;
+  out[1] = 0x80 | payload.length;
+  mask.copy(out, 2);
+  for (let i = 0; i < payload.length; i++) out[6 + i] = payload[i]! ^ mask[i & 3]!;
+  return out;
 }
 
 interface ConnectArgs {

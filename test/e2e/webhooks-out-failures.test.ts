@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { postJson, startInProcess, waitFor } from '../helpers/herald.js';
-import { startReceiver, type Receiver } from '../helpers/webhook-receiver.js';
+import { receiverPool } from '../helpers/webhook-receiver.js';
 
 /** Receivers that fail, throttle, vanish, hang, reset, redirect or never stop talking. */
 
@@ -31,15 +31,7 @@ async function latest(base: string, id: string) {
   return l.deliveries[0];
 }
 
-const receivers: Receiver[] = [];
-async function receiver(): Promise<Receiver> {
-  const r = await startReceiver();
-  receivers.push(r);
-  return r;
-}
-after(async () => {
-  for (const r of receivers) await r.close();
-});
+const receiver = receiverPool();
 
 describe('outbound webhooks: failing receivers', () => {
   test('honours Retry-After on 429 instead of the schedule', async (t) => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { postJson, startInProcess, waitFor } from '../helpers/herald.js';
-import { startReceiver, type Receiver } from '../helpers/webhook-receiver.js';
+import { receiverPool, type Receiver } from '../helpers/webhook-receiver.js';
 
 /** Ordered endpoints, replay from a position, and secret rotation. */
 
@@ -21,15 +21,7 @@ async function endpoint(base: string, body: Record<string, unknown>) {
   return r.json as { id: string; secret: string };
 }
 
-const receivers: Receiver[] = [];
-async function receiver(): Promise<Receiver> {
-  const r = await startReceiver();
-  receivers.push(r);
-  return r;
-}
-after(async () => {
-  for (const r of receivers) await r.close();
-});
+const receiver = receiverPool();
 
 const dataOf = (rx: Receiver) => rx.requests.map((r) => JSON.parse(r.body).data as unknown);
 

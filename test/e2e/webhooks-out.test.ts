@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { postJson, startInProcess, waitFor } from '../helpers/herald.js';
-import { startReceiver, type Receiver } from '../helpers/webhook-receiver.js';
+import { receiverPool } from '../helpers/webhook-receiver.js';
 
 /** Outbound webhooks end to end: a Herald in this process, real HTTP receivers on 127.0.0.1. */
 
@@ -30,15 +30,7 @@ async function endpoint(base: string, body: Record<string, unknown>) {
 
 const publish = (base: string, events: unknown) => postJson(`${base}/v1/publish`, events);
 
-const receivers: Receiver[] = [];
-async function receiver(): Promise<Receiver> {
-  const r = await startReceiver();
-  receivers.push(r);
-  return r;
-}
-after(async () => {
-  for (const r of receivers) await r.close();
-});
+const receiver = receiverPool();
 
 describe('outbound webhooks', () => {
   test('delivers every matching event, signed as the standardwebhooks library verifies', async (t) => {

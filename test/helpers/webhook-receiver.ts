@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { after } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 
 export interface ReceivedWebhook {
@@ -108,4 +109,17 @@ export async function startReceiver(): Promise<Receiver> {
       await new Promise<void>((r) => server.close(() => r()));
     },
   });
+}
+
+/** Starts receivers for one test file; every receiver it starts is closed after the file. */
+export function receiverPool(): () => Promise<Receiver> {
+  const started: Receiver[] = [];
+  after(async () => {
+    for (const r of started) await r.close();
+  });
+  return async () => {
+    const r = await startReceiver();
+    started.push(r);
+    return r;
+  };
 }

@@ -22,6 +22,9 @@ const CLAIMER = `
       const r = await s.claim([{ endpointId: 'e', limit: 3, ordered: false }], 0, 60000, workerData.name);
       if (r.claimed.length === 0) break;
       for (const d of r.claimed) ids.push(d.id);
+      // Pause between claims, so no thread can drain the queue before the others start and
+      // the claims of all three keep interleaving.
+      await new Promise((next) => setTimeout(next, 1));
     }
     db.close();
     parentPort.postMessage(ids);

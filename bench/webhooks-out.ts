@@ -1,17 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
+import { ChildRpc } from './bench-ipc.js';
+import { cpuMsOf } from './bench-targets.js';
 
 /**
  * Outbound webhooks benchmark: Herald as a user runs it (a child process, SQLite with an fsync
- * per event commit), a local receiver in this process answering 200 at once, and a publisher.
+ * per event commit), a local receiver in a process of its own answering 200 at once, and a
+ * publisher in this process.
  *
  * - throughput: a burst of events, every one owed to 1 endpoint (and then to each of 100);
  *   deliveries per second from the first publish to the last delivery received.
@@ -32,56 +33,42 @@ const BURST_BATCH = 500;
 /** ms between publisher ticks in the lag run; each tick sends what has come due. */
 const TICK_MS = 5;
 
+/** One burst: deliveries, wall time, rate, and Herald's CPU time (user + system) per delivery. */
+export interface Burst {
+  deliveries: number;
+  seconds: number;
+  perSecond: number;
+  heraldCpuUsPerDelivery: number;
+}
+
 export interface WebhooksOutResult {
   /** The same receiver driven by a plain undici loop (64 in flight): what the box can do at all. */
   baseline: { requests: number; perSecond: number };
-  oneEndpoint: { deliveries: number; seconds: number; perSecond: number };
-  hundredEndpoints: { deliveries: number; seconds: number; perSecond: number };
+  oneEndpoint: Burst;
+  hundredEndpoints: Burst;
   lag: { rate: number; events: number; received: number; p50: number; p99: number; max: number };
   loadavg: number[];
 }
 
+/** The receiver process (bench/webhook-receiver-worker.ts). */
 class Receiver {
-  readonly server: Server;
-  count = 0;
-  readonly ids = new Set<string>();
-  lags: number[] | undefined;
-  onCount: (() => void) | undefined;
+  readonly #rpc = new ChildRpc(fileURLToPath(new URL('./webhook-receiver-worker.js', import.meta.url)), 'receiver');
 
-  constructor() {
-    this.server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        this.count++;
-        this.ids.add(`${String(req.headers['webhook-id'])}/${req.url}`);
-        if (this.lags) {
-          const body = JSON.parse(Buffer.concat(chunks).toString()) as { time: string };
-          this.lags.push(Date.now() - Date.parse(body.time));
-        }
-        res.writeHead(200).end();
-        this.onCount?.();
-      });
-    });
+  listen(): Promise<string> {
+    return this.#rpc.call<string>('listen');
   }
 
-  async listen(): Promise<string> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  reset(lags = false): Promise<void> {
+    return this.#rpc.call('reset', { lags });
   }
 
-  until(n: number, timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`receiver got ${this.ids.size} of ${n} in ${timeoutMs} ms`)), timeoutMs);
-      this.onCount = () => {
-        if (this.ids.size >= n) {
-          clearTimeout(timer);
-          this.onCount = undefined;
-          resolve();
-        }
-      };
-      this.onCount();
-    });
+  /** Waits until `n` distinct deliveries arrived (or the time ran out: `received` says). */
+  until(n: number, timeoutMs: number): Promise<{ received: number; lags: number[] }> {
+    return this.#rpc.call('until', { n, timeoutMs });
+  }
+
+  close(): Promise<void> {
+    return this.#rpc.close();
   }
 }
 
@@ -141,35 +128,41 @@ export async function runWebhooksOutBench(opts: { events?: number; seconds?: num
     log(`baseline (plain undici loop to the same receiver): ${baseline.perSecond} requests/s`);
 
     const burst = async (channel: string, total: number, expected: number) => {
-      rx.count = 0;
-      rx.ids.clear();
+      await rx.reset();
+      const cpu0 = cpuMsOf(child.pid!);
       const t0 = performance.now();
-      const done = rx.until(expected, 120_000);
+      const done = rx.until(expected, 120_000).then((r) => {
+        if (r.received < expected) throw new Error(`receiver got ${r.received} of ${expected} in 120 s`);
+      });
       for (let sent = 0; sent < total; sent += BURST_BATCH) {
         const n = Math.min(BURST_BATCH, total - sent);
         await api(pool, 'POST', '/v1/publish', Array.from({ length: n }, (_, i) => ({ channel, data: { n: sent + i, pad: 'x'.repeat(60) } })));
       }
       await done;
       const secs = (performance.now() - t0) / 1000;
-      return { deliveries: expected, seconds: Math.round(secs * 100) / 100, perSecond: Math.round(expected / secs) };
+      const cpuUs = (cpuMsOf(child.pid!) - cpu0) * 1000;
+      return {
+        deliveries: expected,
+        seconds: Math.round(secs * 100) / 100,
+        perSecond: Math.round(expected / secs),
+        heraldCpuUsPerDelivery: Math.round(cpuUs / expected),
+      };
     };
 
     const one = await api(pool, 'POST', '/v1/endpoints', { url: `${base}/one`, channels: ['one'], maxConcurrency: 64 });
     const oneEndpoint = await burst('one', events, events);
-    log(`1 endpoint: ${oneEndpoint.deliveries} deliveries in ${oneEndpoint.seconds} s = ${oneEndpoint.perSecond}/s`);
+    log(`1 endpoint: ${oneEndpoint.deliveries} deliveries in ${oneEndpoint.seconds} s = ${oneEndpoint.perSecond}/s (Herald CPU ${oneEndpoint.heraldCpuUsPerDelivery} µs per delivery)`);
     await pool.request({ method: 'PATCH', path: `/v1/endpoints/${one.id}`, headers: { 'content-type': 'application/json' }, body: '{"enabled":false}' }).then((r) => r.body.text());
 
     const perEndpoint = Math.ceil(events / 100);
     const hundred: string[] = [];
     for (let i = 0; i < 100; i++) hundred.push((await api(pool, 'POST', '/v1/endpoints', { url: `${base}/many/${i}`, channels: ['many'] })).id);
     const hundredEndpoints = await burst('many', perEndpoint, perEndpoint * 100);
-    log(`100 endpoints: ${hundredEndpoints.deliveries} deliveries in ${hundredEndpoints.seconds} s = ${hundredEndpoints.perSecond}/s`);
+    log(`100 endpoints: ${hundredEndpoints.deliveries} deliveries in ${hundredEndpoints.seconds} s = ${hundredEndpoints.perSecond}/s (Herald CPU ${hundredEndpoints.heraldCpuUsPerDelivery} µs per delivery)`);
     for (const id of hundred) await pool.request({ method: 'DELETE', path: `/v1/endpoints/${id}` }).then((r) => r.body.text());
 
     await api(pool, 'POST', '/v1/endpoints', { url: `${base}/lag`, channels: ['lag'], maxConcurrency: 64 });
-    rx.count = 0;
-    rx.ids.clear();
-    rx.lags = [];
+    await rx.reset(true);
     const total = GOAL_RATE * seconds;
     const start = performance.now();
     let sent = 0;
@@ -184,17 +177,17 @@ export async function runWebhooksOutBench(opts: { events?: number; seconds?: num
       await new Promise((r) => setTimeout(r, TICK_MS));
     }
     await Promise.all(inflight);
-    await rx.until(total, 60_000).catch((e: Error) => log(e.message));
-    const lags = [...rx.lags].sort((a, b) => a - b);
-    const lag = { rate: GOAL_RATE, events: total, received: rx.ids.size, p50: pct(lags, 0.5), p99: pct(lags, 0.99), max: lags[lags.length - 1] ?? NaN };
+    const got = await rx.until(total, 60_000);
+    if (got.received < total) log(`receiver got ${got.received} of ${total} in 60 s`);
+    const lags = got.lags.sort((a, b) => a - b);
+    const lag = { rate: GOAL_RATE, events: total, received: got.received, p50: pct(lags, 0.5), p99: pct(lags, 0.99), max: lags[lags.length - 1] ?? NaN };
     log(`lag at ${GOAL_RATE} events/s: p50 ${lag.p50} ms, p99 ${lag.p99} ms, max ${lag.max} ms (${lag.received}/${lag.events} received)`);
     return { baseline, oneEndpoint, hundredEndpoints, lag, loadavg: loadavg() };
   } finally {
     await pool.close();
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
-    rx.server.closeAllConnections();
-    rx.server.close();
+    await rx.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -6,6 +6,7 @@ import { ClosedError } from '../core/errors.js';
 import { makeStoredEvent, type EventInput, type StoredEvent } from '../core/event.js';
 import type { AppendResult, EventStore, LogBounds, RetentionPolicy } from '../core/event-store.js';
 import { makeReceipt, type Receipt, type ReceiptInput, type ReceiptQuery } from '../core/inbound-receipt.js';
+import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { SqliteReceipts } from './sqlite-receipts.js';
 import { SqliteStreamPositions } from './sqlite-stream-positions.js';
 
@@ -17,6 +18,11 @@ export interface SqliteEventStoreOptions {
    * process crash. Commits are grouped per tick by the hub, so `full` costs one fsync per tick.
    */
   synchronous?: 'full' | 'normal';
+  /**
+   * Checkpoint the WAL from a background thread instead of in the commit that crosses the
+   * threshold (SqliteCheckpointer). Default: on for a file, off for `:memory:`.
+   */
+  backgroundCheckpoints?: boolean;
   now?: () => number;
 }
 
@@ -50,6 +56,7 @@ export class SqliteEventStore implements EventStore {
   readonly #receipts: SqliteReceipts;
   readonly #positions: SqliteStreamPositions;
   readonly #reads = new Map<string, Database.Statement>();
+  readonly #checkpointer: SqliteCheckpointer | undefined;
   #lastSeq: number;
   #prunedThrough: number;
   #closed = false;
@@ -137,6 +144,8 @@ export class SqliteEventStore implements EventStore {
       }
       return results;
     });
+    // Last: the schema exists before the thread opens its own connection to the file.
+    if (opts.backgroundCheckpoints ?? opts.file !== ':memory:') this.#checkpointer = new SqliteCheckpointer(db);
   }
 
   /**
@@ -278,10 +287,10 @@ export class SqliteEventStore implements EventStore {
     return Promise.resolve(this.#receipts.get(source, id));
   }
 
-  close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+  async close(): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
+    await this.#checkpointer?.close();
     this.#db.close();
-    return Promise.resolve();
   }
 }

@@ -96,6 +96,28 @@ export function deliveryStoreContract(name: string, factory: DeliveryStoreFactor
       await s.close();
     });
 
+    test('a row enqueued with a lease is stored claimed: returned with token 1, hidden until the lease ends', async () => {
+      const s = await factory.create();
+      const lease = { owner: 'w1', until: 1_000 + LEASE };
+      const leased = await s.enqueue([row('e', 1), { ...row('e', 2), lease }, { ...row('e', 3, 0, 'held'), lease }], 3);
+      assert.deepEqual(
+        leased.map((d) => [d.eventSeq, d.status, d.claims, d.leaseOwner, d.nextAt, d.body]),
+        [[2, 'pending', 1, 'w1', 1_000 + LEASE, '{"n":2}']],
+        'only the pending row with a lease comes back, already claimed',
+      );
+      assert.equal(await s.plannedThrough(), 3);
+      const { claimed } = await s.claim([{ endpointId: 'e', limit: 10, ordered: false }], 1_000, LEASE, 'w2');
+      assert.deepEqual(claimed.map((d) => d.eventSeq), [1], 'a claim never takes the leased row');
+      const d = leased[0]!;
+      await s.finish([{ id: d.id, claim: 1, attempt: attempt(d.id, 200), outcome: { status: 'delivered' } }]);
+      assert.equal((await s.getDelivery(d.id))!.delivery.status, 'delivered', 'token 1 is the current claim');
+      // A leased row the worker never sent (it died) is due once the lease runs out.
+      const [orphan] = await s.enqueue([{ ...row('e', 4), lease }]);
+      const later = await s.claim([{ endpointId: 'e', limit: 10, ordered: false }], 1_000 + LEASE, LEASE, 'w2');
+      assert.deepEqual(later.claimed.filter((x) => x.eventSeq === 4).map((x) => [x.id, x.claims]), [[orphan!.id, 2]]);
+      await s.close();
+    });
+
     test('claims only due deliveries, oldest first, and hides them for the lease', async () => {
       const s = await factory.create();
       await s.enqueue([row('e', 1, 100), row('e', 2, 50), row('e', 3, 5_000)]);

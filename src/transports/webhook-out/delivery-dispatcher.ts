@@ -73,12 +73,21 @@ export class DeliveryDispatcher {
   #sweeper: NodeJS.Timeout | undefined;
   #rotation = 0;
   #closed = false;
+  /**
+   * Endpoints whose last claim came back short: nothing else of theirs was due in the store.
+   * Only for these may a fresh delivery skip the queue (`leaseFresh`); any sign of due work in
+   * the store (a row stored unleased, a retry coming due, a sweep, an outside change) clears it.
+   */
+  readonly #caughtUp = new Set<string>();
+  /** Raised whenever an endpoint leaves #caughtUp, so a claim's answer that crossed it is not trusted. */
+  #uncaught = 0;
 
   constructor(opts: DispatcherOptions) {
     this.#o = opts;
   }
 
   start(): void {
+    // A sweep also finds what no signal announced (a lease of a dead worker that ran out).
     this.#sweeper = setInterval(() => this.wake(), this.#o.sweepIntervalMs);
     this.#sweeper.unref();
     this.wake();
@@ -93,8 +102,71 @@ export class DeliveryDispatcher {
     return this.#breakers.get(endpointId)?.state(this.#o.now()) ?? 'closed';
   }
 
-  /** Look for due work soon (new deliveries, freed capacity, a changed endpoint). */
+  /** Look for due work soon: something outside changed the queue (retry, replay, an endpoint). */
   wake(): void {
+    this.#caughtUp.clear();
+    this.#uncaught++;
+    this.#wakeUp();
+  }
+
+  /**
+   * The fast path for a fresh delivery that is due now: when its endpoint is parallel, enabled,
+   * with a closed circuit, a free slot, and nothing older due in the store, the planner stores
+   * the delivery already leased to this worker (in the transaction that stores it) and hands it
+   * over with `adopt`, so it costs no claim transaction. The slot is taken now; `abandon` gives
+   * it back if the rows could not be stored. Undefined: store it unleased for a claim to find.
+   */
+  leaseFresh(e: EndpointRecord, nextAt: number, now: number): { owner: string; until: number } | undefined {
+    const ok =
+      !this.#closed &&
+      e.enabled &&
+      e.ordering === 'parallel' &&
+      nextAt <= now &&
+      this.#total < this.#o.concurrency &&
+      this.#caughtUp.has(e.id) &&
+      (this.#inflight.get(e.id) ?? 0) < (e.maxConcurrency ?? this.#o.endpointConcurrency) &&
+      this.#breaker(e.id).state(now) === 'closed';
+    if (!ok) {
+      // It will wait in the store: the next claim must look for it before any fresh one skips it.
+      this.#behind(e.id);
+      return undefined;
+    }
+    this.#total++;
+    this.#inflight.set(e.id, (this.#inflight.get(e.id) ?? 0) + 1);
+    return { owner: this.#o.owner, until: now + this.#o.leaseMs };
+  }
+
+  /**
+   * New deliveries are stored: sends those stored with a lease from `leaseFresh` (their slots
+   * are already taken) and looks for the others (rows stored unleased made their endpoints
+   * leave the fast path in `leaseFresh`, so the claim finds them).
+   */
+  planned(leased: readonly Delivery[]): void {
+    const now = this.#o.now();
+    for (const d of leased) this.#start(d, now);
+    this.#wakeUp();
+  }
+
+  /** Gives back the slots `leaseFresh` took for rows that were never stored. */
+  abandon(endpointIds: readonly string[]): void {
+    for (const id of endpointIds) this.#free(id);
+    this.#wakeUp();
+  }
+
+  #behind(endpointId: string): void {
+    this.#caughtUp.delete(endpointId);
+    this.#uncaught++;
+  }
+
+  #free(endpointId: string): void {
+    this.#total--;
+    const n = (this.#inflight.get(endpointId) ?? 1) - 1;
+    if (n === 0) this.#inflight.delete(endpointId);
+    else this.#inflight.set(endpointId, n);
+  }
+
+  /** Look for due work soon (new deliveries, freed capacity). */
+  #wakeUp(): void {
     if (this.#closed) return;
     if (this.#pumping) {
       this.#pumpAgain = true;
@@ -139,6 +211,8 @@ export class DeliveryDispatcher {
     const requests = [];
     for (let i = 0; i < endpoints.length; i++) {
       const e = endpoints[(start + i) % endpoints.length]!;
+      // Nothing of it is due in the store (its fresh deliveries come by the fast path).
+      if (this.#caughtUp.has(e.id)) continue;
       const busy = this.#inflight.get(e.id) ?? 0;
       const room = e.ordering === 'ordered' ? (busy > 0 ? 0 : 1) : (e.maxConcurrency ?? this.#o.endpointConcurrency) - busy;
       if (room <= 0) continue;
@@ -156,9 +230,21 @@ export class DeliveryDispatcher {
     if (requests.length === 0) return;
     // The store serves the requests in order until `budget` deliveries are claimed; endpoints
     // with nothing due cost a look-up, not a share of the budget.
+    const uncaught = this.#uncaught;
     const { claimed, nextDueAt } = await this.#o.store.claim(requests, now, this.#o.leaseMs, this.#o.owner, budget);
     const last = claimed.length > 0 ? endpoints.findIndex((e) => e.id === claimed[claimed.length - 1]!.endpointId) : -1;
     this.#rotation = last >= 0 ? last + 1 : start + 1;
+    // An endpoint that got fewer than it asked for has nothing more due; one that got all it
+    // asked for may have more waiting (as may one the budget ran out before).
+    const got = new Map<string, number>();
+    for (const d of claimed) got.set(d.endpointId, (got.get(d.endpointId) ?? 0) + 1);
+    let left = budget;
+    for (const r of requests) {
+      const n = got.get(r.endpointId) ?? 0;
+      if (left > 0 && n < Math.min(r.limit, left) && uncaught === this.#uncaught) this.#caughtUp.add(r.endpointId);
+      else this.#caughtUp.delete(r.endpointId);
+      left -= n;
+    }
     for (const d of claimed) this.#send(d, now);
     if (nextDueAt !== undefined && nextDueAt > now) this.#arm(nextDueAt);
   }
@@ -171,7 +257,7 @@ export class DeliveryDispatcher {
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#timerAt = Infinity;
-      this.wake();
+      this.wake(); // something in the store came due
     }, Math.max(0, at - this.#o.now()));
     this.#timer.unref();
   }
@@ -179,6 +265,11 @@ export class DeliveryDispatcher {
   #send(d: Delivery, now: number): void {
     this.#total++;
     this.#inflight.set(d.endpointId, (this.#inflight.get(d.endpointId) ?? 0) + 1);
+    this.#start(d, now);
+  }
+
+  /** Sends a claimed delivery whose slot is already counted. */
+  #start(d: Delivery, now: number): void {
     this.#breaker(d.endpointId).started(now);
     const p = this.#attempt(d).then(
       (done) => this.#finished(done),
@@ -291,14 +382,17 @@ export class DeliveryDispatcher {
         this.#o.log.error({ err }, 'outbound webhooks: could not record attempts');
       }
       for (const x of batch) {
-        this.#total--;
-        const n = (this.#inflight.get(x.endpointId) ?? 1) - 1;
-        if (n === 0) this.#inflight.delete(x.endpointId);
-        else this.#inflight.set(x.endpointId, n);
-        if (x.kind === 'finish') this.#o.onAttempt?.(x.delivery, x.result);
+        this.#free(x.endpointId);
+        if (x.kind === 'finish') {
+          // A retry or a held delivery now waits in the store.
+          if (x.result.outcome.status !== 'delivered') this.#behind(x.endpointId);
+          this.#o.onAttempt?.(x.delivery, x.result);
+        } else {
+          this.#behind(x.endpointId);
+        }
       }
     }
-    this.wake();
+    this.#wakeUp();
   }
 
   /**

@@ -2,7 +2,7 @@ import { eventJsonText, type StoredEvent } from '../../core/event.js';
 import type { Hub } from '../../core/hub.js';
 import { Subscription, type DisconnectReason, type ResetReason } from '../../core/subscription.js';
 import type { Logger } from '../../observability/logger.js';
-import type { DeliveryStore, NewDelivery } from './delivery-store.js';
+import type { Delivery, DeliveryStore, EndpointRecord, NewDelivery } from './delivery-store.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
 
 /** Bytes of events the planner may hold before it falls back to reading the log itself. */
@@ -18,8 +18,15 @@ export interface DeliveryPlannerOptions {
   now: () => number;
   /** milliseconds before the first attempt (the first entry of the retry schedule, jittered). */
   firstDelayMs: () => number;
-  /** Called after new deliveries are stored, so workers need not wait for a sweep. */
-  onPlanned: () => void;
+  /**
+   * Asked for each fresh pending delivery: a lease to store it with, when a worker takes it at
+   * once (the dispatcher's fast path), or undefined to leave it for a claim.
+   */
+  leaseFresh?: (endpoint: EndpointRecord, nextAt: number, now: number) => { owner: string; until: number } | undefined;
+  /** Called after new deliveries are stored, with those stored leased, so workers need not wait for a sweep. */
+  onPlanned: (leased: Delivery[]) => void;
+  /** The rows could not be stored: the endpoints of the leases given out for them. */
+  onPlanFailed?: (leasedEndpointIds: string[]) => void;
 }
 
 /**
@@ -141,16 +148,27 @@ export class DeliveryPlanner {
       this.#queue = [];
       const now = this.#opts.now();
       const rows: NewDelivery[] = [];
+      const leasedFor: string[] = [];
       let through = this.#skipTo ?? this.#cursor;
       this.#skipTo = undefined;
+      const leaseFresh = this.#opts.leaseFresh;
       for (const e of batch) {
         if (e.seq <= through) continue;
-        for (const r of this.rowsFor(e, undefined, now)) rows.push(r);
+        const endpoints = this.#opts.registry.matching(e);
+        const fresh = this.rowsFor(e, endpoints, now);
+        for (let i = 0; i < fresh.length; i++) {
+          const r = fresh[i]!;
+          const lease = leaseFresh && r.status === 'pending' ? leaseFresh(endpoints[i]!, r.nextAt, now) : undefined;
+          if (lease) leasedFor.push(r.endpointId);
+          rows.push(lease ? { ...r, lease } : r);
+        }
         through = e.seq;
       }
+      let leased: Delivery[];
       try {
-        await this.#opts.store.enqueue(rows, through);
+        leased = await this.#opts.store.enqueue(rows, through);
       } catch (err) {
+        if (leasedFor.length > 0) this.#opts.onPlanFailed?.(leasedFor);
         // Nothing was stored and the cursor did not move: the events are planned again after
         // a restart (or when the planner resumes), never lost.
         this.#opts.log.error({ err }, 'outbound webhooks: could not store deliveries');
@@ -165,7 +183,7 @@ export class DeliveryPlanner {
       }
       this.#queuedBytes = Math.max(0, this.#queuedBytes - batch.reduce((n, e) => n + e.data.length + 128, 0));
       this.#cursor = through;
-      if (rows.length > 0) this.#opts.onPlanned();
+      if (rows.length > 0) this.#opts.onPlanned(leased);
     }
   }
 

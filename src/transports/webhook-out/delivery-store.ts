@@ -7,7 +7,10 @@
  *   only an accelerator. After a crash, everything pending is found again by `claim`.
  * - **Planning is exactly once.** `enqueue(rows, plannedThrough)` adds the rows and raises the
  *   planning cursor in one atomic step, so a crash either keeps both or neither: the planner
- *   resumes from `plannedThrough()` and never plans an event twice or skips one.
+ *   resumes from `plannedThrough()` and never plans an event twice or skips one. A row given a
+ *   `lease` is stored already claimed (its first claim, token 1, held by `lease.owner` until
+ *   `lease.until`), exactly as if `claim` had taken it the moment it was stored: the worker that
+ *   planned it sends it without a claim transaction of its own. `enqueue` returns those rows.
  * - **Claims are leases.** `claim` hands a due `pending` delivery to one caller and makes it
  *   invisible to every other caller until the lease ends (`nextAt` is moved to the lease's end,
  *   so an expired lease simply makes the delivery due again: no separate recovery step). Each
@@ -37,8 +40,11 @@ export interface DeliveryStore {
 
   /** The newest log position the planner has turned into deliveries; undefined before the first plan. */
   plannedThrough(): Promise<number | undefined>;
-  /** Adds deliveries; with `plannedThrough`, raises the planning cursor in the same transaction. */
-  enqueue(rows: readonly NewDelivery[], plannedThrough?: number): Promise<void>;
+  /**
+   * Adds deliveries; with `plannedThrough`, raises the planning cursor in the same transaction.
+   * Resolves to the rows stored with a lease, in the order given, as claimed deliveries.
+   */
+  enqueue(rows: readonly NewDelivery[], plannedThrough?: number): Promise<Delivery[]>;
 
   /**
    * Claims due deliveries for `leaseMs`, endpoint by endpoint in the order requested, at most
@@ -110,9 +116,11 @@ export interface NewDelivery {
   readonly status: 'pending' | 'held';
   readonly nextAt: number;
   readonly createdAt: number;
+  /** Stored already claimed by `owner` until `until` (a pending row due now; see `enqueue`). */
+  readonly lease?: { readonly owner: string; readonly until: number } | undefined;
 }
 
-export interface Delivery extends Omit<NewDelivery, 'status'> {
+export interface Delivery extends Omit<NewDelivery, 'status' | 'lease'> {
   readonly id: number;
   readonly status: DeliveryStatus;
   /** Attempts made so far. */

@@ -67,9 +67,10 @@ export class MemoryDeliveryStore implements DeliveryStore {
     return this.#run(() => this.#plannedThrough);
   }
 
-  enqueue(rows: readonly NewDelivery[], plannedThrough?: number): Promise<void> {
+  enqueue(rows: readonly NewDelivery[], plannedThrough?: number): Promise<Delivery[]> {
     return this.#run(() => {
-      for (const r of rows) {
+      const leased: Delivery[] = [];
+      for (const { lease, ...r } of rows) {
         const id = this.#nextId++;
         const row: Row = {
           ...r,
@@ -83,10 +84,17 @@ export class MemoryDeliveryStore implements DeliveryStore {
           lastStatus: null,
           lastError: null,
         };
+        if (lease && r.status === 'pending') {
+          row.nextAt = lease.until;
+          row.claims = 1;
+          row.leaseOwner = lease.owner;
+        }
         this.#rows.set(id, row);
         this.#setStatus(row, r.status);
+        if (row.claims > 0) leased.push({ ...row });
       }
       if (plannedThrough !== undefined) this.#plannedThrough = plannedThrough;
+      return leased;
     });
   }
 

@@ -99,7 +99,9 @@ export class OutboundWebhooks {
       log: opts.log,
       now,
       firstDelayMs: () => this.#schedule.delayBefore(0) ?? 0,
-      onPlanned: () => this.#dispatcher.wake(),
+      leaseFresh: (e, nextAt, at) => this.#dispatcher.leaseFresh(e, nextAt, at),
+      onPlanned: (leased) => this.#dispatcher.planned(leased),
+      onPlanFailed: (ids) => this.#dispatcher.abandon(ids),
     });
   }
 

@@ -65,7 +65,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
   readonly durable: boolean;
   readonly #db: Database.Database;
   readonly #s: Record<string, Database.Statement<unknown[]>>;
-  readonly #enqueueTx: (rows: readonly NewDelivery[], plannedThrough?: number) => void;
+  readonly #enqueueTx: (rows: readonly NewDelivery[], plannedThrough?: number) => Delivery[];
   readonly #claimTx: Database.Transaction<
     (requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string, max: number) => ClaimResult
   >;
@@ -130,8 +130,9 @@ export class SqliteDeliveryStore implements DeliveryStore {
       ),
       deleteEndpointDeliveries: db.prepare('DELETE FROM outbound_deliveries WHERE endpoint_id = ?'),
       insert: db.prepare(
-        `INSERT INTO outbound_deliveries (endpoint_id, event_seq, msg_id, body, status, next_at, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO outbound_deliveries
+           (endpoint_id, event_seq, msg_id, body, status, next_at, claims, lease_owner, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       dueParallel: db.prepare(
         `SELECT ${cols} FROM outbound_deliveries
@@ -195,10 +196,36 @@ export class SqliteDeliveryStore implements DeliveryStore {
     });
 
     this.#enqueueTx = db.transaction((rows: readonly NewDelivery[], plannedThrough?: number) => {
+      const leased: Delivery[] = [];
       for (const r of rows) {
-        s.insert!.run(r.endpointId, r.eventSeq, r.msgId, r.body, r.status, r.nextAt, r.createdAt, r.createdAt);
+        const lease = r.status === 'pending' ? r.lease : undefined;
+        const nextAt = lease ? lease.until : r.nextAt;
+        const owner = lease ? lease.owner : null;
+        const { lastInsertRowid } = s.insert!.run(
+          r.endpointId, r.eventSeq, r.msgId, r.body, r.status, nextAt, lease ? 1 : 0, owner, r.createdAt, r.createdAt,
+        );
+        if (lease) {
+          leased.push({
+            id: Number(lastInsertRowid),
+            endpointId: r.endpointId,
+            eventSeq: r.eventSeq,
+            msgId: r.msgId,
+            body: r.body,
+            status: 'pending',
+            attempts: 0,
+            scheduleStart: 0,
+            nextAt,
+            claims: 1,
+            leaseOwner: owner,
+            createdAt: r.createdAt,
+            updatedAt: r.createdAt,
+            lastStatus: null,
+            lastError: null,
+          });
+        }
       }
       if (plannedThrough !== undefined) s.setMeta!.run('planned_through', String(plannedThrough));
+      return leased;
     });
     this.#claimTx = db.transaction((requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string, max: number) => {
       const claimed: Delivery[] = [];
@@ -308,7 +335,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
     });
   }
 
-  enqueue(rows: readonly NewDelivery[], plannedThrough?: number): Promise<void> {
+  enqueue(rows: readonly NewDelivery[], plannedThrough?: number): Promise<Delivery[]> {
     return this.#relaxed(() => this.#enqueueTx(rows, plannedThrough));
   }
 

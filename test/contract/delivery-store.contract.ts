@@ -118,6 +118,25 @@ export function deliveryStoreContract(name: string, factory: DeliveryStoreFactor
       await s.close();
     });
 
+    test('a claim stops at max deliveries or max body bytes, says it was cut, and always takes one', async () => {
+      const s = await factory.create();
+      await s.enqueue([1, 2, 3, 4, 5].map((n) => row('a', n)).concat([row('b', 6)]));
+      const both = [
+        { endpointId: 'a', limit: 10, ordered: false },
+        { endpointId: 'b', limit: 10, ordered: false },
+      ];
+      const byCount = await s.claim(both, 0, LEASE, 'w', 2);
+      assert.deepEqual([byCount.claimed.map((d) => d.eventSeq), byCount.cut], [[1, 2], true]);
+      // Bodies are `{"n":N}`, 7 bytes each: 15 bytes hold two of them.
+      const byBytes = await s.claim(both, 0, LEASE, 'w', Infinity, 15);
+      assert.deepEqual([byBytes.claimed.map((d) => d.eventSeq), byBytes.cut], [[3, 4], true]);
+      const tiny = await s.claim(both, 0, LEASE, 'w', Infinity, 1);
+      assert.deepEqual([tiny.claimed.map((d) => d.eventSeq), tiny.cut], [[5], true], 'one delivery even when it alone is over the bound');
+      const rest = await s.claim(both, 0, LEASE, 'w');
+      assert.deepEqual([rest.claimed.map((d) => d.eventSeq), rest.cut], [[6], false]);
+      await s.close();
+    });
+
     test('claims only due deliveries, oldest first, and hides them for the lease', async () => {
       const s = await factory.create();
       await s.enqueue([row('e', 1, 100), row('e', 2, 50), row('e', 3, 5_000)]);

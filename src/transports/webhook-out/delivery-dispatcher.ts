@@ -9,15 +9,32 @@ import type { SendResult, WebhookSender } from './webhook-sender.js';
 const USER_AGENT = 'Herald-Webhooks/1';
 /**
  * Outcomes are written in batches: at most this many milliseconds after the first one, or at
- * once when FLUSH_BATCH are waiting. A commit costs about the same for 1 row as for 100.
+ * once when FLUSH_BATCH are waiting. A commit costs about the same for 1 row as for 100. The
+ * wait delays no request: a parallel endpoint's slot is free as soon as its answer is in.
  */
-const FLUSH_DELAY_MS = 2;
-const FLUSH_BATCH = 64;
+const FLUSH_DELAY_MS = 10;
+const FLUSH_BATCH = 256;
 /**
- * A busy parallel endpoint is topped up only once this share of its slots is free, so claims
- * come in batches instead of one transaction per finished request.
+ * Leased deliveries a parallel endpoint may have waiting in memory, per slot of its
+ * concurrency, beyond those in flight: claims come in batches of this size instead of one
+ * transaction per finished request, and a burst of fresh deliveries is leased as it is stored.
+ */
+export const READY_PER_SLOT = 8;
+/** Leased deliveries waiting in memory on this node, at most, over every endpoint. */
+export const READY_MAX = 4_096;
+/** Bytes of request bodies waiting in memory on this node, at most. */
+export const READY_MAX_BYTES = 32 * 1_048_576;
+/**
+ * An endpoint's waiting room is topped up only once this share of it is free, so claims come in
+ * batches instead of one transaction per finished request.
  */
 const REFILL_FRACTION = 0.25;
+/**
+ * A waiting delivery is sent only while its lease outlasts the request timeout by this much (or
+ * by half of what the lease has over the timeout, if less); otherwise it is given back to the
+ * store, so a lease never runs out during a request.
+ */
+const LEASE_SAFETY_MS = 5_000;
 
 export interface DispatcherOptions {
   store: DeliveryStore;
@@ -33,6 +50,8 @@ export interface DispatcherOptions {
   /** Requests in flight per parallel endpoint that sets no `maxConcurrency`. */
   endpointConcurrency: number;
   leaseMs: number;
+  /** The sender's timeout for one request. */
+  requestTimeoutMs: number;
   sweepIntervalMs: number;
   maxRetryAfterMs: number;
   disableAfterFailingMs: number;
@@ -44,28 +63,60 @@ export interface DispatcherOptions {
   onAttempt?: (delivery: Delivery, attempt: FinishedAttempt) => void;
 }
 
-type Done = { kind: 'finish'; endpointId: string; delivery: Delivery; result: FinishedAttempt } | { kind: 'release'; endpointId: string; delivery: Delivery };
+/**
+ * What became of a leased delivery: an attempt to record, or the lease to give back (due at
+ * once, no attempt counted). `sent` says whether it held one of the endpoint's slots.
+ */
+type Done =
+  | { kind: 'finish'; sent: true; delivery: Delivery; result: FinishedAttempt }
+  | { kind: 'release'; sent: boolean; delivery: Delivery };
+
+/** One endpoint's state on this node. */
+interface Lane {
+  /** Requests in flight. */
+  inflight: number;
+  /** Leased deliveries waiting for a slot, in the order they were leased. */
+  ready: Delivery[];
+  /** Fresh deliveries leased by `leaseFresh` whose rows are being stored. */
+  reserved: number;
+}
 
 /**
- * The worker pool. It claims due deliveries from the store (leases, so several workers and
+ * The worker pool. It leases due deliveries from the store (claims, so several workers and
  * several nodes can share one queue), sends them, and writes the outcomes back in batches.
  *
- * Isolation between endpoints: each endpoint has its own concurrency (one at a time for
- * `ordered`), its own circuit breaker, and claims are made per endpoint, starting from a rotating
- * position, so a slow or dead endpoint only ever occupies its own slots and never delays another.
+ * Per endpoint, leased deliveries wait in memory (at most READY_PER_SLOT per slot, and
+ * READY_MAX / READY_MAX_BYTES on the node) until one of its slots is free. They come from two
+ * places: claims, which take a batch of due rows in one transaction; and the planner, which for
+ * an endpoint with nothing older due stores a fresh delivery already leased (`leaseFresh`), so
+ * the common case, an event sent as soon as it is stored, costs no claim at all.
  *
- * The store is the source of truth. What this class keeps in memory (counters, breakers, a timer
- * for the next due delivery) only decides when to look; a sweep every `sweepIntervalMs` looks
- * anyway, which also picks up deliveries whose lease ran out because a worker died.
+ * Isolation between endpoints: each endpoint has its own concurrency (one at a time for
+ * `ordered`), its own circuit breaker and its own waiting room, and claims are made per
+ * endpoint, starting from a rotating position, so a slow or dead endpoint only ever occupies
+ * its own slots and never delays another.
+ *
+ * The store is the source of truth. What this class keeps in memory (counters, breakers, leased
+ * deliveries waiting, a timer for the next due delivery) only decides when to look and what to
+ * send next; whatever it holds is leased, so after a crash it is due again when the lease ends,
+ * and a sweep every `sweepIntervalMs` looks anyway, which also finds deliveries whose lease ran
+ * out because a worker died.
  */
 export class DeliveryDispatcher {
   readonly #o: DispatcherOptions;
-  readonly #inflight = new Map<string, number>();
+  readonly #lanes = new Map<string, Lane>();
+  /** Endpoints with deliveries waiting, in the order they are served next. */
+  readonly #waiting = new Set<string>();
   readonly #breakers = new Map<string, CircuitBreaker>();
   readonly #running = new Set<Promise<void>>();
+  /** Requests in flight. */
   #total = 0;
+  /** Deliveries waiting or reserved, and their body bytes. */
+  #held = 0;
+  #heldBytes = 0;
   #done: Done[] = [];
   #flushing: Promise<void> | undefined;
+  #flushSoon: (() => void) | undefined;
   #pumping = false;
   #pumpAgain = false;
   #timer: NodeJS.Timeout | undefined;
@@ -75,15 +126,20 @@ export class DeliveryDispatcher {
   #closed = false;
   /**
    * Endpoints whose last claim came back short: nothing else of theirs was due in the store.
-   * Only for these may a fresh delivery skip the queue (`leaseFresh`); any sign of due work in
-   * the store (a row stored unleased, a retry coming due, a sweep, an outside change) clears it.
+   * Only these get fresh deliveries leased as they are stored, and claims skip them; any sign of
+   * due work in the store (a row stored unleased, a retry, a lease given back, a timer, a sweep,
+   * an outside change) takes an endpoint out.
    */
   readonly #caughtUp = new Set<string>();
   /** Raised whenever an endpoint leaves #caughtUp, so a claim's answer that crossed it is not trusted. */
   #uncaught = 0;
 
+  /** Lease time a delivery must have left to be sent: one request, and a margin. */
+  readonly #leaseNeeded: number;
+
   constructor(opts: DispatcherOptions) {
     this.#o = opts;
+    this.#leaseNeeded = opts.requestTimeoutMs + Math.min(LEASE_SAFETY_MS, (opts.leaseMs - opts.requestTimeoutMs) / 2);
   }
 
   start(): void {
@@ -98,6 +154,11 @@ export class DeliveryDispatcher {
     return this.#total;
   }
 
+  /** Leased deliveries waiting in memory for a slot on this node. */
+  get waiting(): number {
+    return this.#held;
+  }
+
   circuit(endpointId: string): CircuitState {
     return this.#breakers.get(endpointId)?.state(this.#o.now()) ?? 'closed';
   }
@@ -109,60 +170,92 @@ export class DeliveryDispatcher {
     this.#wakeUp();
   }
 
+  #lane(id: string): Lane {
+    let l = this.#lanes.get(id);
+    if (!l) this.#lanes.set(id, (l = { inflight: 0, ready: [], reserved: 0 }));
+    return l;
+  }
+
+  #limit(e: EndpointRecord): number {
+    return e.ordering === 'ordered' ? 1 : (e.maxConcurrency ?? this.#o.endpointConcurrency);
+  }
+
+  /** In flight, waiting and reserved together may reach this for a parallel endpoint. */
+  #capacity(e: EndpointRecord): number {
+    return e.ordering === 'ordered' ? 1 : this.#limit(e) * (1 + READY_PER_SLOT);
+  }
+
   /**
    * The fast path for a fresh delivery that is due now: when its endpoint is parallel, enabled,
-   * with a closed circuit, a free slot, and nothing older due in the store, the planner stores
-   * the delivery already leased to this worker (in the transaction that stores it) and hands it
-   * over with `adopt`, so it costs no claim transaction. The slot is taken now; `abandon` gives
-   * it back if the rows could not be stored. Undefined: store it unleased for a claim to find.
+   * with a closed circuit, room in its lane, and nothing older due in the store, the planner
+   * stores the delivery already leased to this worker (in the transaction that stores it) and
+   * hands it over with `planned`, so it costs no claim. Its place is reserved now; `abandon`
+   * gives it back if the rows could not be stored. Undefined: store it unleased for a claim.
    */
-  leaseFresh(e: EndpointRecord, nextAt: number, now: number): { owner: string; until: number } | undefined {
+  leaseFresh(e: EndpointRecord, nextAt: number, bodyBytes: number, now: number): { owner: string; until: number } | undefined {
+    const lane = this.#lane(e.id);
     const ok =
       !this.#closed &&
       e.enabled &&
       e.ordering === 'parallel' &&
       nextAt <= now &&
-      this.#total < this.#o.concurrency &&
       this.#caughtUp.has(e.id) &&
-      (this.#inflight.get(e.id) ?? 0) < (e.maxConcurrency ?? this.#o.endpointConcurrency) &&
+      lane.inflight + lane.ready.length + lane.reserved < this.#capacity(e) &&
+      this.#held < READY_MAX &&
+      this.#heldBytes + bodyBytes <= READY_MAX_BYTES &&
       this.#breaker(e.id).state(now) === 'closed';
     if (!ok) {
       // It will wait in the store: the next claim must look for it before any fresh one skips it.
       this.#behind(e.id);
       return undefined;
     }
-    this.#total++;
-    this.#inflight.set(e.id, (this.#inflight.get(e.id) ?? 0) + 1);
+    lane.reserved++;
+    this.#held++;
+    this.#heldBytes += bodyBytes;
     return { owner: this.#o.owner, until: now + this.#o.leaseMs };
   }
 
   /**
-   * New deliveries are stored: sends those stored with a lease from `leaseFresh` (their slots
-   * are already taken) and looks for the others (rows stored unleased made their endpoints
-   * leave the fast path in `leaseFresh`, so the claim finds them).
+   * New deliveries are stored: those stored with a lease from `leaseFresh` join their
+   * endpoints' waiting rooms, and the rest are looked for (rows stored unleased made their
+   * endpoints leave the fast path in `leaseFresh`, so the claim finds them).
    */
   planned(leased: readonly Delivery[]): void {
-    const now = this.#o.now();
-    for (const d of leased) this.#start(d, now);
+    for (const d of leased) {
+      const lane = this.#lane(d.endpointId);
+      lane.reserved--;
+      this.#held--;
+      this.#heldBytes -= d.body.length;
+      this.#enqueueReady(lane, d);
+    }
+    this.#startReady();
     this.#wakeUp();
   }
 
-  /** Gives back the slots `leaseFresh` took for rows that were never stored. */
-  abandon(endpointIds: readonly string[]): void {
-    for (const id of endpointIds) this.#free(id);
+  /** The rows `leaseFresh` reserved places for were never stored. */
+  abandon(rows: readonly { endpointId: string; body: string }[]): void {
+    for (const r of rows) {
+      this.#lane(r.endpointId).reserved--;
+      this.#held--;
+      this.#heldBytes -= r.body.length;
+    }
     this.#wakeUp();
+  }
+
+  #enqueueReady(lane: Lane, d: Delivery): void {
+    if (this.#closed) {
+      this.#giveBack(d, false);
+      return;
+    }
+    lane.ready.push(d);
+    this.#held++;
+    this.#heldBytes += d.body.length;
+    this.#waiting.add(d.endpointId);
   }
 
   #behind(endpointId: string): void {
     this.#caughtUp.delete(endpointId);
     this.#uncaught++;
-  }
-
-  #free(endpointId: string): void {
-    this.#total--;
-    const n = (this.#inflight.get(endpointId) ?? 1) - 1;
-    if (n === 0) this.#inflight.delete(endpointId);
-    else this.#inflight.set(endpointId, n);
   }
 
   /** Look for due work soon (new deliveries, freed capacity). */
@@ -180,7 +273,8 @@ export class DeliveryDispatcher {
     for (;;) {
       this.#pumpAgain = false;
       try {
-        await this.#claimAndSend();
+        this.#startReady();
+        await this.#claim();
       } catch (err) {
         this.#o.log.error({ err }, 'outbound webhooks: claiming deliveries failed');
       }
@@ -199,11 +293,55 @@ export class DeliveryDispatcher {
     return b;
   }
 
-  async #claimAndSend(): Promise<void> {
+  /**
+   * Sends waiting deliveries while their endpoints and the node have free slots, endpoint by
+   * endpoint in turn. A delivery whose endpoint's circuit opened, or whose lease is too short
+   * for one more request, is given back to the store.
+   */
+  #startReady(): void {
     if (this.#closed) return;
     const now = this.#o.now();
-    const budget = this.#o.concurrency - this.#total;
-    if (budget <= 0) return;
+    for (const id of [...this.#waiting]) {
+      if (this.#total >= this.#o.concurrency) return;
+      const lane = this.#lane(id);
+      const e = this.#o.registry.get(id);
+      const breaker = this.#breaker(id);
+      const limit = e ? this.#limit(e) : 0;
+      while (lane.ready.length > 0 && lane.inflight < limit && this.#total < this.#o.concurrency) {
+        if (breaker.allowance(now, 1) <= 0) break;
+        const d = lane.ready.shift()!;
+        this.#held--;
+        this.#heldBytes -= d.body.length;
+        if (d.nextAt - now < this.#leaseNeeded) {
+          this.#giveBack(d, false);
+          continue;
+        }
+        lane.inflight++;
+        this.#total++;
+        this.#start(d, now);
+      }
+      if (lane.ready.length > 0 && (!e || !e.enabled || breaker.state(now) === 'open')) {
+        // Not to be sent from here for a while: due again in the store, for whoever can.
+        for (const d of lane.ready.splice(0)) {
+          this.#held--;
+          this.#heldBytes -= d.body.length;
+          this.#giveBack(d, false);
+        }
+        if (breaker.reopensAt > now) this.#arm(breaker.reopensAt);
+      }
+      this.#waiting.delete(id);
+      // Served: to the back of the line, so a busy node shares its slots in turn.
+      if (lane.ready.length > 0) this.#waiting.add(id);
+    }
+  }
+
+  /** Claims due deliveries from the store into the waiting rooms of endpoints with room. */
+  async #claim(): Promise<void> {
+    if (this.#closed) return;
+    const now = this.#o.now();
+    const budget = Math.min(this.#o.concurrency - this.#total + READY_MAX - this.#held, this.#o.concurrency + READY_MAX);
+    const budgetBytes = READY_MAX_BYTES - this.#heldBytes;
+    if (budget <= 0 || budgetBytes <= 0) return;
     const endpoints = this.#o.registry.list().filter((e) => e.enabled);
     if (endpoints.length === 0) return;
     // Round robin: this pump starts after the last endpoint the previous one served.
@@ -213,39 +351,39 @@ export class DeliveryDispatcher {
       const e = endpoints[(start + i) % endpoints.length]!;
       // Nothing of it is due in the store (its fresh deliveries come by the fast path).
       if (this.#caughtUp.has(e.id)) continue;
-      const busy = this.#inflight.get(e.id) ?? 0;
-      const room = e.ordering === 'ordered' ? (busy > 0 ? 0 : 1) : (e.maxConcurrency ?? this.#o.endpointConcurrency) - busy;
-      if (room <= 0) continue;
-      if (busy > 0 && e.ordering === 'parallel' && room < Math.ceil(((e.maxConcurrency ?? this.#o.endpointConcurrency)) * REFILL_FRACTION)) {
-        continue;
-      }
+      const lane = this.#lane(e.id);
+      const cap = this.#capacity(e);
+      const used = lane.inflight + lane.ready.length + lane.reserved;
+      const room = cap - used;
+      if (room <= 0 || (used > 0 && room < Math.ceil(cap * REFILL_FRACTION))) continue;
       const breaker = this.#breaker(e.id);
-      const limit = breaker.allowance(now, Math.min(room, budget));
-      if (limit <= 0) {
-        if (breaker.reopensAt > now) this.#arm(breaker.reopensAt);
+      const state = breaker.state(now);
+      if (state === 'open') {
+        this.#arm(breaker.reopensAt);
         continue;
       }
+      // Half open: one probe, claimed only when nothing of the endpoint is in flight or waiting.
+      const limit = state === 'half-open' ? (used === 0 ? 1 : 0) : room;
+      if (limit <= 0) continue;
       requests.push({ endpointId: e.id, limit, ordered: e.ordering === 'ordered' });
     }
     if (requests.length === 0) return;
-    // The store serves the requests in order until `budget` deliveries are claimed; endpoints
-    // with nothing due cost a look-up, not a share of the budget.
+    // The store serves the requests in order until the budget is claimed; endpoints with nothing
+    // due cost a look-up, not a share of the budget.
     const uncaught = this.#uncaught;
-    const { claimed, nextDueAt } = await this.#o.store.claim(requests, now, this.#o.leaseMs, this.#o.owner, budget);
+    const { claimed, nextDueAt, cut } = await this.#o.store.claim(requests, now, this.#o.leaseMs, this.#o.owner, budget, budgetBytes);
     const last = claimed.length > 0 ? endpoints.findIndex((e) => e.id === claimed[claimed.length - 1]!.endpointId) : -1;
     this.#rotation = last >= 0 ? last + 1 : start + 1;
     // An endpoint that got fewer than it asked for has nothing more due; one that got all it
-    // asked for may have more waiting (as may one the budget ran out before).
+    // asked for may have more waiting (as may any, when the budget cut the claim short).
     const got = new Map<string, number>();
     for (const d of claimed) got.set(d.endpointId, (got.get(d.endpointId) ?? 0) + 1);
-    let left = budget;
     for (const r of requests) {
-      const n = got.get(r.endpointId) ?? 0;
-      if (left > 0 && n < Math.min(r.limit, left) && uncaught === this.#uncaught) this.#caughtUp.add(r.endpointId);
+      if (!cut && (got.get(r.endpointId) ?? 0) < r.limit && uncaught === this.#uncaught) this.#caughtUp.add(r.endpointId);
       else this.#caughtUp.delete(r.endpointId);
-      left -= n;
     }
-    for (const d of claimed) this.#send(d, now);
+    for (const d of claimed) this.#enqueueReady(this.#lane(d.endpointId), d);
+    this.#startReady();
     if (nextDueAt !== undefined && nextDueAt > now) this.#arm(nextDueAt);
   }
 
@@ -262,31 +400,31 @@ export class DeliveryDispatcher {
     this.#timer.unref();
   }
 
-  #send(d: Delivery, now: number): void {
-    this.#total++;
-    this.#inflight.set(d.endpointId, (this.#inflight.get(d.endpointId) ?? 0) + 1);
-    this.#start(d, now);
-  }
-
-  /** Sends a claimed delivery whose slot is already counted. */
+  /** Sends a leased delivery whose slot is already counted. */
   #start(d: Delivery, now: number): void {
     this.#breaker(d.endpointId).started(now);
     const p = this.#attempt(d).then(
       (done) => this.#finished(done),
       (err: unknown) => {
         // Never expected (send() does not throw), but a worker must survive anything: the lease
-        // runs out and the delivery is tried again.
+        // is given back and the delivery is tried again.
         this.#o.log.error({ err, delivery: d.id }, 'outbound webhooks: attempt failed unexpectedly');
-        this.#finished({ kind: 'release', endpointId: d.endpointId, delivery: d });
+        this.#finished({ kind: 'release', sent: true, delivery: d });
       },
     );
     this.#running.add(p);
     void p.finally(() => this.#running.delete(p));
   }
 
+  /** Gives a lease back to the store (due at once, no attempt counted), with the next batch. */
+  #giveBack(d: Delivery, sent: boolean): void {
+    this.#behind(d.endpointId);
+    this.#finished({ kind: 'release', sent, delivery: d });
+  }
+
   async #attempt(d: Delivery): Promise<Done> {
     const e = this.#o.registry.get(d.endpointId);
-    if (!e || !e.enabled) return { kind: 'release', endpointId: d.endpointId, delivery: d };
+    if (!e || !e.enabled) return { kind: 'release', sent: true, delivery: d };
     const now = this.#o.now();
     const headers: Record<string, string> = {
       ...e.headers,
@@ -295,7 +433,7 @@ export class DeliveryDispatcher {
       ...standardHeaders(d.msgId, d.body, this.#o.registry.signingSecrets(e, now), now),
     };
     const r = await this.#o.sender.send(e.url, headers, d.body);
-    if (r.aborted) return { kind: 'release', endpointId: d.endpointId, delivery: d };
+    if (r.aborted) return { kind: 'release', sent: true, delivery: d };
     const outcome = await this.#decide(e, d, r, now + r.durationMs);
     const result: FinishedAttempt = {
       id: d.id,
@@ -303,7 +441,7 @@ export class DeliveryDispatcher {
       attempt: { deliveryId: d.id, at: now, durationMs: r.durationMs, status: r.status, responseBody: r.responseBody, error: r.error },
       outcome,
     };
-    return { kind: 'finish', endpointId: d.endpointId, delivery: d, result };
+    return { kind: 'finish', sent: true, delivery: d, result };
   }
 
   async #decide(e: EndpointRecord, d: Delivery, r: SendResult, end: number): Promise<Outcome> {
@@ -344,6 +482,15 @@ export class DeliveryDispatcher {
   }
 
   #finished(done: Done): void {
+    if (done.sent && this.#o.registry.get(done.delivery.endpointId)?.ordering !== 'ordered') {
+      // The request is over: its slot serves the next one while the outcome waits for the batch
+      // (the lease still covers the delivery). An ordered endpoint's next delivery waits for the
+      // outcome instead: a failed head must block it.
+      this.#total--;
+      this.#lane(done.delivery.endpointId).inflight--;
+      done = { ...done, sent: false } as Done;
+      this.#startReady();
+    }
     this.#done.push(done);
     if (this.#done.length >= FLUSH_BATCH) this.#flushSoon?.();
     if (this.#flushing) return;
@@ -361,7 +508,6 @@ export class DeliveryDispatcher {
       })
       .finally(() => (this.#flushing = undefined));
   }
-  #flushSoon: (() => void) | undefined;
 
   /** Writes a tick's outcomes in one transaction, then frees their slots. */
   async #flush(): Promise<void> {
@@ -382,28 +528,38 @@ export class DeliveryDispatcher {
         this.#o.log.error({ err }, 'outbound webhooks: could not record attempts');
       }
       for (const x of batch) {
-        this.#free(x.endpointId);
+        const id = x.delivery.endpointId;
+        if (x.sent) {
+          this.#total--;
+          this.#lane(id).inflight--;
+        }
         if (x.kind === 'finish') {
           // A retry or a held delivery now waits in the store.
-          if (x.result.outcome.status !== 'delivered') this.#behind(x.endpointId);
+          if (x.result.outcome.status !== 'delivered') this.#behind(id);
           this.#o.onAttempt?.(x.delivery, x.result);
         } else {
-          this.#behind(x.endpointId);
+          this.#behind(id);
         }
       }
     }
+    this.#startReady();
     this.#wakeUp();
   }
 
   /**
-   * Stops claiming, gives requests in flight up to `drainMs` to finish, aborts the rest (their
-   * deliveries are released, due at once, without counting an attempt) and records everything.
+   * Stops claiming, gives back what waits in memory, gives requests in flight up to `drainMs`
+   * to finish, aborts the rest (their deliveries are released, due at once, without counting
+   * an attempt) and records everything.
    */
   async close(drainMs: number): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#sweeper) clearInterval(this.#sweeper);
     if (this.#timer) clearTimeout(this.#timer);
+    for (const lane of this.#lanes.values()) {
+      for (const d of lane.ready.splice(0)) this.#giveBack(d, false);
+    }
+    this.#waiting.clear();
     const all = () => Promise.allSettled([...this.#running]);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([all(), new Promise((r) => (timer = setTimeout(r, drainMs)))]);

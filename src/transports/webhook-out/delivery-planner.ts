@@ -22,11 +22,11 @@ export interface DeliveryPlannerOptions {
    * Asked for each fresh pending delivery: a lease to store it with, when a worker takes it at
    * once (the dispatcher's fast path), or undefined to leave it for a claim.
    */
-  leaseFresh?: (endpoint: EndpointRecord, nextAt: number, now: number) => { owner: string; until: number } | undefined;
+  leaseFresh?: (endpoint: EndpointRecord, row: NewDelivery, now: number) => { owner: string; until: number } | undefined;
   /** Called after new deliveries are stored, with those stored leased, so workers need not wait for a sweep. */
   onPlanned: (leased: Delivery[]) => void;
-  /** The rows could not be stored: the endpoints of the leases given out for them. */
-  onPlanFailed?: (leasedEndpointIds: string[]) => void;
+  /** The rows could not be stored: those given a lease by `leaseFresh`. */
+  onPlanFailed?: (leasedRows: NewDelivery[]) => void;
 }
 
 /**
@@ -148,7 +148,7 @@ export class DeliveryPlanner {
       this.#queue = [];
       const now = this.#opts.now();
       const rows: NewDelivery[] = [];
-      const leasedFor: string[] = [];
+      const leasedFor: NewDelivery[] = [];
       let through = this.#skipTo ?? this.#cursor;
       this.#skipTo = undefined;
       const leaseFresh = this.#opts.leaseFresh;
@@ -158,8 +158,8 @@ export class DeliveryPlanner {
         const fresh = this.rowsFor(e, endpoints, now);
         for (let i = 0; i < fresh.length; i++) {
           const r = fresh[i]!;
-          const lease = leaseFresh && r.status === 'pending' ? leaseFresh(endpoints[i]!, r.nextAt, now) : undefined;
-          if (lease) leasedFor.push(r.endpointId);
+          const lease = leaseFresh && r.status === 'pending' ? leaseFresh(endpoints[i]!, r, now) : undefined;
+          if (lease) leasedFor.push(r);
           rows.push(lease ? { ...r, lease } : r);
         }
         through = e.seq;

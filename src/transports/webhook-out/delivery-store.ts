@@ -48,9 +48,17 @@ export interface DeliveryStore {
 
   /**
    * Claims due deliveries for `leaseMs`, endpoint by endpoint in the order requested, at most
-   * `max` in all (later endpoints get nothing once it is reached); see the specification above.
+   * `max` in all and bodies of at most `maxBytes` in all (always at least one delivery); once a
+   * bound is reached, later endpoints get nothing and `cut` is true. See the specification above.
    */
-  claim(requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string, max?: number): Promise<ClaimResult>;
+  claim(
+    requests: readonly ClaimRequest[],
+    now: number,
+    leaseMs: number,
+    owner: string,
+    max?: number,
+    maxBytes?: number,
+  ): Promise<ClaimResult>;
   /** Records attempts and applies their outcomes (only where the fencing token still holds). */
   finish(results: readonly FinishedAttempt[]): Promise<void>;
   /** Gives claimed deliveries back, due at `now`, without counting an attempt (graceful stop). */
@@ -146,6 +154,8 @@ export interface ClaimResult {
   readonly claimed: Delivery[];
   /** The earliest `nextAt` of a pending delivery of the requested endpoints still in the store. */
   readonly nextDueAt: number | undefined;
+  /** `max` or `maxBytes` stopped the claim: requests may have got less than was due. */
+  readonly cut: boolean;
 }
 
 export interface Attempt {

@@ -115,13 +115,25 @@ export class MemoryDeliveryStore implements DeliveryStore {
     r.status = status;
   }
 
-  claim(requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string, max = Infinity): Promise<ClaimResult> {
+  claim(
+    requests: readonly ClaimRequest[],
+    now: number,
+    leaseMs: number,
+    owner: string,
+    max = Infinity,
+    maxBytes = Infinity,
+  ): Promise<ClaimResult> {
     return this.#run(() => {
       const claimed: Delivery[] = [];
       let nextDueAt: number | undefined;
-      for (const req of requests) {
+      let bytes = 0;
+      let cut = false;
+      requests: for (const req of requests) {
         const limit = Math.min(req.limit, max - claimed.length);
-        if (limit <= 0) break;
+        if (limit <= 0) {
+          cut = true;
+          break;
+        }
         const pending = this.#pending(req.endpointId);
         let take: Row[];
         if (req.ordered) {
@@ -134,6 +146,11 @@ export class MemoryDeliveryStore implements DeliveryStore {
             .slice(0, limit);
         }
         for (const r of take) {
+          if (claimed.length > 0 && bytes + r.body.length > maxBytes) {
+            cut = true;
+            break requests;
+          }
+          bytes += r.body.length;
           r.nextAt = now + leaseMs;
           r.claims++;
           r.leaseOwner = owner;
@@ -142,7 +159,7 @@ export class MemoryDeliveryStore implements DeliveryStore {
         if (take.length === limit) continue;
         for (const r of pending) if (nextDueAt === undefined || r.nextAt < nextDueAt) nextDueAt = r.nextAt;
       }
-      return { claimed, nextDueAt };
+      return { claimed, nextDueAt, cut };
     });
   }
 

@@ -84,6 +84,7 @@ export class OutboundWebhooks {
       concurrency: c.concurrency,
       endpointConcurrency: c.maxConcurrencyPerEndpoint,
       leaseMs: c.leaseSeconds * 1000,
+      requestTimeoutMs: c.timeoutSeconds * 1000,
       sweepIntervalMs: c.sweepIntervalSeconds * 1000,
       maxRetryAfterMs: c.maxRetryAfterSeconds * 1000,
       disableAfterFailingMs: c.disableAfterFailingSeconds * 1000,
@@ -99,9 +100,9 @@ export class OutboundWebhooks {
       log: opts.log,
       now,
       firstDelayMs: () => this.#schedule.delayBefore(0) ?? 0,
-      leaseFresh: (e, nextAt, at) => this.#dispatcher.leaseFresh(e, nextAt, at),
+      leaseFresh: (e, row, at) => this.#dispatcher.leaseFresh(e, row.nextAt, row.body.length, at),
       onPlanned: (leased) => this.#dispatcher.planned(leased),
-      onPlanFailed: (ids) => this.#dispatcher.abandon(ids),
+      onPlanFailed: (rows) => this.#dispatcher.abandon(rows),
     });
   }
 

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 
 /**
  * Signing per the Standard Webhooks specification (standardwebhooks.com, "Signature scheme"):
@@ -16,8 +16,19 @@ export function generateSecret(): string {
   return SECRET_PREFIX + randomBytes(SECRET_KEY_BYTES).toString('base64');
 }
 
-function keyOf(secret: string): Buffer {
-  return Buffer.from(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret, 'base64');
+/** Decoded keys of the secrets in use, so a signature costs no base64 decoding. */
+const keys = new Map<string, KeyObject>();
+/** Secrets whose keys are kept at most (a rotation adds one; old ones fall out first). */
+const KEY_CACHE_MAX = 1_024;
+
+function keyOf(secret: string): KeyObject {
+  let key = keys.get(secret);
+  if (key === undefined) {
+    if (keys.size >= KEY_CACHE_MAX) keys.delete(keys.keys().next().value!);
+    key = createSecretKey(Buffer.from(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret, 'base64'));
+    keys.set(secret, key);
+  }
+  return key;
 }
 
 /** The `webhook-signature` value for one message, signed with every secret given (newest first). */

@@ -67,7 +67,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
   readonly #s: Record<string, Database.Statement<unknown[]>>;
   readonly #enqueueTx: (rows: readonly NewDelivery[], plannedThrough?: number) => Delivery[];
   readonly #claimTx: Database.Transaction<
-    (requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string, max: number) => ClaimResult
+    (requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string, max: number, maxBytes: number) => ClaimResult
   >;
   readonly #finishTx: Database.Transaction<(results: readonly FinishedAttempt[]) => void>;
   readonly #releaseTx: Database.Transaction<(claims: readonly { id: number; claim: number }[], now: number) => void>;
@@ -227,29 +227,41 @@ export class SqliteDeliveryStore implements DeliveryStore {
       if (plannedThrough !== undefined) s.setMeta!.run('planned_through', String(plannedThrough));
       return leased;
     });
-    this.#claimTx = db.transaction((requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string, max: number) => {
-      const claimed: Delivery[] = [];
-      let nextDueAt: number | undefined;
-      for (const req of requests) {
-        const limit = Math.min(req.limit, max - claimed.length);
-        if (limit <= 0) break;
-        let rows: DeliveryRow[];
-        if (req.ordered) {
-          const head = s.head!.get(req.endpointId) as DeliveryRow | undefined;
-          rows = head && head.next_at <= now ? [head] : [];
-        } else {
-          rows = s.dueParallel!.all(req.endpointId, now, limit) as DeliveryRow[];
+    this.#claimTx = db.transaction(
+      (requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string, max: number, maxBytes: number) => {
+        const claimed: Delivery[] = [];
+        let nextDueAt: number | undefined;
+        let bytes = 0;
+        let cut = false;
+        requests: for (const req of requests) {
+          const limit = Math.min(req.limit, max - claimed.length);
+          if (limit <= 0) {
+            cut = true;
+            break;
+          }
+          let rows: DeliveryRow[];
+          if (req.ordered) {
+            const head = s.head!.get(req.endpointId) as DeliveryRow | undefined;
+            rows = head && head.next_at <= now ? [head] : [];
+          } else {
+            rows = s.dueParallel!.all(req.endpointId, now, limit) as DeliveryRow[];
+          }
+          for (const r of rows) {
+            if (claimed.length > 0 && bytes + r.body.length > maxBytes) {
+              cut = true;
+              break requests;
+            }
+            bytes += r.body.length;
+            s.lease!.run(now + leaseMs, owner, r.id);
+            claimed.push(toDelivery({ ...r, next_at: now + leaseMs, claims: r.claims + 1, lease_owner: owner }));
+          }
+          if (rows.length === limit) continue; // more may be due: the caller comes back anyway
+          const next = (s.nextDue!.get(req.endpointId) as { at: number | null }).at;
+          if (next !== null && (nextDueAt === undefined || next < nextDueAt)) nextDueAt = next;
         }
-        for (const r of rows) {
-          s.lease!.run(now + leaseMs, owner, r.id);
-          claimed.push(toDelivery({ ...r, next_at: now + leaseMs, claims: r.claims + 1, lease_owner: owner }));
-        }
-        if (rows.length === limit) continue; // more may be due: the caller comes back anyway
-        const next = (s.nextDue!.get(req.endpointId) as { at: number | null }).at;
-        if (next !== null && (nextDueAt === undefined || next < nextDueAt)) nextDueAt = next;
-      }
-      return { claimed, nextDueAt };
-    });
+        return { claimed, nextDueAt, cut };
+      },
+    );
     this.#finishTx = db.transaction((results: readonly FinishedAttempt[]) => {
       for (const { id, claim, attempt: a, outcome } of results) {
         s.attempt!.run(id, a.at, a.durationMs, a.status, a.responseBody, a.error);
@@ -339,8 +351,15 @@ export class SqliteDeliveryStore implements DeliveryStore {
     return this.#relaxed(() => this.#enqueueTx(rows, plannedThrough));
   }
 
-  claim(requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string, max = Infinity): Promise<ClaimResult> {
-    return this.#relaxed(() => this.#claimTx.immediate(requests, now, leaseMs, owner, max));
+  claim(
+    requests: readonly ClaimRequest[],
+    now: number,
+    leaseMs: number,
+    owner: string,
+    max = Infinity,
+    maxBytes = Infinity,
+  ): Promise<ClaimResult> {
+    return this.#relaxed(() => this.#claimTx.immediate(requests, now, leaseMs, owner, max, maxBytes));
   }
 
   finish(results: readonly FinishedAttempt[]): Promise<void> {

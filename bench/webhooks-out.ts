@@ -149,7 +149,7 @@ export async function runWebhooksOutBench(opts: { events?: number; seconds?: num
       };
     };
 
-    const one = await api(pool, 'POST', '/v1/endpoints', { url: `${base}/one`, channels: ['one'], maxConcurrency: 64 });
+    const one = await api(pool, 'POST', '/v1/endpoints', { url: `${base}/one`, channels: ['one'], maxConcurrency: 256 });
     const oneEndpoint = await burst('one', events, events);
     log(`1 endpoint: ${oneEndpoint.deliveries} deliveries in ${oneEndpoint.seconds} s = ${oneEndpoint.perSecond}/s (Herald CPU ${oneEndpoint.heraldCpuUsPerDelivery} µs per delivery)`);
     await pool.request({ method: 'PATCH', path: `/v1/endpoints/${one.id}`, headers: { 'content-type': 'application/json' }, body: '{"enabled":false}' }).then((r) => r.body.text());

@@ -115,6 +115,11 @@ export const DEFAULTS = {
     leaseSeconds: 60,
     /** requests in flight at once across every endpoint of this node. */
     concurrency: 256,
+    /**
+     * worker threads that send the requests (undici, TLS, parsing) beside the event loop that
+     * plans and records deliveries; 0 sends from the event loop.
+     */
+    senderThreads: 1,
     /** requests in flight at once per `parallel` endpoint unless the endpoint says otherwise. */
     maxConcurrencyPerEndpoint: 10,
     /** seconds: the longest `Retry-After` (429, 503) honoured; longer values are cut to this. */

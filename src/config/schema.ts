@@ -23,6 +23,7 @@ const outboundSchema = z
     timeoutSeconds: z.number().positive().default(o.timeoutSeconds),
     leaseSeconds: z.number().positive().default(o.leaseSeconds),
     concurrency: positiveInt.default(o.concurrency),
+    senderThreads: z.number().int().min(0).max(16).default(o.senderThreads),
     maxConcurrencyPerEndpoint: positiveInt.default(o.maxConcurrencyPerEndpoint),
     maxRetryAfterSeconds: seconds.default(o.maxRetryAfterSeconds),
     disableAfterFailingSeconds: z.number().positive().default(o.disableAfterFailingSeconds),

@@ -3,7 +3,7 @@ import type { Delivery, DeliveryStore, DisabledReason, EndpointRecord, FinishedA
 import type { EndpointRegistry } from './endpoint-registry.js';
 import { CircuitBreaker, type CircuitState, type RetrySchedule } from './retry-policy.js';
 import { standardHeaders } from './signer.js';
-import type { SendResult, WebhookSender } from './webhook-sender.js';
+import type { SendResult, Sender } from './webhook-sender.js';
 
 /** Sent on every request, so receivers can tell Herald's traffic apart. */
 const USER_AGENT = 'Herald-Webhooks/1';
@@ -39,7 +39,7 @@ const LEASE_SAFETY_MS = 5_000;
 export interface DispatcherOptions {
   store: DeliveryStore;
   registry: EndpointRegistry;
-  sender: WebhookSender;
+  sender: Sender;
   schedule: RetrySchedule;
   log: Logger;
   now: () => number;

@@ -11,7 +11,8 @@ import type { Delivery, DeliveryQuery, DeliveryStore, EndpointRecord, NewDeliver
 import { toEndpointInput, toEndpointPatch } from './endpoint-input.js';
 import { EndpointRegistry } from './endpoint-registry.js';
 import { RetrySchedule } from './retry-policy.js';
-import { WebhookSender } from './webhook-sender.js';
+import { ThreadedWebhookSender } from './threaded-sender.js';
+import { WebhookSender, type Sender } from './webhook-sender.js';
 
 /** Events read from the log per page of a replay. */
 const REPLAY_PAGE_EVENTS = 500;
@@ -52,7 +53,7 @@ export class OutboundWebhooks {
   readonly #schedule: RetrySchedule;
   readonly #planner: DeliveryPlanner;
   readonly #dispatcher: DeliveryDispatcher;
-  readonly #sender: WebhookSender;
+  readonly #sender: Sender;
   #pruner: NodeJS.Timeout | undefined;
   readonly #plan: boolean;
   #started = false;
@@ -67,12 +68,12 @@ export class OutboundWebhooks {
     const now = (this.#now = opts.now ?? Date.now);
     this.#schedule = new RetrySchedule(c.retryScheduleSeconds, c.retryJitter);
     this.registry = new EndpointRegistry({ store: opts.store, now, rotationOverlapMs: c.secretRotationOverlapSeconds * 1000 });
-    this.#sender = new WebhookSender({
-      timeoutMs: c.timeoutSeconds * 1000,
-      allowPrivateTargets: c.allowPrivateTargets,
-      lookup: opts.lookup,
-      now,
-    });
+    const senderOptions = { timeoutMs: c.timeoutSeconds * 1000, allowPrivateTargets: c.allowPrivateTargets };
+    // An injected resolver or clock (tests) cannot cross into a thread: those send from here.
+    this.#sender =
+      c.senderThreads > 0 && !opts.lookup && !opts.now
+        ? new ThreadedWebhookSender(senderOptions, c.senderThreads, opts.log)
+        : new WebhookSender({ ...senderOptions, lookup: opts.lookup, now });
     this.#dispatcher = new DeliveryDispatcher({
       store: opts.store,
       registry: this.registry,

@@ -21,6 +21,14 @@ export interface SendResult {
   aborted: boolean;
 }
 
+/** What the dispatcher sends with: one request at a time, in this thread or elsewhere. */
+export interface Sender {
+  /** POSTs `body` to `url`. Never throws: every failure is described in the result. */
+  send(url: string, headers: Record<string, string>, body: string): Promise<SendResult>;
+  /** Aborts requests in flight (answered as aborted) and closes every connection. Idempotent. */
+  close(): Promise<void>;
+}
+
 export interface WebhookSenderOptions {
   timeoutMs: number;
   allowPrivateTargets: boolean;
@@ -34,7 +42,7 @@ export interface WebhookSenderOptions {
  * the whole attempt bounded by one timeout, and at most 4 KiB of the answer read, so a receiver
  * that streams an endless body costs nothing.
  */
-export class WebhookSender {
+export class WebhookSender implements Sender {
   readonly #agent: Agent;
   readonly #timeoutMs: number;
   readonly #now: () => number;

@@ -7,7 +7,8 @@ import { LatencyHistogram, now, scanPayloads, type Transport, type WorkerStats }
  * A subscriber process: holds up to thousands of SSE or WebSocket connections and measures what
  * they receive. It is made to cost little CPU, since it shares two cores with the server: SSE is
  * read from raw sockets (no HTTP client, no SSE parser: one native `indexOf` per payload), WebSocket
- * likewise (frames walked by their headers, no WebSocket library), and nothing is JSON-parsed.
+ * likewise (frames walked by their headers, no WebSocket library), every socket reads into one
+ * shared buffer (`onread`, no stream per socket), and nothing is JSON-parsed.
  */
 
 /** Connection attempts in flight per worker: below the server's listen backlog (511). */
@@ -61,19 +62,34 @@ function onClosed(c: Conn): void {
   if (windowStart !== Number.POSITIVE_INFINITY) dropped++;
 }
 
+/** Bytes of the one read buffer every socket of this process reads into (see `reader`). */
+const READ_BUFFER_BYTES = 65_536;
+const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+
+/**
+ * Reads a socket with Node's `onread` option: the kernel's bytes land in one buffer shared by
+ * every connection of the process and go straight to `onChunk`, with no stream machinery, no
+ * Buffer and no 'data' event per read. `onChunk` must copy what it keeps (it does: the header
+ * and a payload cut in two are copied).
+ */
+function reader(onChunk: (chunk: Buffer) => void): { buffer: Buffer; callback: (n: number, buf: Buffer) => boolean } {
+  return {
+    buffer: readBuffer,
+    callback: (n, buf) => {
+      onChunk(buf.subarray(0, n));
+      return true;
+    },
+  };
+}
+
 /** An SSE subscriber on a raw socket: status line checked, then payloads scanned. */
 function openSse(url: URL, ready: (err?: Error) => void): Conn {
   const c: Conn = { seen: NONE, probe: 0, open: false, close: () => socket.destroy() };
   let head: Buffer | undefined = Buffer.alloc(0);
   let pending: Buffer | undefined;
-  const socket: Socket = netConnect({ host: url.hostname, port: Number(url.port) }, () => {
-    socket.write(
-      `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAccept: text/event-stream\r\n\r\n`,
-    );
-  });
   const found = (t: number, n: number) => onPayload(c, t, n, at);
   let at = 0;
-  socket.on('data', (chunk: Buffer) => {
+  const onChunk = (chunk: Buffer) => {
     at = now();
     if (head) {
       head = Buffer.concat([head, chunk]);
@@ -93,6 +109,11 @@ function openSse(url: URL, ready: (err?: Error) => void): Conn {
     const buf = pending ? Buffer.concat([pending, chunk]) : chunk;
     const keep = scanPayloads(buf, found);
     pending = keep < buf.length ? Buffer.from(buf.subarray(keep)) : undefined;
+  };
+  const socket: Socket = netConnect({ host: url.hostname, port: Number(url.port), onread: reader(onChunk) }, () => {
+    socket.write(
+      `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAccept: text/event-stream\r\n\r\n`,
+    );
   });
   socket.on('error', (err) => {
     if (!c.open) ready(err);
@@ -114,14 +135,7 @@ function openWs(url: URL, channel: string, ready: (err?: Error) => void): Conn {
   let pending: Buffer | undefined;
   let at = 0;
   const found = (t: number, n: number) => onPayload(c, t, n, at);
-  const socket: Socket = netConnect({ host: url.hostname, port: Number(url.port) }, () => {
-    socket.write(
-      `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\n` +
-        `Connection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n` +
-        'Sec-WebSocket-Version: 13\r\n\r\n',
-    );
-  });
-  socket.on('data', (chunk: Buffer) => {
+  const onChunk = (chunk: Buffer) => {
     at = now();
     if (head) {
       head = Buffer.concat([head, chunk]);
@@ -169,6 +183,13 @@ function openWs(url: URL, channel: string, ready: (err?: Error) => void): Conn {
       }
     }
     pending = pos < buf.length ? Buffer.from(buf.subarray(pos)) : undefined;
+  };
+  const socket: Socket = netConnect({ host: url.hostname, port: Number(url.port), onread: reader(onChunk) }, () => {
+    socket.write(
+      `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\n` +
+        `Connection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n` +
+        'Sec-WebSocket-Version: 13\r\n\r\n',
+    );
   });
   socket.on('error', (err) => {
     if (!c.open) ready(err);

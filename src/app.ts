@@ -76,6 +76,7 @@ export function createHerald(config: Config, log: Logger): Herald {
       metrics.publishLatency.observe(seconds);
     },
     onDelivered: (n) => metrics.delivered(n),
+    writeWindowMs: config.dispatch.writeWindowMs,
   });
   const kafka = config.kafka && new KafkaSource({ config: config.kafka, hub, log, registry: metrics.registry });
   const security = new Security(config, log);

@@ -55,6 +55,14 @@ export const DEFAULTS = {
     /** seconds a client has to send its whole request (headers and body); 408 past it. */
     requestTimeoutSeconds: 30,
   },
+  dispatch: {
+    /**
+     * milliseconds: the least time between two writes to one subscriber. Events that come
+     * faster wait (at most this long) and go out in one write; at lower rates nothing waits.
+     * 0 writes every publish at once.
+     */
+    writeWindowMs: 10,
+  },
   sse: {
     /** seconds between heartbeat comments, so proxies keep the stream open. */
     heartbeatSeconds: 15,

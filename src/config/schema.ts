@@ -88,6 +88,12 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    dispatch: z
+      .object({
+        writeWindowMs: z.number().min(0).max(1_000).default(d.dispatch.writeWindowMs),
+      })
+      .strict()
+      .prefault({}),
     sse: z
       .object({
         heartbeatSeconds: z.number().positive().default(d.sse.heartbeatSeconds),

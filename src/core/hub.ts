@@ -13,6 +13,11 @@ export interface HubOptions {
   onPublished?: (events: number, seconds: number) => void;
   /** Called when a dispatch wrote `count` events to subscribers. */
   onDelivered?: (count: number) => void;
+  /**
+   * milliseconds: a subscriber write follows the previous one by at least this much; events that
+   * come sooner wait and go out together (0: every dispatch is written at once). See `dispatch`.
+   */
+  writeWindowMs?: number;
   now?: () => number;
 }
 
@@ -40,6 +45,10 @@ export class Hub {
   #flushScheduled = false;
   #inFlight: Promise<void> | undefined;
   #closed = false;
+  /** Subscriptions with offered events not yet written, and when the last write round ran. */
+  #touched: Subscription[] = [];
+  #lastWrite = -Infinity;
+  #writeTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: HubOptions) {
     this.#opts = opts;
@@ -113,10 +122,19 @@ export class Hub {
     }
   }
 
-  /** Delivers events heard from the broker to local subscribers, one write per subscriber. */
+  /**
+   * Delivers events heard from the broker to local subscribers, one write per subscriber.
+   *
+   * With a write window, a write round runs at once when the previous one is at least
+   * `writeWindowMs` old, and otherwise when it will be: events that arrive faster than that are
+   * written together. At a low rate nothing waits; at a high rate each subscriber gets one write
+   * (one system call for the server, one read for the client) per window instead of one per
+   * event, which is what keeps the latency flat when a core is shared by many connections.
+   * Delay added: at most the window.
+   */
   dispatch(events: readonly StoredEvent[]): void {
-    const touched: Subscription[] = [];
     let delivered = 0;
+    const touched = this.#touched;
     for (const event of events) {
       this.#index.forEachMatch(event.channel, (sub) => {
         const g = sub.group;
@@ -133,11 +151,24 @@ export class Hub {
         }
       });
     }
+    if (delivered > 0) this.#opts.onDelivered?.(delivered);
+    if (touched.length === 0 || this.#writeTimer) return;
+    const wait = (this.#opts.writeWindowMs ?? 0) - (performance.now() - this.#lastWrite);
+    if (wait <= 0) this.#writeRound();
+    else this.#writeTimer = setTimeout(() => this.#writeRound(), wait);
+  }
+
+  /** Writes what every touched subscription was offered since its last write. */
+  #writeRound(): void {
+    if (this.#writeTimer) clearTimeout(this.#writeTimer);
+    this.#writeTimer = undefined;
+    this.#lastWrite = performance.now();
+    const touched = this.#touched;
+    this.#touched = [];
     for (const sub of touched) {
       sub.scheduled = false;
       sub.flush();
     }
-    if (delivered > 0) this.#opts.onDelivered?.(delivered);
   }
 
   /**
@@ -192,5 +223,7 @@ export class Hub {
     while (this.#inFlight || this.#queue.length > 0 || this.#flushScheduled) {
       await (this.#inFlight ?? new Promise((r) => setImmediate(r)));
     }
+    // Events waiting for their write window go out before the transports close.
+    this.#writeRound();
   }
 }

@@ -130,7 +130,8 @@ export function createHerald(config: Config, log: Logger): Herald {
   void app.register(cors, {
     origin: config.cors.origins.includes('*') ? '*' : [...config.cors.origins],
     credentials: !config.cors.origins.includes('*'),
-    exposedHeaders: ['idempotent-replayed', 'herald-event-id', 'retry-after'],
+    // One string, shared by every response (a list would be joined again for each).
+    exposedHeaders: 'idempotent-replayed, herald-event-id, retry-after',
   });
 
   let closing = false;

@@ -1,3 +1,4 @@
+import { streamLogger } from '../stream-logger.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HeraldError } from '../../core/errors.js';
 import { toEventInput } from '../../core/event.js';
@@ -44,7 +45,7 @@ export function compatRoutes(
   const publishText = (channel: string, text: string) =>
     hub.publish([{ channel, type: 'message', data: JSON.stringify(text) }]);
 
-  app.get('/sse', async (req, reply) => {
+  app.get('/sse', { childLoggerFactory: streamLogger }, async (req, reply) => {
     const since = resumePosition(req.headers['last-event-id'], undefined);
     const admitted = await gate?.admit(req, reply.raw, [feedChannel]);
     const headers = decidedHeaders(reply);

@@ -1,3 +1,4 @@
+import { streamLogger } from '../stream-logger.js';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { checkChannel } from '../../core/channel.js';
@@ -34,7 +35,7 @@ export function decidedHeaders(reply: FastifyReply): OutgoingHttpHeaders {
 
 /** `gate` checks credentials, permissions and limits before a stream opens (src/auth/stream-gate.ts). */
 export function streamRoutes(app: FastifyInstance, sse: SseStreams, maxChannels: number, gate?: StreamGate): void {
-  app.get('/v1/stream', async (req, reply) => {
+  app.get('/v1/stream', { childLoggerFactory: streamLogger }, async (req, reply) => {
     const q = req.query as Record<string, string | string[] | undefined>;
     const patterns = [...new Set(([] as string[]).concat(q.channel ?? []))];
     if (patterns.length === 0) throw new HeraldError('CHANNEL_INVALID', 'name at least one channel: ?channel=...');

@@ -28,6 +28,17 @@ export interface OpenStream {
 }
 
 /**
+ * node:http keeps a response's head (`_header`) for the response's lifetime, as the string it
+ * built by appending every header line: a tree of some 35 small strings. For a stream that lives
+ * for hours that is about 0.7 KiB per connection of bytes already sent; the same text as one flat
+ * string costs a third of it. Headers are out by now, so nothing but its value is ever read again.
+ */
+function compactHead(res: ServerResponse): void {
+  const r = res as unknown as { _header?: unknown };
+  if (typeof r._header === 'string') r._header = Buffer.from(r._header, 'latin1').toString('latin1');
+}
+
+/**
  * Every open SSE response. One timer writes the same heartbeat bytes to all of them, so an idle
  * stream costs no timer of its own.
  */
@@ -62,6 +73,7 @@ export class SseStreams {
       'x-accel-buffering': 'no',
     });
     res.write(preamble(this.#opts.retryMs));
+    compactHead(res);
     res.socket?.setNoDelay(true);
     const sub = new SseSubscription({
       res,

@@ -46,6 +46,30 @@ describe('outbound webhooks: failing receivers', () => {
     assert.ok(gap >= 900 && gap < 3_000, `retried after ${gap} ms, Retry-After said 1 s`);
   });
 
+  test('a retry that comes due while fresh events stream to the same endpoint is sent; nothing is lost or doubled', async (t) => {
+    // Fresh events go out by the fast path (stored leased, no claim); the failed first one waits
+    // in the store and must still be claimed when due, not starved by the stream.
+    const h = await herald({ retryScheduleSeconds: [0, 0.3] });
+    t.after(() => h.close());
+    const rx = await receiver();
+    rx.handle((_r, i) => (i === 0 ? { status: 503 } : { status: 200 }));
+    const ep = await endpoint(h.url, { url: rx.url, channels: ['a'] });
+    for (let i = 0; i < 60; i++) {
+      await postJson(`${h.url}/v1/publish`, { channel: 'a', data: i });
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    const ids = () => new Set(rx.requests.map((r) => String(r.headers['webhook-id'])));
+    await waitFor(() => ids().size === 60, 10_000, 'every event');
+    const first = String(rx.requests[0]!.headers['webhook-id']);
+    const tries = rx.requests.filter((r) => String(r.headers['webhook-id']) === first);
+    assert.equal(tries.length, 2, 'the first event: the 503, then its retry');
+    assert.ok(tries[1]!.at - tries[0]!.at >= 250, `the retry waited for its schedule (${tries[1]!.at - tries[0]!.at} ms)`);
+    assert.equal(rx.requests.length, 61, 'every other event exactly once');
+    assert.deepEqual(rx.overlaps, []);
+    const d = (await getJson(`${h.url}/v1/endpoints/${ep.id}/deliveries?status=pending`)).deliveries;
+    assert.deepEqual(d, []);
+  });
+
   test('410 disables the endpoint, keeps its deliveries, and says so on the system channel', async (t) => {
     const h = await herald();
     t.after(() => h.close());

@@ -434,7 +434,8 @@ export class DeliveryDispatcher {
     };
     const r = await this.#o.sender.send(e.url, headers, d.body);
     if (r.aborted) return { kind: 'release', sent: true, delivery: d };
-    const outcome = await this.#decide(e, d, r, now + r.durationMs);
+    // The answer is in now: retries count from here (the request may have waited for a thread).
+    const outcome = await this.#decide(e, d, r, Math.max(now + r.durationMs, this.#o.now()));
     const result: FinishedAttempt = {
       id: d.id,
       claim: d.claims,

@@ -99,7 +99,10 @@ export class SqliteDeliveryStore implements DeliveryStore {
         last_status    INTEGER,
         last_error     TEXT
       );
-      CREATE INDEX IF NOT EXISTS outbound_due ON outbound_deliveries (endpoint_id, status, next_at);
+      -- Due work is looked up among pending rows only: a finished delivery leaves this index
+      -- instead of moving inside it, and the index stays the size of the queue, not the history.
+      DROP INDEX IF EXISTS outbound_due;
+      CREATE INDEX IF NOT EXISTS outbound_pending_due ON outbound_deliveries (endpoint_id, next_at) WHERE status = 'pending';
       CREATE INDEX IF NOT EXISTS outbound_fifo ON outbound_deliveries (endpoint_id, status, id);
       CREATE INDEX IF NOT EXISTS outbound_by_endpoint ON outbound_deliveries (endpoint_id, id);
       CREATE TABLE IF NOT EXISTS outbound_attempts (

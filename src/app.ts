@@ -18,7 +18,7 @@ import { pageRoutes } from './http/routes/pages.js';
 import { publishRoutes } from './http/routes/publish.js';
 import { streamRoutes } from './http/routes/stream.js';
 import type { Logger } from './observability/logger.js';
-import { Metrics } from './observability/metrics.js';
+import { Metrics, type OutboundAttempt } from './observability/metrics.js';
 import { MemoryEventStore } from './stores/memory-event-store.js';
 import { SqliteEventStore } from './stores/sqlite-event-store.js';
 import { KafkaSource } from './sources/kafka-source.js';
@@ -83,7 +83,21 @@ export function createHerald(config: Config, log: Logger): Herald {
   const guard = security.guard;
   const gate = new StreamGate(security);
   const webhooks = new WebhookReceiver({ hub, log, metrics, sources: config.sources });
-  const outbound = new OutboundWebhooks({ hub, store: createDeliveryStore(store), config: config.outbound, log });
+  let recordAttempt: ((a: OutboundAttempt) => void) | undefined;
+  const outbound = new OutboundWebhooks({
+    hub,
+    store: createDeliveryStore(store),
+    config: config.outbound,
+    log,
+    onAttempt: (d, a) =>
+      recordAttempt?.({
+        outcome: a.outcome.status,
+        durationMs: a.attempt.durationMs,
+        plannedAt: d.createdAt,
+        endedAt: a.attempt.at + a.attempt.durationMs,
+      }),
+  });
+  recordAttempt = metrics.trackOutbound(outbound);
   const sse = new SseStreams({
     hub,
     metrics,

@@ -66,6 +66,26 @@ describe('outbound webhooks', () => {
     });
   });
 
+  test('/metrics counts attempts by outcome, their duration and the delivery lag', async (t) => {
+    const h = await herald({ retryScheduleSeconds: [0, 0.1] });
+    t.after(() => h.close());
+    const rx = await receiver();
+    rx.handle((r) => (JSON.parse(r.body).data === 'fails' ? { status: 500 } : { status: 200 }));
+    await endpoint(h.url, { url: rx.url, channels: ['m'] });
+    await publish(h.url, [{ channel: 'm', data: 'ok 1' }, { channel: 'm', data: 'ok 2' }, { channel: 'm', data: 'fails' }]);
+    const metric = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    const text = (await waitFor(async () => {
+      const m = await (await fetch(`${h.url}/metrics`)).text();
+      return metric(m, 'herald_webhook_attempts_total\\{outcome="dead"\\}') === 1 ? m : undefined;
+    }, 5_000, 'the failing delivery to be dead-lettered'))!;
+    assert.equal(metric(text, 'herald_webhook_attempts_total\\{outcome="delivered"\\}'), 2);
+    assert.equal(metric(text, 'herald_webhook_attempts_total\\{outcome="retry"\\}'), 1);
+    assert.equal(metric(text, 'herald_webhook_attempt_duration_seconds_count'), 4);
+    assert.equal(metric(text, 'herald_webhook_delivery_lag_seconds_count'), 2);
+    assert.equal(metric(text, 'herald_webhook_requests_in_flight'), 0);
+    assert.equal(metric(text, 'herald_webhook_deliveries_waiting'), 0);
+  });
+
   test('retries a failing receiver with the same webhook-id until it succeeds, and logs every attempt', async (t) => {
     const h = await herald();
     t.after(() => h.close());

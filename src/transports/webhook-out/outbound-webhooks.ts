@@ -124,6 +124,16 @@ export class OutboundWebhooks {
     this.#pruner.unref();
   }
 
+  /** Requests in flight on this node. */
+  get inFlight(): number {
+    return this.#dispatcher.inFlight;
+  }
+
+  /** Leased deliveries waiting in memory for a slot on this node. */
+  get waiting(): number {
+    return this.#dispatcher.waiting;
+  }
+
   /** Stops planning and sending (requests in flight get up to `drainMs`). Idempotent. */
   close(drainMs = 5_000): Promise<void> {
     this.#closed ??= (async () => {

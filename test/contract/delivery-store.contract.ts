@@ -137,6 +137,21 @@ export function deliveryStoreContract(name: string, factory: DeliveryStoreFactor
       await s.close();
     });
 
+    test('the leases of a dead worker can be given back at once, and only those', async () => {
+      const s = await factory.create();
+      await s.enqueue([row('e', 1), row('e', 2), row('e', 3)]);
+      const req = [{ endpointId: 'e', limit: 1, ordered: false }];
+      const [a] = (await s.claim(req, 0, LEASE, 'dead')).claimed;
+      const [b] = (await s.claim(req, 0, LEASE, 'alive')).claimed;
+      assert.deepEqual((await s.leaseOwners()).sort(), ['alive', 'dead']);
+      assert.equal(await s.releaseOwners(['dead'], 10), 1);
+      assert.deepEqual(await s.leaseOwners(), ['alive']);
+      // Due at once (long before the lease would end), the fencing counter unchanged.
+      const again = (await s.claim([{ endpointId: 'e', limit: 10, ordered: false }], 10, LEASE, 'next')).claimed;
+      assert.deepEqual(again.map((d) => [d.id, d.claims]).sort(), [[a!.id, 2], [b!.id + 1, 1]].sort());
+      await s.close();
+    });
+
     test('claims only due deliveries, oldest first, and hides them for the lease', async () => {
       const s = await factory.create();
       await s.enqueue([row('e', 1, 100), row('e', 2, 50), row('e', 3, 5_000)]);

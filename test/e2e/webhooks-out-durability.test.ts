@@ -94,3 +94,31 @@ test('two nodes sending from one queue never send the same delivery at once', as
   }
   assert.equal(rx.maxInFlight > 8, true, 'both nodes were sending');
 });
+
+test('after SIGKILL the restarted process takes back the dead one\'s leases at once, not when they run out', async (t) => {
+  const rx = await startReceiver();
+  t.after(() => rx.close());
+  rx.handle(async () => {
+    await new Promise((r) => setTimeout(r, 5));
+    return { status: 200 };
+  });
+  // The default lease (60 s): without taking the leases back, the restart would wait that long.
+  const config = { allowPrivateTargets: true, sweepIntervalSeconds: 0.1 };
+  const first = await spawnHerald({ outbound: config });
+  const ep = await postJson(`${first.url}/v1/endpoints`, { url: rx.url, channels: ['burst'], maxConcurrency: 4 });
+  assert.equal(ep.status, 201);
+  const r = await postJson(`${first.url}/v1/publish`, Array.from({ length: 300 }, (_, i) => ({ channel: 'burst', data: i })));
+  assert.equal(r.status, 201);
+  await waitFor(() => rx.requests.length >= 20, 20_000, 'some deliveries before the kill');
+  await first.kill();
+  const ids = () => new Set(rx.requests.map((q) => q.headers['webhook-id'])).size;
+  assert.ok(ids() < 300, 'the kill came mid-burst');
+  const second = await spawnHerald({ outbound: config }, { dataDir: first.dataDir });
+  t.after(() => second.stop());
+  // Half a lease: what the killed process held must not wait for its leases to run out.
+  await waitFor(() => ids() === 300, 30_000, 'all 300 events within half a lease');
+  assert.ok(
+    second.logs.some((l) => l.msg === 'outbound webhooks: took back the leases of a stopped process'),
+    'the restart says it took the leases back',
+  );
+});

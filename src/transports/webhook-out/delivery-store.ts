@@ -64,6 +64,14 @@ export interface DeliveryStore {
   /** Gives claimed deliveries back, due at `now`, without counting an attempt (graceful stop). */
   release(claims: readonly { id: number; claim: number }[], now: number): Promise<void>;
 
+  /** The workers holding leases on pending deliveries. */
+  leaseOwners(): Promise<string[]>;
+  /**
+   * Gives back every lease held by `owners` (due at `now`, no attempt counted, the fencing
+   * counter unchanged), for workers known to be dead. Resolves to how many were given back.
+   */
+  releaseOwners(owners: readonly string[], now: number): Promise<number>;
+
   /** Moves an endpoint's pending deliveries to `held`. Resolves to how many moved. */
   hold(endpointId: string, now: number): Promise<number>;
   /** Moves an endpoint's held deliveries back to `pending`, due at `now`. */

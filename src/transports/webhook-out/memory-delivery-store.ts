@@ -163,6 +163,29 @@ export class MemoryDeliveryStore implements DeliveryStore {
     });
   }
 
+  leaseOwners(): Promise<string[]> {
+    return this.#run(() => {
+      const owners = new Set<string>();
+      for (const r of this.#rows.values()) if (r.status === 'pending' && r.leaseOwner !== null) owners.add(r.leaseOwner);
+      return [...owners];
+    });
+  }
+
+  releaseOwners(owners: readonly string[], now: number): Promise<number> {
+    return this.#run(() => {
+      const dead = new Set(owners);
+      let n = 0;
+      for (const r of this.#rows.values()) {
+        if (r.status !== 'pending' || r.leaseOwner === null || !dead.has(r.leaseOwner)) continue;
+        r.nextAt = now;
+        r.leaseOwner = null;
+        r.updatedAt = now;
+        n++;
+      }
+      return n;
+    });
+  }
+
   finish(results: readonly FinishedAttempt[]): Promise<void> {
     return this.#run(() => {
       for (const { id, claim, attempt, outcome } of results) {

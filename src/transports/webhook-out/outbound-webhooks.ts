@@ -59,7 +59,11 @@ export class OutboundWebhooks {
   #started = false;
   #closed: Promise<void> | undefined;
 
+  /** This node's name on its leases: host, process id, and a random part for this start. */
+  readonly #owner = `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
+
   constructor(opts: OutboundWebhooksOptions) {
+    ownersHere.add(this.#owner);
     const c = (this.#config = opts.config);
     this.#hub = opts.hub;
     this.#plan = opts.plan ?? true;
@@ -81,7 +85,7 @@ export class OutboundWebhooks {
       schedule: this.#schedule,
       log: opts.log,
       now,
-      owner: `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`,
+      owner: this.#owner,
       concurrency: c.concurrency,
       endpointConcurrency: c.maxConcurrencyPerEndpoint,
       leaseMs: c.leaseSeconds * 1000,
@@ -112,6 +116,7 @@ export class OutboundWebhooks {
     if (this.#started) return;
     this.#started = true;
     await this.registry.load();
+    await this.#recoverLeases();
     if (this.#plan) await this.#planner.start();
     this.#dispatcher.start();
     const retentionMs = this.#config.deliveryRetentionSeconds * 1000;
@@ -122,6 +127,19 @@ export class OutboundWebhooks {
       );
     }, PRUNE_INTERVAL_MS);
     this.#pruner.unref();
+  }
+
+  /**
+   * Leases held by a process of this host that is gone (killed, crashed) are given back at once,
+   * so what it had in flight or waiting in memory is sent now instead of when each lease runs out.
+   * A process is gone when no process has its id, or when its id is ours (a restart that got the
+   * same id, as in a container where Herald is process 1). Other hosts' leases run out as usual.
+   */
+  async #recoverLeases(): Promise<void> {
+    const dead = (await this.store.leaseOwners()).filter((o) => o !== this.#owner && isGoneLocalOwner(o));
+    if (dead.length === 0) return;
+    const n = await this.store.releaseOwners(dead, this.#now());
+    if (n > 0) this.#log.info({ released: n, owners: dead }, 'outbound webhooks: took back the leases of a stopped process');
   }
 
   /** Requests in flight on this node. */
@@ -140,6 +158,7 @@ export class OutboundWebhooks {
       clearInterval(this.#pruner);
       await this.#planner.close();
       await this.#dispatcher.close(drainMs);
+      ownersHere.delete(this.#owner);
       await this.store.close();
     })();
     return this.#closed;
@@ -238,5 +257,25 @@ export class OutboundWebhooks {
     if (!more) cursor = Math.max(cursor, until);
     this.#dispatcher.wake();
     return { queued, through: cursor, next: more ? cursor : null, prunedThrough: bounds.prunedThrough };
+  }
+}
+
+/** Lease owners of the instances running in this process. */
+const ownersHere = new Set<string>();
+
+/** True for a lease owner (`host/pid/random`) on this host whose process no longer runs. */
+export function isGoneLocalOwner(owner: string): boolean {
+  const parts = owner.split('/');
+  if (parts.length < 3) return false;
+  const pid = Number(parts[parts.length - 2]);
+  const host = parts.slice(0, -2).join('/');
+  if (host !== hostname() || !Number.isInteger(pid) || pid <= 0) return false;
+  // Our own id: another instance in this process, or a process before us that had our id.
+  if (pid === process.pid) return !ownersHere.has(owner);
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }

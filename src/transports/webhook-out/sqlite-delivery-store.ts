@@ -166,6 +166,13 @@ export class SqliteDeliveryStore implements DeliveryStore {
         `UPDATE outbound_deliveries SET next_at = ?, lease_owner = NULL, updated_at = ?
           WHERE id = ? AND claims = ? AND status = 'pending'`,
       ),
+      leaseOwners: db.prepare(
+        `SELECT DISTINCT lease_owner FROM outbound_deliveries WHERE status = 'pending' AND lease_owner IS NOT NULL`,
+      ),
+      releaseOwner: db.prepare(
+        `UPDATE outbound_deliveries SET next_at = ?, lease_owner = NULL, updated_at = ?
+          WHERE status = 'pending' AND lease_owner = ?`,
+      ),
       hold: db.prepare(
         `UPDATE outbound_deliveries SET status = 'held', lease_owner = NULL, updated_at = ?
           WHERE endpoint_id = ? AND status = 'pending'`,
@@ -371,6 +378,16 @@ export class SqliteDeliveryStore implements DeliveryStore {
 
   release(claims: readonly { id: number; claim: number }[], now: number): Promise<void> {
     return this.#relaxed(() => this.#releaseTx.immediate(claims, now));
+  }
+
+  leaseOwners(): Promise<string[]> {
+    return this.#run(() => (this.#s.leaseOwners!.all() as { lease_owner: string }[]).map((r) => r.lease_owner));
+  }
+
+  releaseOwners(owners: readonly string[], now: number): Promise<number> {
+    return this.#run(() =>
+      this.#db.transaction(() => owners.reduce((n, o) => n + this.#s.releaseOwner!.run(now, now, o).changes, 0))(),
+    );
   }
 
   hold(endpointId: string, now: number): Promise<number> {

@@ -210,8 +210,7 @@ export class DeliveryDispatcher {
       return undefined;
     }
     lane.reserved++;
-    this.#held++;
-    this.#heldBytes += bodyBytes;
+    this.#hold(bodyBytes);
     return { owner: this.#o.owner, until: now + this.#o.leaseMs };
   }
 
@@ -224,8 +223,7 @@ export class DeliveryDispatcher {
     for (const d of leased) {
       const lane = this.#lane(d.endpointId);
       lane.reserved--;
-      this.#held--;
-      this.#heldBytes -= d.body.length;
+      this.#release(d.body.length);
       this.#enqueueReady(lane, d);
     }
     this.#startReady();
@@ -236,8 +234,7 @@ export class DeliveryDispatcher {
   abandon(rows: readonly { endpointId: string; body: string }[]): void {
     for (const r of rows) {
       this.#lane(r.endpointId).reserved--;
-      this.#held--;
-      this.#heldBytes -= r.body.length;
+      this.#release(r.body.length);
     }
     this.#wakeUp();
   }
@@ -248,9 +245,19 @@ export class DeliveryDispatcher {
       return;
     }
     lane.ready.push(d);
-    this.#held++;
-    this.#heldBytes += d.body.length;
+    this.#hold(d.body.length);
     this.#waiting.add(d.endpointId);
+  }
+
+  /** Counts a delivery (and its body) held in memory, waiting or reserved. */
+  #hold(bytes: number): void {
+    this.#held++;
+    this.#heldBytes += bytes;
+  }
+
+  #release(bytes: number): void {
+    this.#held--;
+    this.#heldBytes -= bytes;
   }
 
   #behind(endpointId: string): void {
@@ -310,8 +317,7 @@ export class DeliveryDispatcher {
       while (lane.ready.length > 0 && lane.inflight < limit && this.#total < this.#o.concurrency) {
         if (breaker.allowance(now, 1) <= 0) break;
         const d = lane.ready.shift()!;
-        this.#held--;
-        this.#heldBytes -= d.body.length;
+        this.#release(d.body.length);
         if (d.nextAt - now < this.#leaseNeeded) {
           this.#giveBack(d, false);
           continue;
@@ -323,8 +329,7 @@ export class DeliveryDispatcher {
       if (lane.ready.length > 0 && (!e || !e.enabled || breaker.state(now) === 'open')) {
         // Not to be sent from here for a while: due again in the store, for whoever can.
         for (const d of lane.ready.splice(0)) {
-          this.#held--;
-          this.#heldBytes -= d.body.length;
+          this.#release(d.body.length);
           this.#giveBack(d, false);
         }
         if (breaker.reopensAt > now) this.#arm(breaker.reopensAt);
@@ -339,7 +344,7 @@ export class DeliveryDispatcher {
   async #claim(): Promise<void> {
     if (this.#closed) return;
     const now = this.#o.now();
-    const budget = Math.min(this.#o.concurrency - this.#total + READY_MAX - this.#held, this.#o.concurrency + READY_MAX);
+    const budget = this.#o.concurrency - this.#total + READY_MAX - this.#held;
     const budgetBytes = READY_MAX_BYTES - this.#heldBytes;
     if (budget <= 0 || budgetBytes <= 0) return;
     const endpoints = this.#o.registry.list().filter((e) => e.enabled);

@@ -197,3 +197,40 @@ export interface DeliveryQuery {
   readonly before?: number | undefined;
   readonly limit: number;
 }
+
+/** How one store finds and leases rows; `claimWithin` applies the claim rules over it. */
+export interface ClaimSource<R> {
+  /** Due rows of one request, oldest first, at most `limit` (only the due head when ordered). */
+  due(req: ClaimRequest, limit: number): readonly R[];
+  bodyBytes(row: R): number;
+  /** Leases the row and returns it as claimed. */
+  lease(row: R): Delivery;
+  /** The earliest `nextAt` of the endpoint's pending rows, if any. */
+  nextDue(endpointId: string): number | undefined;
+}
+
+/**
+ * The claim walk every store shares: requests in order, at most `max` deliveries and `maxBytes`
+ * of bodies in all (always at least one), `cut` when a bound stopped it, and the earliest due
+ * time of an endpoint that had nothing more due.
+ */
+export function claimWithin<R>(requests: readonly ClaimRequest[], max: number, maxBytes: number, src: ClaimSource<R>): ClaimResult {
+  const claimed: Delivery[] = [];
+  let nextDueAt: number | undefined;
+  let bytes = 0;
+  for (const req of requests) {
+    const limit = Math.min(req.limit, max - claimed.length);
+    if (limit <= 0) return { claimed, nextDueAt, cut: true };
+    const rows = src.due(req, limit);
+    for (const r of rows) {
+      const size = src.bodyBytes(r);
+      if (claimed.length > 0 && bytes + size > maxBytes) return { claimed, nextDueAt, cut: true };
+      bytes += size;
+      claimed.push(src.lease(r));
+    }
+    if (rows.length === limit) continue; // more may be due: the caller comes back anyway
+    const next = src.nextDue(req.endpointId);
+    if (next !== undefined && (nextDueAt === undefined || next < nextDueAt)) nextDueAt = next;
+  }
+  return { claimed, nextDueAt, cut: false };
+}

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { ClosedError } from '../../core/errors.js';
+import { claimWithin } from './delivery-store.js';
 import type {
   Attempt,
   ClaimRequest,
@@ -123,44 +124,33 @@ export class MemoryDeliveryStore implements DeliveryStore {
     max = Infinity,
     maxBytes = Infinity,
   ): Promise<ClaimResult> {
-    return this.#run(() => {
-      const claimed: Delivery[] = [];
-      let nextDueAt: number | undefined;
-      let bytes = 0;
-      let cut = false;
-      requests: for (const req of requests) {
-        const limit = Math.min(req.limit, max - claimed.length);
-        if (limit <= 0) {
-          cut = true;
-          break;
-        }
-        const pending = this.#pending(req.endpointId);
-        let take: Row[];
-        if (req.ordered) {
-          const head = pending[0];
-          take = head && head.nextAt <= now ? [head] : [];
-        } else {
-          take = pending
+    return this.#run(() =>
+      claimWithin<Row>(requests, max, maxBytes, {
+        due: (req, limit) => {
+          const pending = this.#pending(req.endpointId);
+          if (req.ordered) {
+            const head = pending[0];
+            return head && head.nextAt <= now ? [head] : [];
+          }
+          return pending
             .filter((r) => r.nextAt <= now)
             .sort((a, b) => a.nextAt - b.nextAt || a.id - b.id)
             .slice(0, limit);
-        }
-        for (const r of take) {
-          if (claimed.length > 0 && bytes + r.body.length > maxBytes) {
-            cut = true;
-            break requests;
-          }
-          bytes += r.body.length;
+        },
+        bodyBytes: (r) => r.body.length,
+        lease: (r) => {
           r.nextAt = now + leaseMs;
           r.claims++;
           r.leaseOwner = owner;
-          claimed.push({ ...r });
-        }
-        if (take.length === limit) continue;
-        for (const r of pending) if (nextDueAt === undefined || r.nextAt < nextDueAt) nextDueAt = r.nextAt;
-      }
-      return { claimed, nextDueAt, cut };
-    });
+          return { ...r };
+        },
+        nextDue: (endpointId) => {
+          let at: number | undefined;
+          for (const r of this.#pending(endpointId)) if (at === undefined || r.nextAt < at) at = r.nextAt;
+          return at;
+        },
+      }),
+    );
   }
 
   leaseOwners(): Promise<string[]> {

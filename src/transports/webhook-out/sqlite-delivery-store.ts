@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { ClosedError } from '../../core/errors.js';
+import { claimWithin } from './delivery-store.js';
 import type {
   Attempt,
   ClaimRequest,
@@ -238,39 +239,22 @@ export class SqliteDeliveryStore implements DeliveryStore {
       return leased;
     });
     this.#claimTx = db.transaction(
-      (requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string, max: number, maxBytes: number) => {
-        const claimed: Delivery[] = [];
-        let nextDueAt: number | undefined;
-        let bytes = 0;
-        let cut = false;
-        requests: for (const req of requests) {
-          const limit = Math.min(req.limit, max - claimed.length);
-          if (limit <= 0) {
-            cut = true;
-            break;
-          }
-          let rows: DeliveryRow[];
-          if (req.ordered) {
-            const head = s.head!.get(req.endpointId) as DeliveryRow | undefined;
-            rows = head && head.next_at <= now ? [head] : [];
-          } else {
-            rows = s.dueParallel!.all(req.endpointId, now, limit) as DeliveryRow[];
-          }
-          for (const r of rows) {
-            if (claimed.length > 0 && bytes + r.body.length > maxBytes) {
-              cut = true;
-              break requests;
+      (requests: readonly ClaimRequest[], now: number, leaseMs: number, owner: string, max: number, maxBytes: number) =>
+        claimWithin<DeliveryRow>(requests, max, maxBytes, {
+          due: (req, limit) => {
+            if (req.ordered) {
+              const head = s.head!.get(req.endpointId) as DeliveryRow | undefined;
+              return head && head.next_at <= now ? [head] : [];
             }
-            bytes += r.body.length;
+            return s.dueParallel!.all(req.endpointId, now, limit) as DeliveryRow[];
+          },
+          bodyBytes: (r) => r.body.length,
+          lease: (r) => {
             s.lease!.run(now + leaseMs, owner, r.id);
-            claimed.push(toDelivery({ ...r, next_at: now + leaseMs, claims: r.claims + 1, lease_owner: owner }));
-          }
-          if (rows.length === limit) continue; // more may be due: the caller comes back anyway
-          const next = (s.nextDue!.get(req.endpointId) as { at: number | null }).at;
-          if (next !== null && (nextDueAt === undefined || next < nextDueAt)) nextDueAt = next;
-        }
-        return { claimed, nextDueAt, cut };
-      },
+            return toDelivery({ ...r, next_at: now + leaseMs, claims: r.claims + 1, lease_owner: owner });
+          },
+          nextDue: (endpointId) => (s.nextDue!.get(endpointId) as { at: number | null }).at ?? undefined,
+        }),
     );
     this.#finishTx = db.transaction((results: readonly FinishedAttempt[]) => {
       for (const { id, claim, attempt: a, outcome } of results) {

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -130,4 +130,33 @@ export function cpuMsOf(pid: number): number {
 export function newestProfile(dir: string): string | undefined {
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
   return files.length > 0 ? join(dir, files[files.length - 1]!) : undefined;
+}
+
+/** Share of the machine's CPU time that was idle over `ms` milliseconds (0 to 1). */
+async function idleShare(ms: number): Promise<number> {
+  const sum = () => cpus().reduce((a, c) => ({ idle: a.idle + c.times.idle, all: a.all + c.times.user + c.times.nice + c.times.sys + c.times.idle + c.times.irq }), { idle: 0, all: 0 });
+  const a = sum();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = sum();
+  return b.all > a.all ? (b.idle - a.idle) / (b.all - a.all) : 1;
+}
+
+/** A suite starts once the machine is this idle (over one second)... */
+const QUIET_IDLE_SHARE = 0.85;
+/** ...or after this long, with a warning in its output. */
+const QUIET_WAIT_MAX_MS = 30_000;
+
+/**
+ * Waits until the machine is quiet (processes of the previous suite gone, its sockets closed),
+ * so a suite's figures are not taken while the last one still uses the cores. Returns the idle
+ * share seen last and whether it was reached.
+ */
+export async function waitForQuiet(): Promise<{ idle: number; quiet: boolean }> {
+  const until = Date.now() + QUIET_WAIT_MAX_MS;
+  let idle = 0;
+  while (Date.now() < until) {
+    idle = await idleShare(1_000);
+    if (idle >= QUIET_IDLE_SHARE) return { idle, quiet: true };
+  }
+  return { idle, quiet: false };
 }

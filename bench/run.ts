@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import type { Transport } from './bench-protocol.js';
 import { goalsTable, figuresTable, resultsPage, type RunInfo } from './bench-report.js';
 import { FULL, QUICK, SCENARIOS, runSuite, type Scenario, type SuiteResult } from './bench-suite.js';
-import { newestProfile, ROOT, type TargetKind } from './bench-targets.js';
+import { newestProfile, ROOT, waitForQuiet, type TargetKind } from './bench-targets.js';
 import { LoadDriver } from './load-driver.js';
 import { formatProfile, summarizeProfile } from './profile-summary.js';
 
@@ -147,15 +147,23 @@ async function main(): Promise<void> {
 
 async function runOtherSuites(suites: Suite[], quick: boolean, sync: string, say: (s: string) => void): Promise<void> {
   const sizes = quick ? { seconds: '3', events: '2000', records: '10000' } : { seconds: '5', events: '10000', records: '100000' };
+  // Each suite starts on a quiet machine: the previous one's processes and sockets are gone.
+  const quiet = async () => {
+    const q = await waitForQuiet();
+    if (!q.quiet) say(`warning: the machine stays busy (${Math.round(q.idle * 100)}% idle); figures will be noisy`);
+  };
   if (suites.includes('webhooks-in')) {
+    await quiet();
     say('--- inbound webhooks: signed Stripe webhooks, p99 at 1,000/s and the highest rate under 50 ms ---');
     if ((await runScript('webhooks-in', ['--seconds', sizes.seconds, '--sync', sync])) !== 0) process.exitCode = 1;
   }
   if (suites.includes('webhooks-out')) {
+    await quiet();
     say('--- outbound webhooks: deliveries/s to a local receiver (1 and 100 endpoints), lag at 1,000 events/s ---');
     if ((await runScript('webhooks-out', ['--events', sizes.events, '--seconds', sizes.seconds])) !== 0) process.exitCode = 1;
   }
   if (suites.includes('kafka')) {
+    await quiet();
     say('--- Kafka in: records/s into the log and out to 1,000 SSE subscribers, produce-to-receipt p99 ---');
     if (!process.env.HERALD_TEST_KAFKA_BROKERS && !(await brokerAnswers('127.0.0.1', 19092))) {
       say('kafka: skipped, no broker: run `bash scripts/services/kafka.sh start` (or set HERALD_TEST_KAFKA_BROKERS)');

@@ -30,6 +30,8 @@ export const LAG_P99_GOAL_MS = 100;
 export const GOAL_RATE = 1_000;
 /** Events per publish request in the throughput bursts. */
 const BURST_BATCH = 500;
+/** Deliveries sent before anything is measured, so every measured burst runs on warm code. */
+const WARM_UP_EVENTS = 3_000;
 /** ms between publisher ticks in the lag run; each tick sends what has come due. */
 const TICK_MS = 5;
 
@@ -75,7 +77,9 @@ class Receiver {
 async function startHerald(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   const config = join(dataDir, 'config.json');
   writeFileSync(config, JSON.stringify({ log: { level: 'info' }, outbound: { allowPrivateTargets: true, concurrency: 256 } }));
-  const child = spawn(process.execPath, [...(process.env.HERALD_BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.HERALD_BENCH_PROFILE] : []), join(ROOT, 'dist/src/cli/main.js'), '--config', config], {
+  const flags = (process.env.HERALD_BENCH_FLAGS ?? '').split(' ').filter(Boolean);
+  if (process.env.HERALD_BENCH_PROFILE) flags.push('--cpu-prof', '--cpu-prof-dir=' + process.env.HERALD_BENCH_PROFILE);
+  const child = spawn(process.execPath, [...flags, join(ROOT, 'dist/src/cli/main.js'), '--config', config], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', HERALD_DATA_DIR: dataDir },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -86,7 +90,8 @@ async function startHerald(dataDir: string): Promise<{ child: ChildProcess; url:
         const rec = JSON.parse(line) as { msg?: string; url?: string };
         if (rec.msg === 'herald listening' && rec.url) resolve(rec.url);
       } catch {
-        /* not a log line */
+        // Not a log line: output of HERALD_BENCH_FLAGS such as --trace-gc.
+        process.stderr.write(line + '\n');
       }
     });
   });
@@ -148,6 +153,13 @@ export async function runWebhooksOutBench(opts: { events?: number; seconds?: num
         heraldCpuUsPerDelivery: Math.round(cpuUs / expected),
       };
     };
+
+    // Warm-up, not measured: the first burst would otherwise also pay for compiling Herald's
+    // delivery path (V8 optimizes it on helper threads while the burst runs).
+    const warm = await api(pool, 'POST', '/v1/endpoints', { url: `${base}/warm`, channels: ['warm'], maxConcurrency: 256 });
+    await burst('warm', WARM_UP_EVENTS, WARM_UP_EVENTS);
+    await pool.request({ method: 'DELETE', path: `/v1/endpoints/${warm.id}` }).then((r) => r.body.text());
+    log(`warm-up: ${WARM_UP_EVENTS} deliveries (not measured)`);
 
     const one = await api(pool, 'POST', '/v1/endpoints', { url: `${base}/one`, channels: ['one'], maxConcurrency: 256 });
     const oneEndpoint = await burst('one', events, events);

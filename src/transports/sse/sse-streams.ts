@@ -27,15 +27,24 @@ export interface OpenStream {
   transport: Transport;
 }
 
+/** What `_header` holds once the head is out: node only tests it for truth from then on. */
+const HEAD_SENT = 'HTTP/1.1 (head sent)\r\n\r\n';
+const NO_RAW_HEADERS: string[] = [];
+
 /**
- * node:http keeps a response's head (`_header`) for the response's lifetime, as the string it
- * built by appending every header line: a tree of some 35 small strings. For a stream that lives
- * for hours that is about 0.7 KiB per connection of bytes already sent; the same text as one flat
- * string costs a third of it. Headers are out by now, so nothing but its value is ever read again.
+ * Lets go of what an open stream no longer needs from node:http, which would otherwise be kept
+ * for the connection's lifetime (hours, for an SSE stream):
+ * - the response head (`_header`), some 350 bytes of text per stream for a typical head. Once
+ *   the first write has carried it out (`_headerSent`), node reads `_header` only as a flag
+ *   ("headers sent"; `writeHead` refuses, `end` frames no new head), so a shared string stands in;
+ * - the request headers (`rawHeaders` and the parsed `headers`), read once while opening: with
+ *   a browser's dozen headers and cookies, often more than a kilobyte per stream.
  */
-function compactHead(res: ServerResponse): void {
-  const r = res as unknown as { _header?: unknown };
-  if (typeof r._header === 'string') r._header = Buffer.from(r._header, 'latin1').toString('latin1');
+function releaseOpeningState(req: IncomingMessage, res: ServerResponse): void {
+  const r = res as unknown as { _header?: unknown; _headerSent?: boolean };
+  if (r._headerSent === true && typeof r._header === 'string') r._header = HEAD_SENT;
+  req.rawHeaders = NO_RAW_HEADERS;
+  req.headers = {};
 }
 
 /**
@@ -73,7 +82,7 @@ export class SseStreams {
       'x-accel-buffering': 'no',
     });
     res.write(preamble(this.#opts.retryMs));
-    compactHead(res);
+    releaseOpeningState(o.req, res);
     res.socket?.setNoDelay(true);
     const sub = new SseSubscription({
       res,

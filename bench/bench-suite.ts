@@ -1,5 +1,5 @@
 import type { Transport } from './bench-protocol.js';
-import { Target, type TargetKind } from './bench-targets.js';
+import { Target, waitForQuiet, type TargetKind } from './bench-targets.js';
 import type { LoadDriver, Measurement } from './load-driver.js';
 
 /** The scenarios of the benchmark, in the order one suite runs them. */
@@ -75,6 +75,12 @@ export async function runSuite(
   const target = await Target.start({ kind, transport, store: o.store, sync: o.sync, profileDir: o.profileDir });
   load.useTarget(transport, target.url, target.streamUrl, () => target.cpuMs());
   const label = `${kind} ${transport}`;
+  // A measured window starts on a quiet machine: connections opened or closed just before it
+  // (9,000 closed between fan-out and steady) leave work behind that is not the window's own.
+  const quiet = async () => {
+    const q = await waitForQuiet();
+    if (!q.quiet) say(`${label}: warning: the machine stays busy (${Math.round(q.idle * 100)}% idle); figures will be noisy`);
+  };
   try {
     // Warm up: load the code paths (and JIT them) so RSS growth is the connections' own.
     await load.connectTo(20);
@@ -102,6 +108,7 @@ export async function runSuite(
     if (scenarios.includes('idle')) result.idle = idle;
 
     if (scenarios.includes('fanout')) {
+      await quiet();
       result.fanout = await load.measure({ mode: 'rate', rate: z.fanoutRate, count: z.fanoutRate * z.rateSeconds, inflight: z.inflight });
       say(`${label}: fanout ${describe(result.fanout)}`);
     }
@@ -110,10 +117,12 @@ export async function runSuite(
       await load.waitLive();
     }
     if (scenarios.includes('steady')) {
+      await quiet();
       result.steady = await load.measure({ mode: 'rate', rate: z.steadyRate, count: z.steadyRate * z.rateSeconds, inflight: z.inflight });
       say(`${label}: steady ${describe(result.steady)}`);
     }
     if (scenarios.includes('burst')) {
+      await quiet();
       result.burst = await load.measure({ mode: 'burst', count: z.burstCount, inflight: z.inflight });
       say(`${label}: burst ${describe(result.burst)}`);
     }

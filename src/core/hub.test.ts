@@ -4,6 +4,7 @@ import { MemoryBroker } from '../brokers/memory-broker.js';
 import { MemoryEventStore } from '../stores/memory-event-store.js';
 import type { EventInput, StoredEvent } from './event.js';
 import { Hub } from './hub.js';
+import { WRITE_SLICE_SUBSCRIBERS } from './limits.js';
 import { Subscription, type DisconnectReason, type ResetReason } from './subscription.js';
 
 class Recorder extends Subscription {
@@ -116,6 +117,24 @@ test('publishes of one tick are committed together and reach a subscriber in one
   await Promise.all(Array.from({ length: 50 }, (_, i) => hub.publish([ev(`a.${i % 3}`, i)])));
   assert.deepEqual(sub.seen, range(1, 50));
   assert.deepEqual(sub.writes, [50]);
+});
+
+test('an event that comes during a write round joins the writes the round has not reached yet', async () => {
+  const hub = new Hub({ store: new MemoryEventStore(), broker: new MemoryBroker() });
+  const subs = Array.from({ length: WRITE_SLICE_SUBSCRIBERS * 3 }, () => new Recorder(['a']));
+  for (const s of subs) await hub.subscribe(s);
+  const [a] = await hub.publish([ev('a', 1)]);
+  // The round for the first event has written its first slice; the second event is committed
+  // while the rest of the round is still to be written.
+  assert.deepEqual(subs[0]!.writes, [1]);
+  assert.deepEqual(subs[subs.length - 1]!.writes, []);
+  const [b] = await hub.publish([ev('a', 2)]);
+  await new Promise((r) => setTimeout(r, 20));
+  const ids = [a!.event.id, b!.event.id];
+  for (const s of subs) assert.deepEqual(s.seen, ids);
+  // Reached before the second event: two writes. Not yet reached: both events in one write.
+  assert.deepEqual(subs[0]!.writes, [1, 1]);
+  assert.deepEqual(subs[subs.length - 1]!.writes, [2]);
 });
 
 test('an event matching two patterns of one subscription is delivered once', async () => {

@@ -24,3 +24,10 @@ export const REPLAY_PAGE_EVENTS = 500;
 
 /** The event type given to events published without one (the SSE default, RFC-less but WHATWG). */
 export const DEFAULT_EVENT_TYPE = 'message';
+
+/**
+ * Subscribers written per slice of a write round. A round to many subscribers is cut into slices
+ * with the event loop turning between them, so publishes that arrive meanwhile are taken in and
+ * join the writes of the subscribers the round has not reached yet.
+ */
+export const WRITE_SLICE_SUBSCRIBERS = 128;

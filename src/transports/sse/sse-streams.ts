@@ -6,6 +6,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { Metrics, Transport } from '../../observability/metrics.js';
 import { HEARTBEAT, preamble } from './sse-encoder.js';
 import { SseSubscription } from './sse-subscription.js';
+import { Sweep } from '../sweep.js';
 
 export interface SseOptions {
   hub: Hub;
@@ -48,21 +49,23 @@ function releaseOpeningState(req: IncomingMessage, res: ServerResponse): void {
 }
 
 /**
- * Every open SSE response. One timer writes the same heartbeat bytes to all of them, so an idle
- * stream costs no timer of its own.
+ * Every open SSE response. One sweep writes the same heartbeat bytes to the streams that had
+ * nothing else written since their previous heartbeat, spread over the heartbeat period (see
+ * Sweep): an idle stream costs no timer of its own, and a busy one no heartbeat.
  */
 export class SseStreams {
   readonly #opts: SseOptions;
   readonly #open = new Set<SseSubscription>();
-  readonly #heartbeat: NodeJS.Timeout;
+  readonly #heartbeat: Sweep<SseSubscription>;
   #closing = false;
 
   constructor(opts: SseOptions) {
     this.#opts = opts;
-    this.#heartbeat = setInterval(() => {
-      for (const s of this.#open) s.res.write(HEARTBEAT);
-    }, opts.heartbeatMs);
-    this.#heartbeat.unref();
+    this.#heartbeat = new Sweep(opts.heartbeatMs, () => this.#open, (s) => {
+      if (s.closed) return;
+      if (s.wroteSinceHeartbeat) s.wroteSinceHeartbeat = false;
+      else s.res.write(HEARTBEAT);
+    });
   }
 
   get size(): number {
@@ -123,7 +126,7 @@ export class SseStreams {
   /** Ends every stream so clients reconnect (to another node, or after the restart). */
   closeAll(): void {
     this.#closing = true;
-    clearInterval(this.#heartbeat);
+    this.#heartbeat.stop();
     for (const s of [...this.#open]) this.#end(s, 'shutdown');
   }
 }

@@ -39,6 +39,8 @@ export class SseSubscription extends Subscription {
   readonly maxBacklogBytes: number;
   readonly #batches: Batches;
   readonly #onDisconnect: (reason: DisconnectReason) => void;
+  /** Set by every write; the heartbeat sweep skips (and clears) a stream that has it. */
+  wroteSinceHeartbeat = false;
 
   constructor(opts: {
     res: ServerResponse;
@@ -62,6 +64,7 @@ export class SseSubscription extends Subscription {
    * fan-out's CPU. Otherwise it goes through `res.write`, which frames and orders it.
    */
   protected write(events: readonly StoredEvent[]): void {
+    this.wroteSinceHeartbeat = true;
     const res = this.res;
     const socket = res.socket;
     if (socket && res.chunkedEncoding && !res.writableEnded && res.writableLength === socket.writableLength) {
@@ -72,6 +75,7 @@ export class SseSubscription extends Subscription {
   }
 
   protected writeReset(reason: ResetReason, headId: string): void {
+    this.wroteSinceHeartbeat = true;
     this.res.write(resetFrame(reason, headId));
   }
 

@@ -5,6 +5,7 @@ import { dataText, type StoredEvent } from '../../core/event.js';
 import type { Hub } from '../../core/hub.js';
 import { Subscription, type DisconnectReason, type ResetReason } from '../../core/subscription.js';
 import { rawSocket, whenDrained } from '../drain.js';
+import { Sweep } from '../sweep.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics, Transport } from '../../observability/metrics.js';
 import type { WsSession } from '../../auth/ws-session.js';
@@ -83,7 +84,8 @@ interface Alive {
 
 /**
  * Accepts WebSocket upgrades on `/v1/ws` (JSON protocol) and `/ws` (seed, plain text), and pings
- * every socket from one timer: a socket that did not answer the previous ping is terminated.
+ * every socket once per ping interval from one sweep spread over the interval (see Sweep): a
+ * socket that did not answer the previous ping is terminated.
  */
 export class WsGateway {
   readonly #opts: WsGatewayOptions;
@@ -91,7 +93,7 @@ export class WsGateway {
   readonly #sockets = new Map<WebSocket, Alive>();
   readonly #compat = new Set<CompatWsSubscription>();
   readonly #conns = new Set<WsConnection>();
-  readonly #ping: NodeJS.Timeout;
+  readonly #ping: Sweep<[WebSocket, Alive]>;
   #closing = false;
 
   constructor(opts: WsGatewayOptions) {
@@ -102,8 +104,7 @@ export class WsGateway {
       perMessageDeflate: false,
       clientTracking: false,
     });
-    this.#ping = setInterval(() => this.#pingAll(), opts.pingIntervalMs);
-    this.#ping.unref();
+    this.#ping = new Sweep(opts.pingIntervalMs, () => this.#sockets, ([ws, state]) => this.#pingOne(ws, state));
   }
 
   get size(): number {
@@ -182,21 +183,21 @@ export class WsGateway {
     });
   }
 
-  #pingAll(): void {
-    for (const [ws, state] of this.#sockets) {
-      if (!state.alive) {
-        ws.terminate();
-        continue;
-      }
-      state.alive = false;
-      ws.ping();
+  /** A socket that did not answer its previous ping (one period ago) is terminated. */
+  #pingOne(ws: WebSocket, state: Alive): void {
+    if (!this.#sockets.has(ws)) return;
+    if (!state.alive) {
+      ws.terminate();
+      return;
     }
+    state.alive = false;
+    ws.ping();
   }
 
   /** Closes every socket with 1001 (going away) and waits, bounded, for them to finish. */
   async close(timeoutMs: number): Promise<void> {
     this.#closing = true;
-    clearInterval(this.#ping);
+    this.#ping.stop();
     for (const c of this.#conns) c.close('shutdown');
     for (const s of this.#compat) s.cutOff('shutdown');
     const deadline = Date.now() + timeoutMs;

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { postJson, startInProcess, waitFor } from '../helpers/herald.js';
+
+/** A raw SSE stream: everything the server sent, as text. */
+function rawStream(url: string, channel: string): { text: () => string; socket: Socket } {
+  const u = new URL(url);
+  let text = '';
+  const socket = connect({ host: u.hostname, port: Number(u.port) }, () =>
+    socket.write(`GET /v1/stream?channel=${channel} HTTP/1.1\r\nHost: ${u.host}\r\nAccept: text/event-stream\r\n\r\n`),
+  );
+  socket.setEncoding('utf8');
+  socket.on('data', (d: string) => (text += d));
+  return { text: () => text, socket };
+}
+
+describe('SSE heartbeats', () => {
+  let h: Awaited<ReturnType<typeof startInProcess>>;
+  before(async () => {
+    h = await startInProcess({ sse: { heartbeatSeconds: 0.3 } });
+  });
+  after(() => h.close());
+
+  test('an idle stream gets heartbeat comments; a stream with events in every period gets none', async () => {
+    const idle = rawStream(h.url, 'quiet');
+    const busy = rawStream(h.url, 'busy');
+    try {
+      await waitFor(() => idle.text().includes('retry:') && busy.text().includes('retry:'));
+      // Events every 50 ms for 1.5 s: five heartbeat periods.
+      for (let i = 0; i < 30; i++) {
+        const r = await postJson(`${h.url}/v1/publish`, { channel: 'busy', data: i });
+        assert.equal(r.status, 201);
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      assert.ok((idle.text().match(/: heartbeat\n\n/g) ?? []).length >= 3, idle.text());
+      assert.ok(busy.text().includes('data: 29'), 'the busy stream got its events');
+      // (Its first visit may have come before the first event: counted from that event on.)
+      assert.doesNotMatch(busy.text().slice(busy.text().indexOf('data: 0')), /: heartbeat/);
+      // Once events stop, the busy stream is idle too and gets heartbeats again.
+      await waitFor(() => busy.text().includes(': heartbeat'), 3_000, 'a heartbeat after the events stop');
+    } finally {
+      idle.socket.destroy();
+      busy.socket.destroy();
+    }
+  });
+});

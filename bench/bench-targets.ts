@@ -49,6 +49,7 @@ export class Target {
   static async start(o: TargetOptions): Promise<Target> {
     const dataDir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
     const args: string[] = [];
+    if (o.kind === 'herald') args.push(...(process.env.HERALD_BENCH_FLAGS ?? '').split(' ').filter(Boolean));
     if (o.profileDir && o.kind === 'herald') args.push('--cpu-prof', `--cpu-prof-dir=${o.profileDir}`);
     if (o.kind === 'herald') {
       const config = join(dataDir, 'config.json');
@@ -70,6 +71,8 @@ export class Target {
       child.once('exit', (code) => reject(new Error(`${o.kind} exited with ${code}: ${stderr}`)));
       createInterface({ input: child.stdout! }).on('line', (line) => {
         if (line.includes('cut off: slow') && target) target.slowCutOffs++;
+        // Output of HERALD_BENCH_FLAGS such as --trace-gc: passed on.
+        if (process.env.HERALD_BENCH_FLAGS && !line.startsWith('{')) process.stderr.write(`${o.kind}: ${line}\n`);
         if (!line.includes('listening')) return;
         try {
           const rec = JSON.parse(line) as { msg?: string; url?: string };

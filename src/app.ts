@@ -123,6 +123,8 @@ export function createHerald(config: Config, log: Logger): Herald {
   const app: FastifyInstance = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     // Per-request lines would double the cost of every publish; errors are logged by the handler.
+    // No request logs and no onResponse hook: SSE streams drop fastify's response listener
+    // (FASTIFY_RESPONSE_LISTENER in src/transports/sse/sse-streams.ts).
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.limits.maxBodyBytes,
     // Streams are long-lived; fastify must not wait for them on close (SseStreams ends them).

@@ -47,7 +47,7 @@ export class StreamGate {
     const { principal, lease } = await s.admit(req.raw, credential, patterns);
     const cleanups: Array<() => void> = [() => lease.release()];
     let ended = false;
-    res.once('close', () => {
+    res.on('close', () => {
       ended = true;
       for (const c of cleanups) c();
     });

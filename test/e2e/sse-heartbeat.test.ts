@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { postJson, startInProcess, waitFor } from '../helpers/herald.js';
@@ -15,12 +16,39 @@ function rawStream(url: string, channel: string): { text: () => string; socket: 
   return { text: () => text, socket };
 }
 
-describe('SSE heartbeats', () => {
+describe('SSE heartbeats and what an open stream keeps', () => {
   let h: Awaited<ReturnType<typeof startInProcess>>;
   before(async () => {
     h = await startInProcess({ sse: { heartbeatSeconds: 0.3 } });
   });
   after(() => h.close());
+
+  test('an open stream has let go of its request headers and of fastify\'s response listener', async () => {
+    let opened: { req: IncomingMessage; res: ServerResponse } | undefined;
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      if (req.url?.startsWith('/v1/stream?channel=kept')) opened = { req, res };
+    };
+    h.herald.app.server.on('request', onRequest);
+    const s = rawStream(h.url, 'kept');
+    try {
+      await waitFor(() => s.text().includes('retry:'));
+      const { req, res } = opened!;
+      assert.deepEqual(req.rawHeaders, []);
+      assert.deepEqual(req.headers, {});
+      // fastify's listener runs onResponse hooks and request logs, neither of which Herald has.
+      // If this fails after a fastify upgrade, the listener was renamed: update
+      // FASTIFY_RESPONSE_LISTENER in src/transports/sse/sse-streams.ts.
+      const names = [...res.listeners('finish'), ...res.listeners('error')].map((l) => l.name);
+      assert.ok(names.length > 0, 'node keeps its own finish listener');
+      assert.ok(!names.includes('onResFinished'), names.join(', '));
+      // The stream still works.
+      await postJson(`${h.url}/v1/publish`, { channel: 'kept', data: 'still here' });
+      await waitFor(() => s.text().includes('data: still here'));
+    } finally {
+      h.herald.app.server.off('request', onRequest);
+      s.socket.destroy();
+    }
+  });
 
   test('an idle stream gets heartbeat comments; a stream with events in every period gets none', async () => {
     const idle = rawStream(h.url, 'quiet');

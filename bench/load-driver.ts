@@ -148,6 +148,14 @@ export class LoadDriver {
     }
   }
 
+  /** Publishes as fast as the publisher goes to `channel`, measuring nothing (a warm-up). */
+  async publishUnmeasured(p: { channel: string; count: number; inflight: number }): Promise<void> {
+    const start = this.#nextN;
+    this.#nextN += p.count;
+    const pub = await this.#publisher.call<PublishResult>('publish', { mode: 'burst', ...p, url: this.#baseUrl, start });
+    if (pub.failed > 0) throw new Error(`warm-up publishes failed: ${JSON.stringify(pub.failures)}`);
+  }
+
   /** One measured window: publish, wait for every delivery (or a stall), gather the figures. */
   async measure(p: Omit<PublishArgs, 'url' | 'channel' | 'start'>): Promise<Measurement> {
     const start = this.#nextN;

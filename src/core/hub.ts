@@ -190,11 +190,7 @@ export class Hub {
     const round = this.#round;
     if (!round) return;
     const end = Math.min(round.length, this.#roundPos + WRITE_SLICE_SUBSCRIBERS);
-    for (let i = this.#roundPos; i < end; i++) {
-      const sub = round[i]!;
-      sub.scheduled = false;
-      sub.flush();
-    }
+    flushEach(round, this.#roundPos, end);
     this.#roundPos = end;
     if (end < round.length) {
       setImmediate(() => this.#writeSlice());
@@ -208,12 +204,8 @@ export class Hub {
   #writeAll(): void {
     if (this.#writeTimer) clearTimeout(this.#writeTimer);
     this.#writeTimer = undefined;
-    for (const list of [this.#round?.slice(this.#roundPos) ?? [], this.#touched]) {
-      for (const sub of list) {
-        sub.scheduled = false;
-        sub.flush();
-      }
-    }
+    if (this.#round) flushEach(this.#round, this.#roundPos, this.#round.length);
+    flushEach(this.#touched, 0, this.#touched.length);
     this.#round = undefined;
     this.#touched = [];
   }
@@ -273,5 +265,14 @@ export class Hub {
     // Events waiting for their write window, or for their slice of a round, go out before the
     // transports close.
     this.#writeAll();
+  }
+}
+
+/** Writes what each of `subs[from..to)` was offered, and marks it unscheduled. */
+function flushEach(subs: readonly Subscription[], from: number, to: number): void {
+  for (let i = from; i < to; i++) {
+    const sub = subs[i]!;
+    sub.scheduled = false;
+    sub.flush();
   }
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { postJson, startInProcess, waitFor } from '../helpers/herald.js';
 import { receiverPool, type Receiver } from '../helpers/webhook-receiver.js';

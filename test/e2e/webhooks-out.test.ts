@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { postJson, startInProcess, waitFor } from '../helpers/herald.js';
 import { receiverPool } from '../helpers/webhook-receiver.js';
 

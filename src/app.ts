@@ -48,7 +48,7 @@ export function createStore(config: Config): EventStore {
 
 /** The outbound delivery queue lives in the same store (and file) as the log it is owed from. */
 export function createDeliveryStore(store: EventStore): DeliveryStore {
-  return store instanceof SqliteEventStore ? new SqliteDeliveryStore(store.database) : new MemoryDeliveryStore();
+  return store instanceof SqliteEventStore ? new SqliteDeliveryStore(store.database, { sync: () => store.sync() }) : new MemoryDeliveryStore();
 }
 
 export interface Herald {

@@ -9,13 +9,15 @@ import { makeReceipt, type Receipt, type ReceiptInput, type ReceiptQuery } from 
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { SqliteReceipts } from './sqlite-receipts.js';
 import { SqliteStreamPositions } from './sqlite-stream-positions.js';
+import { WalSync } from './wal-sync.js';
 
 export interface SqliteEventStoreOptions {
   /** Path of the database file; `:memory:` for a throwaway one. */
   file: string;
   /**
-   * `full` fsyncs the WAL on every commit (survives power loss); `normal` only survives a
-   * process crash. Commits are grouped per tick by the hub, so `full` costs one fsync per tick.
+   * `full`: an append resolves once its commit is fsync'd (survives power loss); `normal`: once
+   * committed (survives a process crash). The fsync runs off the event loop (WalSync), and the
+   * hub groups the publishes that arrive meanwhile into the next commit.
    */
   synchronous?: 'full' | 'normal';
   /**
@@ -63,7 +65,16 @@ export class SqliteEventStore implements EventStore {
   readonly #positions: SqliteStreamPositions;
   readonly #reads = new Map<string, Database.Statement>();
   readonly #checkpointer: SqliteCheckpointer | undefined;
+  /** Set for `synchronous: full` on a file: commits are made durable by an fdatasync off the loop. */
+  readonly #wal: WalSync | undefined;
+  /** The newest event appended here that is durable (as `synchronous` promises). */
   #lastSeq: number;
+  /**
+   * First positions of appends committed but still waiting for their fsync, oldest first. Readers
+   * see the log only below the oldest: an event a power loss could still take back is shown to
+   * nobody, neither live nor in a replay.
+   */
+  readonly #syncing: number[] = [];
   #prunedThrough: number;
   #closed = false;
 
@@ -72,7 +83,9 @@ export class SqliteEventStore implements EventStore {
     this.#now = opts.now ?? Date.now;
     const db = (this.#db = new Database(opts.file));
     db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    const full = opts.synchronous !== 'normal';
+    // `full` on a file: SQLite commits at NORMAL and WalSync fsyncs the WAL off the event loop.
+    db.pragma(`synchronous = ${full && opts.file === ':memory:' ? 'FULL' : 'NORMAL'}`);
     db.pragma('busy_timeout = 5000');
     db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
     db.exec(`
@@ -151,8 +164,19 @@ export class SqliteEventStore implements EventStore {
       }
       return results;
     });
+    // The schema's commit above created the WAL file, which stays while this connection is open.
+    if (full && opts.file !== ':memory:') this.#wal = new WalSync(`${db.name}-wal`);
     // Last: the schema exists before the thread opens its own connection to the file.
     if (opts.backgroundCheckpoints ?? opts.file !== ':memory:') this.#checkpointer = new SqliteCheckpointer(db);
+  }
+
+  /**
+   * Resolves once every commit made on this database so far survives a power loss (with
+   * `synchronous: normal`, at once: commits only promise to survive a process crash). For the
+   * other tables of the file (the outbound endpoints) whose writes an API acknowledges.
+   */
+  sync(): Promise<void> {
+    return this.#wal ? this.#wal.sync() : Promise.resolve();
   }
 
   /**
@@ -170,8 +194,23 @@ export class SqliteEventStore implements EventStore {
       // consumers of one group sharing a log), a read-then-write transaction could otherwise
       // fail with SQLITE_BUSY_SNAPSHOT instead of waiting its turn (busy_timeout).
       const results = this.#appendTx.immediate(inputs);
-      for (const r of results) if (r.event.seq > this.#lastSeq) this.#lastSeq = r.event.seq;
-      return Promise.resolve(results);
+      let first = Infinity;
+      let last = 0;
+      for (const r of results) {
+        if (r.duplicate) continue;
+        if (r.event.seq < first) first = r.event.seq;
+        if (r.event.seq > last) last = r.event.seq;
+      }
+      if (last > 0 && this.#wal) this.#syncing.push(first);
+      const durable = () => {
+        if (last > 0 && this.#wal) this.#syncing.splice(this.#syncing.indexOf(first), 1);
+        if (last > this.#lastSeq) this.#lastSeq = last;
+        return results;
+      };
+      // Resolved once durable: the hub answers publishers and dispatches only then. Should the
+      // fsync fail, the commit stays in the file unseen, and every later append fails too
+      // (WalSync): a restart is the way out, as after any failed fsync.
+      return this.#wal ? this.#wal.sync().then(durable) : Promise.resolve(durable());
     } catch (err) {
       return Promise.reject(err);
     }
@@ -217,11 +256,14 @@ export class SqliteEventStore implements EventStore {
       this.#reads.set(shape, stmt);
     }
     const out: StoredEvent[] = [];
+    const visibleBelow = this.#syncing.length > 0 ? this.#syncing[0]! : Infinity;
     let cursor = after;
     for (;;) {
       const pageRows = needsFilter ? SCAN_PAGE_ROWS : limit - out.length;
       const rows = stmt.all(cursor, ...params, pageRows) as Row[];
       for (const r of rows) {
+        // Committed, but its fsync has not finished: not part of the log yet (see #syncing).
+        if (r.seq >= visibleBelow) return out;
         if (needsFilter && !patterns.some((p) => matches(p, r.channel))) continue;
         out.push(makeStoredEvent(r.seq, r.channel, r.type, r.data, r.time));
         if (out.length === limit) return out;
@@ -278,7 +320,8 @@ export class SqliteEventStore implements EventStore {
     if (this.#closed) return Promise.reject(new ClosedError('The event store'));
     try {
       const ids = this.#receipts.insertMany(receipts);
-      return Promise.resolve(receipts.map((r, i) => makeReceipt(ids[i]!, r, r.status, undefined)));
+      const made = receipts.map((r, i) => makeReceipt(ids[i]!, r, r.status, undefined));
+      return this.sync().then(() => made);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -298,6 +341,7 @@ export class SqliteEventStore implements EventStore {
     if (this.#closed) return;
     this.#closed = true;
     await this.#checkpointer?.close();
+    await this.#wal?.close();
     this.#db.close();
   }
 }

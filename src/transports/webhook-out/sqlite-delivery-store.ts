@@ -74,11 +74,18 @@ export class SqliteDeliveryStore implements DeliveryStore {
   readonly #releaseTx: Database.Transaction<(claims: readonly { id: number; claim: number }[], now: number) => void>;
   readonly #deleteEndpointTx: (id: string) => boolean;
   readonly #pruneChunk: (after: number, before: number) => { deleted: number; next: number | undefined };
+  readonly #sync: (() => Promise<void>) | undefined;
   #closed = false;
 
-  /** `db` stays open when this store closes: its owner (the event store) closes it. */
-  constructor(db: Database.Database, opts: { durable?: boolean } = {}) {
+  /**
+   * `db` stays open when this store closes: its owner (the event store) closes it. `sync`
+   * resolves once every commit so far survives a power loss (SqliteEventStore.sync): awaited
+   * after the writes an API acknowledges (endpoints, hold, retry), when the connection itself
+   * does not fsync its commits.
+   */
+  constructor(db: Database.Database, opts: { durable?: boolean; sync?: () => Promise<void> } = {}) {
     this.#db = db;
+    this.#sync = opts.sync;
     this.durable = opts.durable ?? db.name !== ':memory:';
     db.exec(`
       CREATE TABLE IF NOT EXISTS outbound_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
@@ -298,10 +305,11 @@ export class SqliteDeliveryStore implements DeliveryStore {
    * Runs queue bookkeeping (plan, claim, finish, release) without an fsync of its own. Nothing is
    * lost by it: a process crash keeps every commit either way (WAL), and after a power loss the
    * WAL is a prefix of the commit order, cut at the last fsync'd commit (an event append, which
-   * stays `full`). What falls off the end is re-derived: rows and the planning cursor go
+   * waits for its fsync). What falls off the end is re-derived: rows and the planning cursor go
    * together, so the planner plans those events again from the log; a lost claim or outcome
    * means the delivery is sent again, which at-least-once allows. This takes the fsyncs off
-   * the per-delivery path (about 3 ms each here).
+   * the per-delivery path (about 3 ms each here). On the event store's connection this is a
+   * plain run: it commits at NORMAL and fsyncs apart (SqliteEventStore.sync).
    */
   #relaxed<T>(fn: () => T): Promise<T> {
     return this.#run(() => {
@@ -320,12 +328,19 @@ export class SqliteDeliveryStore implements DeliveryStore {
     return this.#run(() => (this.#s.meta!.get('log_id') as { v: string }).v);
   }
 
+  /** Runs a write an API acknowledges, and resolves once it survives a power loss. */
+  #durable<T>(fn: () => T): Promise<T> {
+    const sync = this.#sync;
+    const done = this.#run(fn);
+    return sync ? done.then(async (v) => (await sync(), v)) : done;
+  }
+
   putEndpoint(e: EndpointRecord): Promise<void> {
-    return this.#run(() => void this.#s.putEndpoint!.run(e.id, JSON.stringify(e)));
+    return this.#durable(() => void this.#s.putEndpoint!.run(e.id, JSON.stringify(e)));
   }
 
   deleteEndpoint(id: string): Promise<boolean> {
-    return this.#run(() => this.#deleteEndpointTx(id));
+    return this.#durable(() => this.#deleteEndpointTx(id));
   }
 
   listEndpoints(): Promise<EndpointRecord[]> {
@@ -375,15 +390,15 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   hold(endpointId: string, now: number): Promise<number> {
-    return this.#run(() => this.#s.hold!.run(now, endpointId).changes);
+    return this.#durable(() => this.#s.hold!.run(now, endpointId).changes);
   }
 
   unhold(endpointId: string, now: number): Promise<number> {
-    return this.#run(() => this.#s.unhold!.run(now, now, endpointId).changes);
+    return this.#durable(() => this.#s.unhold!.run(now, now, endpointId).changes);
   }
 
   retry(id: number, now: number): Promise<Delivery | undefined> {
-    return this.#run(() => {
+    return this.#durable(() => {
       this.#s.retry!.run(now, now, id);
       const row = this.#s.get!.get(id) as DeliveryRow | undefined;
       return row && toDelivery(row);

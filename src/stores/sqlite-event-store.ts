@@ -275,6 +275,8 @@ export class SqliteEventStore implements EventStore {
 
   head(): Promise<LogBounds> {
     if (this.#closed) return Promise.reject(new ClosedError('The event store'));
+    // After a failed fsync nothing can be promised: /readyz says so, and traffic goes elsewhere.
+    if (this.#wal?.failure) return Promise.reject(this.#wal.failure);
     return Promise.resolve({ lastSeq: this.#lastSeq, prunedThrough: this.#prunedThrough });
   }
 

@@ -28,6 +28,11 @@ export class WalSync {
     this.#fd = openSync(walFile, 'r');
   }
 
+  /** Why a sync failed, once one has: from then on the file promises nothing. */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
   /**
    * Resolves once every commit made before the call is on disk. After a failed sync every call
    * fails: the kernel may have dropped the unwritten pages, so nothing later can be promised.

@@ -75,6 +75,8 @@ export class SqliteDeliveryStore implements DeliveryStore {
   readonly #deleteEndpointTx: (id: string) => boolean;
   readonly #pruneChunk: (after: number, before: number) => { deleted: number; next: number | undefined };
   readonly #sync: (() => Promise<void>) | undefined;
+  /** Whether the connection fsyncs every commit itself (`synchronous` FULL or above), read once. */
+  readonly #commitsFsync: boolean;
   #closed = false;
 
   /**
@@ -86,6 +88,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
   constructor(db: Database.Database, opts: { durable?: boolean; sync?: () => Promise<void> } = {}) {
     this.#db = db;
     this.#sync = opts.sync;
+    this.#commitsFsync = (db.pragma('synchronous', { simple: true }) as number) >= 2;
     this.durable = opts.durable ?? db.name !== ':memory:';
     db.exec(`
       CREATE TABLE IF NOT EXISTS outbound_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
@@ -312,9 +315,9 @@ export class SqliteDeliveryStore implements DeliveryStore {
    * plain run: it commits at NORMAL and fsyncs apart (SqliteEventStore.sync).
    */
   #relaxed<T>(fn: () => T): Promise<T> {
+    if (!this.#commitsFsync) return this.#run(fn);
     return this.#run(() => {
       const level = this.#db.pragma('synchronous', { simple: true }) as number;
-      if (level <= 1) return fn();
       this.#db.pragma('synchronous = NORMAL');
       try {
         return fn();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { Hub } from '../../src/core/hub.js';
 import { MemoryBroker } from '../../src/brokers/memory-broker.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -11,7 +11,7 @@ import { OutboundWebhooks } from '../../src/transports/webhook-out/outbound-webh
 import { SqliteDeliveryStore } from '../../src/transports/webhook-out/sqlite-delivery-store.js';
 import { buildConfig } from '../../src/config/load.js';
 import { postJson, spawnHerald, waitFor } from '../helpers/herald.js';
-import { startReceiver } from '../helpers/webhook-receiver.js';
+import { startReceiver, type Receiver } from '../helpers/webhook-receiver.js';
 import { connect } from '../contract/delivery-store.contract.js';
 
 /** Guarantee 5: pending deliveries survive kill -9; two workers never send one delivery at once. */
@@ -25,14 +25,20 @@ const outbound = {
   leaseSeconds: 2,
 };
 
-test('SIGKILL in the middle of a burst of 1,000 events: after a restart every event arrives', async (t) => {
+/** A receiver that answers 200 after `delayMs`, closed when the test ends. */
+async function slowReceiver(t: TestContext, delayMs: number): Promise<Receiver> {
   const rx = await startReceiver();
   t.after(() => rx.close());
-  // A receiver that takes a little time, so the burst is still being delivered when we kill.
   rx.handle(async () => {
-    await new Promise((r) => setTimeout(r, 2));
+    await new Promise((r) => setTimeout(r, delayMs));
     return { status: 200 };
   });
+  return rx;
+}
+
+test('SIGKILL in the middle of a burst of 1,000 events: after a restart every event arrives', async (t) => {
+  // A receiver that takes a little time, so the burst is still being delivered when we kill.
+  const rx = await slowReceiver(t, 2);
   const first = await spawnHerald({ outbound });
   const ep = await postJson(`${first.url}/v1/endpoints`, { url: rx.url, channels: ['burst.*'], maxConcurrency: 4 });
   assert.equal(ep.status, 201);
@@ -96,12 +102,7 @@ test('two nodes sending from one queue never send the same delivery at once', as
 });
 
 test('after SIGKILL the restarted process takes back the dead one\'s leases at once, not when they run out', async (t) => {
-  const rx = await startReceiver();
-  t.after(() => rx.close());
-  rx.handle(async () => {
-    await new Promise((r) => setTimeout(r, 5));
-    return { status: 200 };
-  });
+  const rx = await slowReceiver(t, 5);
   // The default lease (60 s): without taking the leases back, the restart would wait that long.
   const config = { allowPrivateTargets: true, sweepIntervalSeconds: 0.1 };
   const first = await spawnHerald({ outbound: config });

@@ -33,26 +33,71 @@ export interface Found {
 const COMMA = 0x2c;
 const N_FIELD = Buffer.from('"n":');
 
+/** Where the number `readNumber` read last ends. */
+let numberEnd = 0;
+
+/**
+ * Reads a decimal number (`-`, digits, a fraction) from its bytes at `pos`, with no string made,
+ * and sets `numberEnd` past it; NaN when the bytes end before the number does.
+ */
+function readNumber(buf: Buffer, pos: number): number {
+  const len = buf.length;
+  const negative = pos < len && buf[pos] === MINUS;
+  if (negative) pos++;
+  let v = 0;
+  let c = 0;
+  while (pos < len && (c = buf[pos]!) >= ZERO && c <= NINE) {
+    v = v * 10 + (c - ZERO);
+    pos++;
+  }
+  if (pos < len && c === DOT) {
+    pos++;
+    let scale = 0.1;
+    while (pos < len && (c = buf[pos]!) >= ZERO && c <= NINE) {
+      v += (c - ZERO) * scale;
+      scale /= 10;
+      pos++;
+    }
+  }
+  numberEnd = pos;
+  if (pos >= len) return Number.NaN;
+  return negative ? -v : v;
+}
+
+const MINUS = 0x2d;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+
 /**
  * Finds every complete payload head in `buf` from `from`, calling `fn` for each, and returns the
  * offset where an incomplete one starts (to keep for the next read) or where scanning may resume.
  * Works on SSE streams (chunked or not: chunk headers never split a frame Herald or the
- * baseline wrote in one call) and on WebSocket messages alike, in a few native `indexOf` calls.
+ * baseline wrote in one call) and on WebSocket messages alike: one native `indexOf` per payload,
+ * numbers read from the bytes, and nothing kept from a read unless a payload starts in its last
+ * bytes (the subscribers run on the cores the servers are measured on).
  */
 export function scanPayloads(buf: Buffer, fn: (t: number, n: number) => void): number {
   let pos = 0;
   for (;;) {
     const at = buf.indexOf(MARKER, pos);
-    if (at < 0) return Math.max(pos, buf.length - MARKER.length + 1);
-    const tEnd = buf.indexOf(COMMA, at + MARKER.length);
-    if (tEnd < 0) return at;
-    const nAt = tEnd + 1;
-    const nEnd = buf.indexOf(COMMA, nAt + N_FIELD.length);
-    if (nEnd < 0) return at;
-    const t = Number(buf.toString('latin1', at + MARKER.length, tEnd));
-    const n = Number(buf.toString('latin1', nAt + N_FIELD.length, nEnd));
+    if (at < 0) {
+      // Only a `{` in the last bytes can be the start of a marker cut by the end of the read.
+      const brace = buf.indexOf(MARKER[0]!, Math.max(pos, buf.length - MARKER.length + 1));
+      return brace < 0 ? buf.length : brace;
+    }
+    const t = readNumber(buf, at + MARKER.length);
+    if (Number.isNaN(t)) return at;
+    if (buf[numberEnd] !== COMMA) {
+      pos = at + 1;
+      continue;
+    }
+    const nAt = numberEnd + 1 + N_FIELD.length;
+    if (nAt >= buf.length) return at;
+    const n = readNumber(buf, nAt);
+    if (Number.isNaN(n)) return at;
     fn(t, n);
-    pos = nEnd;
+    pos = numberEnd;
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Transport } from './bench-protocol.js';
+import type { TargetKind } from './bench-targets.js';
 import type { Sizes, SuiteResult } from './bench-suite.js';
 import type { Measurement } from './load-driver.js';
 
@@ -29,7 +30,7 @@ export interface RunInfo {
 
 const T_NAME: Record<Transport, string> = { sse: 'SSE', ws: 'WebSocket' };
 
-function find(results: SuiteResult[], kind: 'herald' | 'naive', t: Transport): SuiteResult | undefined {
+function find(results: SuiteResult[], kind: TargetKind, t: Transport): SuiteResult | undefined {
   return results.find((r) => r.kind === kind && r.transport === t);
 }
 
@@ -40,45 +41,46 @@ const ratio = (a: number | undefined, b: number | undefined) =>
   a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? '–' : `${(a / b).toFixed(2)}x`;
 const verdict = (ok: boolean | undefined) => (ok === undefined ? '–' : ok ? 'PASS' : '**MISS**');
 
-/** The goals table: each figure, its goal, PASS or MISS, and the naive baseline beside it. */
+/** The goals table: each figure, its goal, PASS or MISS, and the naive baseline and the floor beside it. */
 export function goalsTable(results: SuiteResult[], z: Sizes): string {
   const rows: string[] = [
-    '| Goal | Transport | Herald | Naive | Herald ÷ naive | Target | Result |',
-    '|---|---|--:|--:|--:|---|---|',
+    '| Goal | Transport | Herald | Naive | Floor | Herald ÷ naive | Target | Result |',
+    '|---|---|--:|--:|--:|--:|---|---|',
   ];
   for (const t of ['sse', 'ws'] as const) {
     const h = find(results, 'herald', t);
     const n = find(results, 'naive', t);
+    const f = find(results, 'floor', t);
     if (!h && !n) continue;
     const hb = h?.burst;
     const nb = n?.burst;
     if (hb || nb) {
       const over = hb && nb ? hb.deliveriesPerSec / nb.deliveriesPerSec : undefined;
       rows.push(
-        `| burst: deliveries/s (${z.small.toLocaleString('en-US')} subs, ${z.burstCount.toLocaleString('en-US')} publishes) | ${T_NAME[t]} | ${int(hb?.deliveriesPerSec)} | ${int(nb?.deliveriesPerSec)} | ${ratio(hb?.deliveriesPerSec, nb?.deliveriesPerSec)} | ≥ ${int(GOALS.burstDeliveriesPerSec)} and ≥ ${GOALS.burstOverNaive}x naive | ${verdict(hb && hb.deliveriesPerSec >= GOALS.burstDeliveriesPerSec && (over === undefined || over >= GOALS.burstOverNaive))} |`,
-        `| burst: lost deliveries | ${T_NAME[t]} | ${int(hb?.lost)} | ${int(nb?.lost)} | | 0 | ${verdict(hb && clean(hb))} |`,
+        `| burst: deliveries/s (${z.small.toLocaleString('en-US')} subs, ${z.burstCount.toLocaleString('en-US')} publishes) | ${T_NAME[t]} | ${int(hb?.deliveriesPerSec)} | ${int(nb?.deliveriesPerSec)} | ${int(f?.burst?.deliveriesPerSec)} | ${ratio(hb?.deliveriesPerSec, nb?.deliveriesPerSec)} | ≥ ${int(GOALS.burstDeliveriesPerSec)} and ≥ ${GOALS.burstOverNaive}x naive | ${verdict(hb && hb.deliveriesPerSec >= GOALS.burstDeliveriesPerSec && (over === undefined || over >= GOALS.burstOverNaive))} |`,
+        `| burst: lost deliveries | ${T_NAME[t]} | ${int(hb?.lost)} | ${int(nb?.lost)} | ${int(f?.burst?.lost)} | | 0 | ${verdict(hb && clean(hb))} |`,
       );
     }
     const hs = h?.steady;
     const ns = n?.steady;
     if (hs || ns) {
       rows.push(
-        `| steady: p99 ms (${z.small.toLocaleString('en-US')} subs at ${z.steadyRate}/s) | ${T_NAME[t]} | ${ms(hs?.p99)} | ${ms(ns?.p99)} | ${ratio(hs?.p99, ns?.p99)} | ≤ ${GOALS.steadyP99Ms} | ${verdict(hs && hs.p99 <= GOALS.steadyP99Ms && clean(hs))} |`,
+        `| steady: p99 ms (${z.small.toLocaleString('en-US')} subs at ${z.steadyRate}/s) | ${T_NAME[t]} | ${ms(hs?.p99)} | ${ms(ns?.p99)} | ${ms(f?.steady?.p99)} | ${ratio(hs?.p99, ns?.p99)} | ≤ ${GOALS.steadyP99Ms} | ${verdict(hs && hs.p99 <= GOALS.steadyP99Ms && clean(hs))} |`,
       );
     }
     const hf = h?.fanout;
     const nf = n?.fanout;
     if (hf || nf) {
       rows.push(
-        `| fan-out: p99 ms (${z.large.toLocaleString('en-US')} subs at ${z.fanoutRate}/s) | ${T_NAME[t]} | ${ms(hf?.p99)} | ${ms(nf?.p99)} | ${ratio(hf?.p99, nf?.p99)} | ≤ ${GOALS.fanoutP99Ms} | ${verdict(hf && hf.p99 <= GOALS.fanoutP99Ms)} |`,
-        `| fan-out: lost deliveries | ${T_NAME[t]} | ${int(hf?.lost)} | ${int(nf?.lost)} | | 0 | ${verdict(hf && clean(hf))} |`,
+        `| fan-out: p99 ms (${z.large.toLocaleString('en-US')} subs at ${z.fanoutRate}/s) | ${T_NAME[t]} | ${ms(hf?.p99)} | ${ms(nf?.p99)} | ${ms(f?.fanout?.p99)} | ${ratio(hf?.p99, nf?.p99)} | ≤ ${GOALS.fanoutP99Ms} | ${verdict(hf && hf.p99 <= GOALS.fanoutP99Ms)} |`,
+        `| fan-out: lost deliveries | ${T_NAME[t]} | ${int(hf?.lost)} | ${int(nf?.lost)} | ${int(f?.fanout?.lost)} | | 0 | ${verdict(hf && clean(hf))} |`,
       );
     }
     const hi = h?.idle;
     const ni = n?.idle;
     if (hi?.perConnLarge !== undefined || ni?.perConnLarge !== undefined) {
       rows.push(
-        `| idle: RSS per connection (${z.large.toLocaleString('en-US')} conns) | ${T_NAME[t]} | ${kib(hi?.perConnLarge)} | ${kib(ni?.perConnLarge)} | ${ratio(hi?.perConnLarge, ni?.perConnLarge)} | ≤ ${kib(GOALS.idleBytesPerConn)} | ${verdict(hi?.perConnLarge !== undefined ? hi.perConnLarge <= GOALS.idleBytesPerConn : undefined)} |`,
+        `| idle: RSS per connection (${z.large.toLocaleString('en-US')} conns) | ${T_NAME[t]} | ${kib(hi?.perConnLarge)} | ${kib(ni?.perConnLarge)} | ${kib(f?.idle?.perConnLarge)} | ${ratio(hi?.perConnLarge, ni?.perConnLarge)} | ≤ ${kib(GOALS.idleBytesPerConn)} | ${verdict(hi?.perConnLarge !== undefined ? hi.perConnLarge <= GOALS.idleBytesPerConn : undefined)} |`,
       );
     }
   }
@@ -140,6 +142,8 @@ export function resultsPage(results: SuiteResult[], z: Sizes, info: RunInfo, not
     goalsTable(results, z),
     '',
     'Herald ÷ naive: higher is better for deliveries/s, lower is better for latency and memory. ' +
+      'Floor: the least work a Node.js server can do for the same load (bench/floor-server.ts: no log, no HTTP framing, ' +
+      'one write per subscriber per round, as Herald writes), i.e. what this machine allows at all. ' +
       'Lost = acknowledged publishes × subscribers − deliveries seen within 20 s of the last acknowledgement.',
     '',
     '## All figures',

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** A server under test: Herald, or one of the naive baselines. */
-export type TargetKind = 'herald' | 'naive';
+export type TargetKind = 'herald' | 'naive' | 'floor';
 
 export interface TargetOptions {
   kind: TargetKind;
@@ -55,6 +55,8 @@ export class Target {
       const config = join(dataDir, 'config.json');
       writeFileSync(config, JSON.stringify({ store: { type: o.store, sqlite: { synchronous: o.sync } }, log: { level: 'info' }, ...(process.env.BENCH_HERALD_CONFIG ? JSON.parse(process.env.BENCH_HERALD_CONFIG) : {}) }));
       args.push(join(ROOT, 'dist/src/cli/main.js'), '--config', config);
+    } else if (o.kind === 'floor') {
+      args.push(join(ROOT, 'dist/bench/floor-server.js'));
     } else {
       args.push(join(ROOT, `dist/bench/naive-${o.transport}-server.js`));
     }

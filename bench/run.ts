@@ -12,17 +12,19 @@ import { LoadDriver } from './load-driver.js';
 import { formatProfile, summarizeProfile } from './profile-summary.js';
 
 /** The benchmark suites `npm run bench` runs, in order; all but fanout are scripts of their own. */
-const SUITES = ['fanout', 'webhooks-in', 'webhooks-out', 'kafka'] as const;
+const SUITES = ['fanout', 'write-cost', 'webhooks-in', 'webhooks-out', 'kafka'] as const;
 type Suite = (typeof SUITES)[number];
+const TARGETS: readonly TargetKind[] = ['herald', 'naive', 'floor'];
 
 const USAGE = `npm run bench -- [options]
 
-Runs Herald and the naive baselines (plain node:http SSE, plain ws broadcast) as child processes,
-with subscribers in several child processes and one publisher, and prints every figure against
-its goal. A full run takes about 5 minutes.
+Runs Herald, the naive baselines (plain node:http SSE, plain ws broadcast) and the floor (the least
+a Node.js server can do: bench/floor-server.ts) as child processes, with subscribers in several
+child processes and one publisher, and prints every figure against its goal. A full run takes
+about 7 minutes.
 
   --quick                 smaller sizes and shorter windows (a smoke run; about 1 minute)
-  --targets herald,naive  servers to run (default: both)
+  --targets LIST          of herald,naive,floor: servers to run (default: all)
   --transports sse,ws     subscriber transports (default: both)
   --scenarios LIST        of ${SCENARIOS.join(',')} (default: all)
   --store sqlite|memory   Herald's log (default: sqlite, the embedded default)
@@ -32,7 +34,8 @@ its goal. A full run takes about 5 minutes.
   --profile               run Herald with --cpu-prof and print where its CPU time went
   --suites LIST           of ${SUITES.join(',')} (default: all). fanout is the table
                           above; the others run their own scripts after it:
-                          webhooks-in (dist/bench/webhooks-in.js), webhooks-out
+                          write-cost (dist/bench/write-cost.js: CPU per loopback
+                          write and read on this machine), webhooks-in (dist/bench/webhooks-in.js), webhooks-out
                           (dist/bench/webhooks-out.js), kafka (dist/bench/kafka.js, needs a
                           broker: bash scripts/services/kafka.sh start)
   --help
@@ -74,7 +77,7 @@ async function main(): Promise<void> {
     return;
   }
   const suites = list<Suite>(values.suites, SUITES, 'suites');
-  const targets = list<TargetKind>(values.targets, ['herald', 'naive'], 'targets');
+  const targets = list<TargetKind>(values.targets, TARGETS, 'targets');
   const transports = list<Transport>(values.transports, ['sse', 'ws'], 'transports');
   const scenarios = list<Scenario>(values.scenarios, SCENARIOS, 'scenarios');
   const [store] = list(values.store, ['sqlite', 'memory'] as const, 'store');
@@ -88,7 +91,7 @@ async function main(): Promise<void> {
   const resultsDir = join(ROOT, 'bench/results');
   const profileDir = values.profile ? join(resultsDir, 'profiles') : undefined;
   mkdirSync(profileDir ?? resultsDir, { recursive: true });
-  const complete = !values.quick && targets.length === 2 && transports.length === 2 && scenarios.length === SCENARIOS.length;
+  const complete = !values.quick && targets.length === TARGETS.length && transports.length === 2 && scenarios.length === SCENARIOS.length;
   const info: RunInfo = {
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     cpus: `${cpus().length} cores (${cpus()[0]?.model ?? '?'})`,
@@ -152,6 +155,12 @@ async function runOtherSuites(suites: Suite[], quick: boolean, sync: string, say
     const q = await waitForQuiet();
     if (!q.quiet) say(`warning: the machine stays busy (${Math.round(q.idle * 100)}% idle); figures will be noisy`);
   };
+  if (suites.includes('write-cost')) {
+    await quiet();
+    say('--- write cost: CPU per loopback TCP write and read on this machine, bare node:net (no server logic) ---');
+    const args = quick ? ['--connections', '1000', '--rounds', '5'] : [];
+    if ((await runScript('write-cost', args)) !== 0) process.exitCode = 1;
+  }
   if (suites.includes('webhooks-in')) {
     await quiet();
     say('--- inbound webhooks: signed Stripe webhooks, p99 at 1,000/s and the highest rate under 50 ms ---');

@@ -15,7 +15,7 @@ function find(dir, out = []) {
 }
 
 const filter = process.argv.slice(2);
-let files = [...find('dist/src'), ...find('dist/test')].sort();
+let files = [...find('dist/src'), ...find('dist/test'), ...find('dist/bench')].sort();
 if (filter.length > 0) files = files.filter((f) => filter.some((s) => f.includes(s)));
 if (files.length === 0) {
   console.error('no test files found under dist/ (did the build run?)');

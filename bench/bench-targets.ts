@@ -131,9 +131,13 @@ export function cpuMsOf(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
 }
 
-/** The newest `.cpuprofile` in a folder. */
+/**
+ * The newest main-thread `.cpuprofile` in a folder. Node names them
+ * `CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile`; Herald's worker threads (the SQLite
+ * checkpointer) write their own, with a thread id other than 0.
+ */
 export function newestProfile(dir: string): string | undefined {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
+  const files = readdirSync(dir).filter((f) => /\.0\.\d+\.cpuprofile$/.test(f)).sort();
   return files.length > 0 ? join(dir, files[files.length - 1]!) : undefined;
 }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { Socket } from 'node:net';
 import { WRITE_SLICE_SUBSCRIBERS } from '../src/core/limits.js';
+import { listen, takePublish } from './baseline-server.js';
 
 /**
  * The floor: the least work a Node.js server can do to serve the benchmark's scenarios, so the
@@ -99,14 +100,9 @@ function addClient(socket: Socket, ws: boolean): void {
 const server = createServer((req, res) => {
   const path = (req.url ?? '/').split('?')[0];
   if (req.method === 'POST' && path === '/v1/publish') {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const msg = JSON.parse(Buffer.concat(chunks).toString()) as { data: unknown };
-      const text = typeof msg.data === 'string' ? msg.data : JSON.stringify(msg.data);
+    takePublish(req, res, (text) => {
       sseFrames.push(Buffer.from(`data: ${text}\n\n`));
       wsFrames.push(wsTextFrame(Buffer.from(text)));
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
       startRound();
     });
     return;
@@ -139,8 +135,4 @@ server.on('upgrade', (req, socket: Socket) => {
   });
 });
 
-server.listen(Number(process.env.PORT ?? 0), process.env.HOST ?? '127.0.0.1', () => {
-  const addr = server.address() as { port: number };
-  console.log(JSON.stringify({ msg: 'listening', url: `http://127.0.0.1:${addr.port}` }));
-});
-process.on('SIGTERM', () => process.exit(0));
+listen(server);

@@ -1,4 +1,5 @@
 import { createServer, type ServerResponse } from 'node:http';
+import { listen, takePublish } from './baseline-server.js';
 
 /**
  * The naive SSE baseline: what a first implementation looks like. A plain `node:http` server
@@ -11,13 +12,8 @@ const clients = new Set<ServerResponse>();
 const server = createServer((req, res) => {
   const path = (req.url ?? '/').split('?')[0];
   if (req.method === 'POST' && path === '/v1/publish') {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const msg = JSON.parse(Buffer.concat(chunks).toString()) as { data: unknown };
-      const text = typeof msg.data === 'string' ? msg.data : JSON.stringify(msg.data);
+    takePublish(req, res, (text) => {
       for (const client of clients) client.write(`data: ${text}\n\n`);
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
     });
     return;
   }
@@ -31,8 +27,4 @@ const server = createServer((req, res) => {
   res.writeHead(404).end();
 });
 
-server.listen(Number(process.env.PORT ?? 0), process.env.HOST ?? '127.0.0.1', () => {
-  const addr = server.address() as { port: number };
-  console.log(JSON.stringify({ msg: 'listening', url: `http://127.0.0.1:${addr.port}` }));
-});
-process.on('SIGTERM', () => process.exit(0));
+listen(server);

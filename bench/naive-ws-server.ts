@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import { WebSocketServer } from 'ws';
+import { listen, takePublish } from './baseline-server.js';
 
 /**
  * The naive WebSocket baseline: a plain `ws` server, and `POST /v1/publish` sends the message to
@@ -10,13 +11,8 @@ import { WebSocketServer } from 'ws';
 const server = createServer((req, res) => {
   const path = (req.url ?? '/').split('?')[0];
   if (req.method === 'POST' && path === '/v1/publish') {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const msg = JSON.parse(Buffer.concat(chunks).toString()) as { data: unknown };
-      const text = typeof msg.data === 'string' ? msg.data : JSON.stringify(msg.data);
+    takePublish(req, res, (text) => {
       for (const client of wss.clients) client.send(text);
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
     });
     return;
   }
@@ -28,8 +24,4 @@ wss.on('connection', (ws) => {
   ws.on('error', () => undefined);
 });
 
-server.listen(Number(process.env.PORT ?? 0), process.env.HOST ?? '127.0.0.1', () => {
-  const addr = server.address() as { port: number };
-  console.log(JSON.stringify({ msg: 'listening', url: `http://127.0.0.1:${addr.port}` }));
-});
-process.on('SIGTERM', () => process.exit(0));
+listen(server);

@@ -93,6 +93,8 @@ function addClient(socket: Socket, ws: boolean): void {
   const c: Client = { socket, ws, next: sseFrames.length, closed: false };
   socket.setNoDelay(true);
   socket.on('error', () => undefined);
+  // The HTTP server allows half-open sockets; a client that has gone is closed here, not written.
+  socket.on('end', () => socket.destroy());
   socket.on('close', () => (c.closed = true));
   clients.push(c);
 }

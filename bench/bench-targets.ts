@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 /** The compiled package root (this file is dist/bench/bench-targets.js). */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** A server under test: Herald, or one of the naive baselines. */
+/** A server under test: Herald, one of the naive baselines, or the floor (bench/floor-server.ts). */
 export type TargetKind = 'herald' | 'naive' | 'floor';
 
 export interface TargetOptions {

@@ -23,7 +23,7 @@ a Node.js server can do: bench/floor-server.ts) as child processes, with subscri
 child processes and one publisher, and prints every figure against its goal. A full run takes
 about 7 minutes.
 
-  --quick                 smaller sizes and shorter windows (a smoke run; about 1 minute)
+  --quick                 smaller sizes and shorter windows (a smoke run; about 2 minutes)
   --targets LIST          of herald,naive,floor: servers to run (default: all)
   --transports sse,ws     subscriber transports (default: both)
   --scenarios LIST        of ${SCENARIOS.join(',')} (default: all)
@@ -35,7 +35,8 @@ about 7 minutes.
   --suites LIST           of ${SUITES.join(',')} (default: all). fanout is the table
                           above; the others run their own scripts after it:
                           write-cost (dist/bench/write-cost.js: CPU per loopback
-                          write and read on this machine), webhooks-in (dist/bench/webhooks-in.js), webhooks-out
+                          write and read on this machine), webhooks-in
+                          (dist/bench/webhooks-in.js), webhooks-out
                           (dist/bench/webhooks-out.js), kafka (dist/bench/kafka.js, needs a
                           broker: bash scripts/services/kafka.sh start)
   --help

@@ -12,11 +12,6 @@ const buffer = Buffer.allocUnsafe(65_536);
 let reads = 0;
 let bytes = 0;
 
-function cpu(): { user: number; system: number } {
-  const u = process.cpuUsage();
-  return { user: u.user, system: u.system };
-}
-
 serveRpc({
   async connect(a: { port: number; count: number }) {
     for (let i = 0; i < a.count; i++) {
@@ -43,5 +38,5 @@ serveRpc({
     return sockets.length;
   },
   /** Reads, bytes and CPU time (µs) so far. */
-  counters: () => ({ reads, bytes, ...cpu() }),
+  counters: () => ({ reads, bytes, ...process.cpuUsage() }),
 });

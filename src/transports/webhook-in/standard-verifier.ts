@@ -9,6 +9,7 @@ import {
   requireUtf8,
   safeEqual,
   signatureInvalid,
+  signedDigest,
   type InboundRequest,
   type VerifiedWebhook,
   type WebhookVerifier,
@@ -49,7 +50,7 @@ export function standardVerifier(opts: { secrets: readonly string[]; toleranceSe
       });
       if (!ok) throw signatureInvalid();
       const payload = parseJsonText(text);
-      return { id, type: field(payload, 'type') ?? 'webhook', payload };
+      return { id, type: field(payload, 'type') ?? 'webhook', payload, signedDigest: signedDigest(`${id}.${timestamp}.`, text) };
     },
   };
 }

@@ -44,7 +44,7 @@ const sourceSchema = z
      * default: with it, whoever holds one signed body (a log, a proxy, another endpoint with the
      * same secret) picks the channel it is published to.
      */
-    unsignedTypeInChannel: z.boolean().default(false),
+    unsignedTypeInChannel: z.boolean().default(d.unsignedTypeInChannel),
     /** `paypal`: a PEM certificate pinned instead of fetching PAYPAL-CERT-URL (offline, tests). */
     certificateFile: z.string().min(1).optional(),
   })

@@ -23,7 +23,10 @@ export interface VerifiedWebhook {
    * SHA-256 (hex) of exactly the bytes the signature covers (the body alone for GitHub, Shopify
    * and generic HMAC; the timestamp, id or transmission fields with it elsewhere). Two arrivals
    * with the same digest are the same signed message: the second is a replay whatever its
-   * unsigned headers say, and the store answers it as a duplicate. Undefined when nothing is signed.
+   * unsigned headers say, and the store answers it as a duplicate. Undefined when nothing is
+   * signed, and when the event id is itself inside the signed bytes (Stripe, Standard Webhooks):
+   * every replay of them then carries the same id, which the idempotency key already catches, so
+   * a digest would cost a second index write per webhook and catch nothing more.
    */
   readonly signedDigest: string | undefined;
   /**

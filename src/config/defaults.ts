@@ -160,6 +160,11 @@ export const DEFAULTS = {
      * at least as long as the provider retries (Stripe and PayPal: 3 days).
      */
     retentionSeconds: 259_200,
+    /**
+     * Whether `{type}` in a channel template may come from a header the signature does not cover
+     * (GitHub, Shopify, an hmac typeHeader): off, so one signed body cannot pick its channel.
+     */
+    unsignedTypeInChannel: false,
     /** seconds a rejected arrival's receipt is kept (24 h). */
     rejectedRetentionSeconds: 86_400,
     /** Generic `hmac` provider: the signature header, its encoding, and a prefix before it. */

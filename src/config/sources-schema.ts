@@ -11,6 +11,12 @@ const SOURCE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** The placeholders a channel template may hold. */
 const PLACEHOLDER = /\{(type|source)\}/g;
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+/**
+ * Where each provider's event type comes from when no signature covers it: GitHub and Shopify
+ * sign only the body and send the type in a header, and so does a generic `hmac` source with a
+ * `typeHeader`. Anyone holding one signed body may put any type there.
+ */
+const UNSIGNED_TYPE: Partial<Record<Provider, string>> = { github: 'X-GitHub-Event', shopify: 'X-Shopify-Topic' };
 
 const d = DEFAULTS.sources;
 const header = z.string().regex(HEADER_NAME, 'must be an HTTP header name').transform((h) => h.toLowerCase());
@@ -33,6 +39,12 @@ const sourceSchema = z
     /** `hmac` and `none`: headers carrying the event id (idempotency) and type. */
     idHeader: header.optional(),
     typeHeader: header.optional(),
+    /**
+     * `github`, `shopify`, `hmac`: let `{type}` in `channel` come from an unsigned header. Off by
+     * default: with it, whoever holds one signed body (a log, a proxy, another endpoint with the
+     * same secret) picks the channel it is published to.
+     */
+    unsignedTypeInChannel: z.boolean().default(d.unsignedTypeInChannel),
     /** `paypal`: a PEM certificate pinned instead of fetching PAYPAL-CERT-URL (offline, tests). */
     certificateFile: z.string().min(1).optional(),
   })
@@ -56,6 +68,17 @@ const sourceSchema = z
     only('idHeader', ['hmac', 'none']);
     only('typeHeader', ['hmac', 'none']);
     only('certificateFile', ['paypal']);
+    if (s.unsignedTypeInChannel && !['github', 'shopify', 'hmac'].includes(s.provider)) {
+      bad('unsignedTypeInChannel', 'only applies to the github, shopify and hmac providers');
+    }
+    const unsignedType = UNSIGNED_TYPE[s.provider] ?? (s.provider === 'hmac' ? s.typeHeader : undefined);
+    if (unsignedType !== undefined && s.channel.includes('{type}') && !s.unsignedTypeInChannel) {
+      bad(
+        'channel',
+        `{type} would come from the ${unsignedType} header, which the ${s.provider} signature does not cover: ` +
+          'use a fixed channel, or set "unsignedTypeInChannel": true to accept that a holder of one signed body picks the channel',
+      );
+    }
     if (s.provider === 'standard') {
       for (const secret of s.secrets ?? [s.secret ?? '']) {
         // Standard Webhooks: the key is the base64 after `whsec_`.
@@ -81,6 +104,7 @@ const sourceSchema = z
     prefix: s.prefix ?? d.hmac.prefix,
     idHeader: s.idHeader,
     typeHeader: s.typeHeader,
+    unsignedTypeInChannel: s.unsignedTypeInChannel,
     certificateFile: s.certificateFile,
   }));
 

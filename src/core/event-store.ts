@@ -20,8 +20,12 @@ import type { Receipt, ReceiptInput, ReceiptQuery } from './inbound-receipt.js';
  * - **Inbound receipts.** An input with a `receipt` gets it recorded in the same transaction as
  *   the event (or the duplicate match): a new event gives an `accepted` (or `replayed`) receipt
  *   with its body and `seq`; a duplicate gives a `duplicate` receipt without a body, pointing at
- *   the first event. So a webhook is acknowledged only when its event, its idempotency key and
- *   its receipt are all durable, or none is. `recordReceipts` writes receipts that append no
+ *   the first event. The same holds for a receipt whose `digest` (of the signed bytes) matches
+ *   an accepted receipt of the same source whose `keepUntil` has not passed (also earlier in the
+ *   same batch): a replayed signed message is a duplicate whatever its unsigned id. Digests are
+ *   kept until that `keepUntil`, whatever the per-source receipt cap deletes (a flood of forged
+ *   arrivals must not push them out). So a webhook is acknowledged only when its event, its
+ *   idempotency key and its receipt are all durable, or none is. `recordReceipts` writes receipts that append no
  *   event (rejected arrivals). Receipt ids are integers > 0, strictly increasing, never reused.
  *   `prune` deletes receipts past their `keepUntil` and, per source, beyond the newest
  *   `maxReceiptsPerSource`; it never deletes an idempotency key early because of it.

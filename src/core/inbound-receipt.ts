@@ -28,6 +28,14 @@ export interface ReceiptInput {
   readonly type?: string | undefined;
   /** The request headers that matter for an audit (signature, id, timestamp): never secrets. */
   readonly headers: Readonly<Record<string, string>>;
+  /**
+   * SHA-256 (hex) of the bytes the provider's signature covers. When the source already holds
+   * an accepted arrival with the same digest whose `keepUntil` has not passed, this one is a
+   * duplicate of it, whatever its provider id: providers that sign only the body (GitHub,
+   * Shopify, generic HMAC) leave the id and type in unsigned headers, which a replay can change.
+   * Undefined for unsigned sources.
+   */
+  readonly digest?: string | undefined;
   /** The raw body exactly as received; kept for accepted arrivals only (replay needs it). */
   readonly body?: Buffer | undefined;
   /** Why a rejected arrival was turned away (a registry code and its message). */

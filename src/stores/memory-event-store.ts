@@ -18,6 +18,11 @@ export class MemoryEventStore implements EventStore {
   /** Receipts per source, oldest first. */
   readonly #receipts = new Map<string, Receipt[]>();
   #lastReceiptId = 0;
+  /**
+   * Digests of accepted arrivals' signed bytes, by `source + '\n' + digest`, until their
+   * receipt's `keepUntil`. Only the seq is held: the event itself may leave the log first.
+   */
+  readonly #digests = new Map<string, { seq: number; at: number; keepUntil: number }>();
   /** Per outside stream (`EventInput.origin`), the highest offset stored and its event. */
   readonly #streams = new Map<string, { offset: number; event: StoredEvent }>();
   readonly #now: () => number;
@@ -45,11 +50,22 @@ export class MemoryEventStore implements EventStore {
         results.push({ event: known.event, duplicate: true, receiptId });
         continue;
       }
+      const digestKey = input.receipt?.digest === undefined ? undefined : `${input.receipt.source}\n${input.receipt.digest}`;
+      const signed = digestKey === undefined ? undefined : this.#digests.get(digestKey);
+      if (signed && signed.keepUntil >= now) {
+        const event = this.#eventAt(signed.seq) ?? makeStoredEvent(signed.seq, input.channel, input.type, input.data, signed.at);
+        const receiptId = this.#addReceipt(input.receipt!, 'duplicate', signed.seq).id;
+        results.push({ event, duplicate: true, receiptId });
+        continue;
+      }
       const event = makeStoredEvent(++this.#lastSeq, input.channel, input.type, input.data, now);
       this.#events.push(event);
       if (origin) this.#streams.set(origin.stream, { offset: origin.offset, event });
       if (key !== undefined) this.#keys.set(key, { event, at: now, keepUntil: now + (input.idempotencyTtlMs ?? 0) });
       const receiptId = input.receipt && this.#addReceipt(input.receipt, input.receipt.status, event.seq).id;
+      if (digestKey !== undefined && input.receipt!.status === 'accepted') {
+        this.#digests.set(digestKey, { seq: event.seq, at: now, keepUntil: input.receipt!.keepUntil });
+      }
       results.push({ event, duplicate: false, receiptId });
     }
     return Promise.resolve(results);
@@ -86,6 +102,7 @@ export class MemoryEventStore implements EventStore {
     }
     const keyCutoff = now - policy.idempotencyTtlMs;
     for (const [k, v] of this.#keys) if (v.at < keyCutoff && v.keepUntil < now) this.#keys.delete(k);
+    for (const [k, v] of this.#digests) if (v.keepUntil < now) this.#digests.delete(k);
     const cap = policy.maxReceiptsPerSource ?? 0;
     for (const [source, list] of this.#receipts) {
       let kept = list.filter((r) => r.keepUntil >= now);
@@ -116,6 +133,12 @@ export class MemoryEventStore implements EventStore {
   getReceipt(source: string, id: number): Promise<Receipt | undefined> {
     if (this.#closed) return Promise.reject(new ClosedError('The event store'));
     return Promise.resolve(this.#receipts.get(source)?.find((r) => r.id === id));
+  }
+
+  /** The event at `seq` while it is in the log. */
+  #eventAt(seq: number): StoredEvent | undefined {
+    const e = this.#events[firstAfter(this.#events, seq - 1)];
+    return e?.seq === seq ? e : undefined;
   }
 
   #addReceipt(input: ReceiptInput, status: Receipt['status'], seq: number | undefined): Receipt {

@@ -156,6 +156,15 @@ export class SqliteEventStore implements EventStore {
             continue;
           }
         }
+        const digest = input.receipt?.digest;
+        const signedBefore = digest === undefined ? undefined : this.#receipts.findDigest(input.receipt!.source, digest, now);
+        if (signedBefore) {
+          const { seq, time, channel, type, data } = signedBefore;
+          const event = makeStoredEvent(seq, channel ?? input.channel, type ?? input.type, data ?? input.data, time);
+          const receiptId = this.#receipts.insert(input.receipt!, 'duplicate', seq);
+          results.push({ event, duplicate: true, receiptId });
+          continue;
+        }
         const seq = Number(this.#insert.run(input.channel, input.type, input.data, now).lastInsertRowid);
         if (key !== undefined) this.#insertKey.run(key, seq, now, now + (input.idempotencyTtlMs ?? 0));
         if (origin) this.#positions.record(origin.stream, origin.offset, seq);

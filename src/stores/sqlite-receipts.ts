@@ -20,10 +20,23 @@ interface ReceiptRow {
   replay_of: number | null;
 }
 
+/** A digest already held: the event it appended (its row may have left the log since). */
+export interface DigestMatch {
+  seq: number;
+  time: number;
+  channel: string | null;
+  type: string | null;
+  data: string | null;
+}
+
 /**
  * The inbound receipts table of the SQLite log. Not a store of its own: SqliteEventStore calls
  * `insert` inside its append transaction, which is what makes "event, idempotency key and
  * receipt are durable together" true. `id` is AUTOINCREMENT, so ids are never reused.
+ *
+ * Beside it, `inbound_digests` holds the digest of the signed bytes of each accepted arrival
+ * until its receipt's `keepUntil`: a table of its own, so the per-source receipt cap (which a
+ * flood of forged requests fills) can never push a digest out and let a replay through.
  */
 export class SqliteReceipts {
   readonly #db: Database.Database;
@@ -32,6 +45,8 @@ export class SqliteReceipts {
   readonly #list: Database.Statement;
   readonly #listByStatus: Database.Statement;
   readonly #insertMany: (inputs: readonly ReceiptInput[]) => number[];
+  readonly #insertDigest: Database.Statement;
+  readonly #findDigest: Database.Statement;
 
   constructor(db: Database.Database) {
     this.#db = db;
@@ -53,7 +68,25 @@ export class SqliteReceipts {
       );
       CREATE INDEX IF NOT EXISTS inbound_receipts_by_source ON inbound_receipts (source, id);
       CREATE INDEX IF NOT EXISTS inbound_receipts_by_keep ON inbound_receipts (keep_until);
+      CREATE TABLE IF NOT EXISTS inbound_digests (
+        source     TEXT    NOT NULL,
+        digest     BLOB    NOT NULL,
+        seq        INTEGER NOT NULL,
+        at         INTEGER NOT NULL,
+        keep_until INTEGER NOT NULL,
+        PRIMARY KEY (source, digest)
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS inbound_digests_by_keep ON inbound_digests (keep_until);
     `);
+    // An expired row not yet pruned is replaced by the next accepted arrival with its digest.
+    this.#insertDigest = db.prepare(
+      'INSERT OR REPLACE INTO inbound_digests (source, digest, seq, at, keep_until) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.#findDigest = db.prepare(
+      `SELECT d.seq, d.at AS time, e.channel, e.type, e.data
+         FROM inbound_digests d LEFT JOIN events e ON e.seq = d.seq
+        WHERE d.source = ? AND d.digest = ? AND d.keep_until >= ?`,
+    );
     this.#insert = db.prepare(`
       INSERT INTO inbound_receipts (source, status, received_at, keep_until, provider_id, type, headers,
                                     body, error_code, error_message, seq, replay_of)
@@ -86,7 +119,18 @@ export class SqliteReceipts {
       seq ?? null,
       r.replayOf ?? null,
     );
+    if (status === 'accepted' && r.digest !== undefined && seq !== undefined) {
+      this.#insertDigest.run(r.source, Buffer.from(r.digest, 'hex'), seq, r.receivedAt, r.keepUntil);
+    }
     return Number(info.lastInsertRowid);
+  }
+
+  /**
+   * The accepted arrival of `source` whose signed bytes had this digest, while its window
+   * (`keepUntil`) lasts; call inside the append transaction, before inserting.
+   */
+  findDigest(source: string, digest: string, now: number): DigestMatch | undefined {
+    return this.#findDigest.get(source, Buffer.from(digest, 'hex'), now) as DigestMatch | undefined;
   }
 
   /** Inserts receipts that append no event, in one transaction of their own. */
@@ -109,12 +153,22 @@ export class SqliteReceipts {
     return rows.map(fromRow);
   }
 
-  /** Deletes expired receipts, then caps every source at its newest `perSource` (0: no cap). */
+  /**
+   * Deletes expired receipts and digests, then caps every source's receipts at its newest
+   * `perSource` (0: no cap); digests are not capped (see the class comment).
+   */
   prune(now: number, perSource: number): void {
     const expired = this.#db.prepare(
       'DELETE FROM inbound_receipts WHERE id IN (SELECT id FROM inbound_receipts WHERE keep_until < ? LIMIT ?)',
     );
     while (expired.run(now, PRUNE_CHUNK_ROWS).changes === PRUNE_CHUNK_ROWS) {
+      /* next chunk */
+    }
+    const expiredDigests = this.#db.prepare(
+      `DELETE FROM inbound_digests WHERE (source, digest) IN
+         (SELECT source, digest FROM inbound_digests WHERE keep_until < ? LIMIT ?)`,
+    );
+    while (expiredDigests.run(now, PRUNE_CHUNK_ROWS).changes === PRUNE_CHUNK_ROWS) {
       /* next chunk */
     }
     if (perSource <= 0) return;

@@ -157,3 +157,109 @@ for (const f of factories) {
     });
   });
 }
+
+/** A GitHub-like arrival: its id and type are unsigned headers, only the body's digest is signed. */
+function bodySignedInput(deliveryId: string, digest: string, type: string, over: Partial<ReceiptInput> = {}): EventInput {
+  return {
+    channel: `gh.${type}`,
+    type,
+    data: '{"zen":"same signed body"}',
+    idempotencyKey: `webhook:gh:${deliveryId}`,
+    idempotencyTtlMs: 3 * DAY,
+    receipt: receipt({ source: 'gh', providerId: deliveryId, type, digest, body: Buffer.from('{"zen":"same signed body"}'), ...over }),
+  };
+}
+
+const DIGEST_A = 'a'.repeat(64);
+const DIGEST_B = 'b'.repeat(64);
+
+for (const f of factories) {
+  describe(`EventStore inbound receipts: signed-bytes digests (${f.name})`, () => {
+    test('a known digest under a new provider id and type is a duplicate of the first event', async () => {
+      const store = f.open({ now: 1_000 });
+      const [first] = await store.append([bodySignedInput('d-1', DIGEST_A, 'push')]);
+      const [again, sameBatch, other] = await store.append([
+        bodySignedInput('d-2', DIGEST_A, 'issues'),
+        bodySignedInput('d-3', DIGEST_A, 'release'),
+        bodySignedInput('d-4', DIGEST_B, 'push'),
+      ]);
+      for (const r of [again!, sameBatch!]) {
+        assert.equal(r.duplicate, true);
+        assert.equal(r.event.seq, first!.event.seq);
+        assert.equal(r.event.channel, 'gh.push', 'the first arrival decided the channel');
+        const got = await store.getReceipt('gh', r.receiptId!);
+        assert.equal(got?.status, 'duplicate');
+        assert.equal(got?.seq, first!.event.seq);
+      }
+      assert.equal(other!.duplicate, false, 'another digest is another message');
+      assert.equal((await store.head()).lastSeq, other!.event.seq);
+      const [elsewhere] = await store.append([bodySignedInput('d-1', DIGEST_A, 'push', { source: 'gh2' })]);
+      assert.equal(elsewhere!.duplicate, true, 'the idempotency key still matches');
+      const [otherSource] = await store.append([{ ...bodySignedInput('d-9', DIGEST_A, 'push', { source: 'gh2' }), idempotencyKey: 'webhook:gh2:d-9' }]);
+      assert.equal(otherSource!.duplicate, false, 'digests are per source');
+      await store.close();
+    });
+
+    test('the same signed bytes in one batch append one event', async () => {
+      const store = f.open({ now: 1_000 });
+      const results = await store.append([bodySignedInput('d-1', DIGEST_A, 'push'), bodySignedInput('d-2', DIGEST_A, 'issues')]);
+      assert.deepEqual(results.map((r) => r.duplicate), [false, true]);
+      assert.equal(results[1]!.event.seq, results[0]!.event.seq);
+      await store.close();
+    });
+
+    test('a digest counts until its receipt keepUntil, then the same bytes are new', async () => {
+      const clock = { now: 1_000 };
+      const store = f.open(clock);
+      await store.append([bodySignedInput('d-1', DIGEST_A, 'push', { keepUntil: 1_000 + DAY })]);
+      clock.now = 1_000 + DAY;
+      assert.equal((await store.append([bodySignedInput('d-2', DIGEST_A, 'push')]))[0]!.duplicate, true, 'kept through keepUntil');
+      clock.now = 2_000 + DAY;
+      await store.prune({ maxAgeMs: 0, maxEvents: 0, idempotencyTtlMs: 0 }, clock.now);
+      const [later] = await store.append([bodySignedInput('d-3', DIGEST_A, 'push', { keepUntil: clock.now + DAY })]);
+      assert.equal(later!.duplicate, false, 'forgotten after keepUntil');
+      clock.now += 1;
+      assert.equal((await store.append([bodySignedInput('d-4', DIGEST_A, 'push')]))[0]!.event.seq, later!.event.seq);
+      await store.close();
+    });
+
+    test('a flood of rejected receipts past the per-source cap does not push a digest out', async () => {
+      const store = f.open({ now: 1_000 });
+      const [first] = await store.append([bodySignedInput('d-1', DIGEST_A, 'push')]);
+      const forged = Array.from({ length: 5 }, () => receipt({ source: 'gh', status: 'rejected', error: { code: 'SIGNATURE_INVALID', message: 'no' } }));
+      await store.recordReceipts(forged);
+      await store.prune({ maxAgeMs: 0, maxEvents: 0, idempotencyTtlMs: 0, maxReceiptsPerSource: 3 }, 1_000);
+      const left = await store.listReceipts('gh', { before: 0, limit: 10 });
+      assert.ok(!left.some((r) => r.status === 'accepted'), 'the accepted receipt was capped away');
+      const [replay] = await store.append([bodySignedInput('d-2', DIGEST_A, 'issues')]);
+      assert.equal(replay!.duplicate, true);
+      assert.equal(replay!.event.seq, first!.event.seq);
+      await store.close();
+    });
+
+    test('a duplicate of an event that left the log still appends nothing', async () => {
+      const store = f.open({ now: 1_000 });
+      const [first] = await store.append([bodySignedInput('d-1', DIGEST_A, 'push')]);
+      await store.append([{ channel: 'other', type: 'x', data: '1' }]);
+      await store.prune({ maxAgeMs: 0, maxEvents: 1, idempotencyTtlMs: 0 }, 1_000);
+      const [replay] = await store.append([bodySignedInput('d-2', DIGEST_A, 'issues')]);
+      assert.equal(replay!.duplicate, true);
+      assert.equal(replay!.event.seq, first!.event.seq);
+      await store.close();
+    });
+
+    if (f.durable) {
+      test('a digest survives reopening the store', async () => {
+        const file = join(mkdtempSync(join(tmpdir(), 'herald-rc-')), 'log.db');
+        const first = f.open({ now: 1_000 }, file);
+        const [r] = await first.append([bodySignedInput('d-1', DIGEST_A, 'push')]);
+        await first.close();
+        const again = f.open({ now: 2_000 }, file);
+        const [dup] = await again.append([bodySignedInput('d-2', DIGEST_A, 'issues')]);
+        assert.equal(dup!.duplicate, true);
+        assert.equal(dup!.event.seq, r!.event.seq);
+        await again.close();
+      });
+    }
+  });
+}

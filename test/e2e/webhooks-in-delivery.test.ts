@@ -13,7 +13,7 @@ before(async () => {
   h = await startInProcess({
     sources: {
       shop: { provider: 'stripe', secret: SECRET, channel: 'orders', maxBodyBytes: 4_096 },
-      gh: { provider: 'github', secret: GITHUB_SECRET, channel: 'gh.{type}', maxBodyBytes: 4_194_304 },
+      gh: { provider: 'github', secret: GITHUB_SECRET, channel: 'gh.{type}', unsignedTypeInChannel: true, maxBodyBytes: 4_194_304 },
     },
   });
 });

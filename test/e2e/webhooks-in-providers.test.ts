@@ -28,13 +28,13 @@ const SECRETS = [STRIPE_SECRET, STRIPE_OLD_SECRET, STANDARD_SECRET, GITHUB_SECRE
 const sources = {
   stripe: { provider: 'stripe', secrets: [STRIPE_SECRET, STRIPE_OLD_SECRET], channel: 'stripe.{type}' },
   standard: { provider: 'standard', secret: STANDARD_SECRET, channel: 'standard' },
-  github: { provider: 'github', secret: GITHUB_SECRET, channel: 'github.{type}' },
-  shopify: { provider: 'shopify', secret: SHOPIFY_SECRET, channel: 'shopify.{type}' },
+  github: { provider: 'github', secret: GITHUB_SECRET, channel: 'github.{type}', unsignedTypeInChannel: true },
+  shopify: { provider: 'shopify', secret: SHOPIFY_SECRET, channel: 'shopify.{type}', unsignedTypeInChannel: true },
   slack: { provider: 'slack', secret: SLACK_SECRET, channel: 'slack' },
   paypal: { provider: 'paypal', secret: PAYPAL_WEBHOOK_ID, channel: 'paypal', certificateFile: PAYPAL_TEST_CERT },
   generic: { provider: 'hmac', secret: HMAC_SECRET, channel: 'generic', idHeader: 'x-event-id' },
   open: { provider: 'none', channel: 'open' },
-  erp: { provider: 'hmac', secret: HMAC_SECRET, channel: 'erp.{type}', header: 'X-ERP-Signature', encoding: 'base64', prefix: 'sha256=', typeHeader: 'x-erp-event' },
+  erp: { provider: 'hmac', secret: HMAC_SECRET, channel: 'erp.{type}', header: 'X-ERP-Signature', encoding: 'base64', prefix: 'sha256=', typeHeader: 'x-erp-event', unsignedTypeInChannel: true },
 };
 
 let h: Awaited<ReturnType<typeof startInProcess>>;

@@ -55,6 +55,25 @@ describe('outbound webhooks API: bad input', () => {
     assert.deepEqual(list.json.endpoints, [], 'nothing was stored');
   });
 
+  test('refuses a header value an HTTP request cannot carry (RFC 9110 §5.5), on create and on update', async (t) => {
+    const h = await startInProcess({ outbound: { allowPrivateTargets: true } });
+    t.after(() => h.close());
+    const ok = { url: 'https://example.com/hook', channels: ['a'] };
+    for (const value of ['Bearer tök€n', 'Ā', 'x\u2028y', 'key 🔑', 'a\u0000b', 'a\rb', 'a\u007fb']) {
+      const r = await postJson(`${h.url}/v1/endpoints`, { ...ok, headers: { 'x-api-key': value } });
+      assert.equal(r.status, 400, JSON.stringify(value));
+      assert.equal(r.json.error.code, 'BODY_INVALID');
+      assert.match(r.json.error.message, /x-api-key: the value holds U\+[0-9A-F]{4}/);
+    }
+    assert.deepEqual((await call('GET', `${h.url}/v1/endpoints`)).json.endpoints, [], 'nothing was stored');
+    // Tab, visible ASCII and Latin-1 (obs-text) are field content: accepted.
+    const made = await postJson(`${h.url}/v1/endpoints`, { ...ok, headers: { 'x-api-key': 'Bearer\tcafé ~!' } });
+    assert.equal(made.status, 201, made.text);
+    const patched = await call('PATCH', `${h.url}/v1/endpoints/${made.json.id}`, { headers: { 'x-api-key': 'naïve ✓' } });
+    assert.equal(patched.status, 400);
+    assert.equal(patched.json.error.code, 'BODY_INVALID');
+  });
+
   test('unknown ids are 404 with their own codes', async (t) => {
     const h = await startInProcess();
     t.after(() => h.close());

@@ -31,9 +31,14 @@ describe('SSRF guard', () => {
       '169.254.169.254', '100.100.100.200', '100.64.0.1', '168.63.129.16', '224.0.0.1', '255.255.255.255',
       '::', '::1', 'fe80::1', 'fd00:ec2::254', 'fc00::1', 'ff02::1', '::ffff:127.0.0.1', '::ffff:7f00:1',
       '::ffff:169.254.169.254', '64:ff9b::a9fe:a9fe', '2002:7f00:1::', '2001:db8::1', 'not-an-ip',
+      // IPv6 forms that carry an IPv4 address, or tunnel to one
+      '::ffff:0:7f00:1', '::ffff:0:127.0.0.1', '::ffff:0:a9fe:a9fe', '::127.0.0.1', '64:ff9b::7f00:1',
+      '64:ff9b::10.0.0.1', '64:ff9b:1::7f00:1', '64:ff9b:1:7f00:1::', '64:ff9b:1:ffff::808:808',
+      '2001:0:4136:e378:8000:63bf:3fff:fdd2', '2001::1', '2002:a00:1::1', '2002:c0a8:101::1',
+      '2001:4860:1:2:0:5efe:c0a8:101', 'fe80::200:5efe:7f00:1',
     ];
     for (const a of forbidden) assert.equal(isForbiddenAddress(a), true, a);
-    for (const a of ['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '64:ff9b::808:808']) {
+    for (const a of ['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '64:ff9b::808:808', '::ffff:0:808:808', '2002:808:808::1', '2001:4860:4860::8888']) {
       assert.equal(isForbiddenAddress(a), false, a);
     }
   });
@@ -45,6 +50,8 @@ describe('SSRF guard', () => {
       'http://127.0.0.1:9/hook', 'http://10.0.0.8/', 'http://192.168.0.1/', 'http://172.20.1.1/',
       'http://169.254.169.254/latest/meta-data/', 'http://[::1]/', 'http://[fd00:ec2::254]/', 'http://[fe80::1]/',
       'http://[::ffff:127.0.0.1]/', 'http://0.0.0.0/', 'http://2130706433/', 'http://0x7f.1/',
+      'http://[::ffff:0:7f00:1]/', 'http://[64:ff9b::a9fe:a9fe]/latest/meta-data/', 'http://[64:ff9b:1::a00:1]/',
+      'http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/', 'http://[2002:7f00:1::1]/', 'http://[2001:4860:0:1:0:5efe:a00:1]/',
     ]) {
       const r = await postJson(`${h.url}/v1/endpoints`, { url, channels: ['a'] });
       assert.equal(r.status, 400, url);
@@ -68,6 +75,20 @@ describe('SSRF guard', () => {
     assert.equal(d.attempts[0].status, null);
     assert.match(d.attempts[0].error, /target forbidden: localhost resolves to (127\.0\.0\.1|::1)/);
     assert.equal(rx.requests.length, 0, 'nothing reached the loopback receiver');
+  });
+
+  test('a name answering an IPv6 form that carries a private IPv4 is refused when connecting', async () => {
+    const rx = await startReceiver();
+    receivers.push(rx);
+    const port = new URL(rx.url).port;
+    for (const answer of ['::ffff:0:7f00:1', '64:ff9b::a9fe:a9fe', '64:ff9b:1::a00:1', '2001:0:4136:e378:8000:63bf:3fff:fdd2', '2002:a00:1::1']) {
+      const sender = new WebhookSender({ timeoutMs: 2_000, allowPrivateTargets: false, lookup: resolverAnswering([answer]) });
+      const r = await sender.send(`http://embedded.test:${port}/hook`, {}, '{}');
+      await sender.close();
+      assert.equal(r.status, null, answer);
+      assert.match(String(r.error), new RegExp(`target forbidden: embedded\\.test resolves to ${answer.replace(/\./g, '\\.')}`), answer);
+    }
+    assert.equal(rx.requests.length, 0);
   });
 
   test('the answer used for the connection is the one checked (DNS rebinding)', async () => {

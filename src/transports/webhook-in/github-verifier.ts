@@ -8,6 +8,7 @@ import {
   requireJson,
   requireUtf8,
   signatureInvalid,
+  signedDigest,
   type InboundRequest,
   type VerifiedWebhook,
   type WebhookVerifier,
@@ -18,8 +19,12 @@ const FORM = 'application/x-www-form-urlencoded';
 /**
  * GitHub (https://docs.github.com/webhooks/using-webhooks/validating-webhook-deliveries):
  * `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>`, checked with
- * `@octokit/webhooks-methods` (constant time). No timestamp is signed: a replayed delivery is
- * caught by its `X-GitHub-Delivery` id instead. Both content types GitHub offers are taken.
+ * `@octokit/webhooks-methods` (constant time). Only the body is signed: no timestamp, and neither
+ * `X-GitHub-Delivery` nor `X-GitHub-Event`, so a captured body re-sent with a new delivery id and
+ * another event type still verifies. Such a replay is caught by the digest of the body (the
+ * store answers it as a duplicate); the event type can only come from the unsigned header, so
+ * a channel template uses it only when the source opts in (`unsignedTypeInChannel`).
+ * Both content types GitHub offers are taken.
  */
 export function githubVerifier(opts: { secrets: readonly string[] }): WebhookVerifier {
   return {
@@ -38,7 +43,7 @@ export function githubVerifier(opts: { secrets: readonly string[] }): WebhookVer
       if (type === undefined) throw new HeraldError('WEBHOOK_PAYLOAD_INVALID', 'the X-GitHub-Event header is missing');
       const payload = media === FORM ? parseForm(text).payload : parseJsonText(text);
       if (payload === undefined) throw new HeraldError('WEBHOOK_PAYLOAD_INVALID', 'the form has no payload field');
-      return { id: header(req, 'x-github-delivery'), type, payload };
+      return { id: header(req, 'x-github-delivery'), type, payload, signedDigest: signedDigest(req.body) };
     },
   };
 }

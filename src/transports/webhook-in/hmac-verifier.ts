@@ -9,6 +9,7 @@ import {
   requireUtf8,
   safeEqual,
   signatureInvalid,
+  signedDigest,
   type InboundRequest,
   type VerifiedWebhook,
   type WebhookVerifier,
@@ -26,8 +27,10 @@ export interface HmacOptions {
 }
 
 /**
- * Generic HMAC-SHA256 of the raw body, for senders without a published scheme of their own. No
- * timestamp is signed, so replays are caught only by the event id (`idHeader`): configure it.
+ * Generic HMAC-SHA256 of the raw body, for senders without a published scheme of their own. Only
+ * the body is signed (no timestamp, no header), so `idHeader` and `typeHeader` are the sender's
+ * word, not its signature: a re-sent body is a duplicate by its digest whatever id it carries,
+ * and a `typeHeader` reaches a channel template only when the source opts in.
  */
 export function hmacVerifier(opts: HmacOptions): WebhookVerifier {
   const digestLength = opts.encoding === 'hex' ? 64 : 44;
@@ -48,7 +51,7 @@ export function hmacVerifier(opts: HmacOptions): WebhookVerifier {
       if (!opts.secrets.some((s) => safeEqual(given, createHmac('sha256', s).update(req.body).digest()))) {
         throw signatureInvalid();
       }
-      return describe(req, parseJsonText(requireUtf8(req.body)), opts);
+      return describe(req, parseJsonText(requireUtf8(req.body)), opts, signedDigest(req.body));
     },
   };
 }
@@ -58,8 +61,9 @@ export function describe(
   req: InboundRequest,
   payload: unknown,
   opts: { idHeader?: string | undefined; typeHeader?: string | undefined },
+  digest: string | undefined,
 ): VerifiedWebhook {
   const id = opts.idHeader ? header(req, opts.idHeader) : undefined;
   const type = (opts.typeHeader ? header(req, opts.typeHeader) : undefined) ?? field(payload, 'type') ?? field(payload, 'event') ?? 'webhook';
-  return { id, type, payload };
+  return { id, type, payload, signedDigest: digest };
 }

@@ -10,7 +10,7 @@ export function noneVerifier(opts: { idHeader?: string | undefined; typeHeader?:
     auditHeaders: [...(opts.idHeader ? [opts.idHeader] : []), ...(opts.typeHeader ? [opts.typeHeader] : []), 'content-type'],
     verify(req: InboundRequest): VerifiedWebhook {
       requireJson(req);
-      return describe(req, parseJsonText(requireUtf8(req.body)), opts);
+      return describe(req, parseJsonText(requireUtf8(req.body)), opts, undefined);
     },
   };
 }

@@ -11,6 +11,7 @@ import {
   requireJson,
   requireUtf8,
   signatureInvalid,
+  signedDigest,
   type InboundRequest,
   type VerifiedWebhook,
   type WebhookVerifier,
@@ -52,12 +53,20 @@ export function paypalVerifier(opts: {
       const key = await opts.certificates.key(header(req, 'paypal-cert-url'), req.receivedAt);
       const sig = Buffer.from(signature, 'base64');
       const crc = crc32(req.body);
-      const ok = opts.webhookIds.some((webhookId) =>
-        verifySignature('sha256', Buffer.from(`${transmissionId}|${transmissionTime}|${webhookId}|${crc}`), key, sig),
-      );
-      if (!ok) throw signatureInvalid();
+      const signed = opts.webhookIds
+        .map((webhookId) => Buffer.from(`${transmissionId}|${transmissionTime}|${webhookId}|${crc}`))
+        .find((message) => verifySignature('sha256', message, key, sig));
+      if (!signed) throw signatureInvalid();
       const payload = parseJsonText(requireUtf8(req.body));
-      return { id: requireField(payload, 'id', 'PayPal'), type: requireField(payload, 'event_type', 'PayPal'), payload };
+      return {
+        id: requireField(payload, 'id', 'PayPal'),
+        type: requireField(payload, 'event_type', 'PayPal'),
+        payload,
+        // The body is covered only through its CRC-32, which is no cryptographic hash: another
+        // body with the same CRC can be made at will. The digest of the signed line (transmission
+        // id, time, webhook id, CRC) makes any second body under one transmission a duplicate.
+        signedDigest: signedDigest(signed),
+      };
     },
   };
 }

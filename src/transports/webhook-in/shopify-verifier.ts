@@ -8,6 +8,7 @@ import {
   requireUtf8,
   safeEqual,
   signatureInvalid,
+  signedDigest,
   type InboundRequest,
   type VerifiedWebhook,
   type WebhookVerifier,
@@ -16,8 +17,10 @@ import {
 /**
  * Shopify (https://shopify.dev/docs/apps/build/webhooks/subscribe/https#step-5-verify-the-webhook):
  * `X-Shopify-Hmac-Sha256` is the base64 HMAC-SHA256 of the raw body with the app's client
- * secret. No timestamp is signed; retries are recognised by `X-Shopify-Event-Id` (older
- * deliveries: `X-Shopify-Webhook-Id`).
+ * secret. Only the body is signed: not the topic, the event id or `X-Shopify-Triggered-At`.
+ * Retries are recognised by `X-Shopify-Event-Id` (older deliveries: `X-Shopify-Webhook-Id`), a
+ * re-sent body under any other id or topic by the digest of the body; the topic is unsigned, so
+ * a channel template uses it only when the source opts in (`unsignedTypeInChannel`).
  */
 export function shopifyVerifier(opts: { secrets: readonly string[] }): WebhookVerifier {
   return {
@@ -37,7 +40,12 @@ export function shopifyVerifier(opts: { secrets: readonly string[] }): WebhookVe
       const type = header(req, 'x-shopify-topic');
       if (type === undefined) throw new HeraldError('WEBHOOK_PAYLOAD_INVALID', 'the X-Shopify-Topic header is missing');
       const payload = parseJsonText(requireUtf8(req.body));
-      return { id: header(req, 'x-shopify-event-id') ?? header(req, 'x-shopify-webhook-id'), type, payload };
+      return {
+        id: header(req, 'x-shopify-event-id') ?? header(req, 'x-shopify-webhook-id'),
+        type,
+        payload,
+        signedDigest: signedDigest(req.body),
+      };
     },
   };
 }

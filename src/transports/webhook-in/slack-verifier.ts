@@ -10,6 +10,7 @@ import {
   requireUtf8,
   safeEqual,
   signatureInvalid,
+  signedDigest,
   type InboundRequest,
   type VerifiedWebhook,
   type WebhookVerifier,
@@ -20,7 +21,9 @@ const FORM = 'application/x-www-form-urlencoded';
 /**
  * Slack (https://api.slack.com/authentication/verifying-requests-from-slack):
  * `X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:" + X-Slack-Request-Timestamp + ":" + body>`
- * with the app's signing secret; requests older than the tolerance are refused (replays).
+ * with the app's signing secret; requests further than the tolerance from now, either way, are
+ * refused (replays), and a replay inside it is a duplicate by the digest of the signed bytes
+ * (slash commands and interactivity carry no event id of their own).
  * Events API bodies are JSON (retries share an `event_id`); slash commands and interactivity
  * are forms (`payload` holds JSON for the latter).
  */
@@ -41,20 +44,22 @@ export function slackVerifier(opts: { secrets: readonly string[]; toleranceSecon
         throw signatureInvalid();
       }
       const text = requireUtf8(req.body);
+      const digest = signedDigest(base);
       if (media === FORM) {
         const form = parseForm(text);
         const type = field(form.payload, 'type') ?? (typeof form.command === 'string' ? 'slash_command' : 'form');
-        return { id: undefined, type, payload: form };
+        return { id: undefined, type, payload: form, signedDigest: digest };
       }
       const payload = parseJsonText(text);
       if (field(payload, 'type') === 'url_verification') {
-        return { id: undefined, type: 'url_verification', payload, challenge: field(payload, 'challenge') ?? '' };
+        return { id: undefined, type: 'url_verification', payload, challenge: field(payload, 'challenge') ?? '', signedDigest: digest };
       }
       const event = (payload as { event?: unknown } | null)?.event;
       return {
         id: field(payload, 'event_id'),
         type: field(event, 'type') ?? field(payload, 'type') ?? 'event',
         payload,
+        signedDigest: digest,
       };
     },
   };

@@ -49,7 +49,8 @@ export function standardVerifier(opts: { secrets: readonly string[]; toleranceSe
       });
       if (!ok) throw signatureInvalid();
       const payload = parseJsonText(text);
-      return { id, type: field(payload, 'type') ?? 'webhook', payload };
+      // webhook-id is signed: the idempotency key catches every replay, no digest is needed.
+      return { id, type: field(payload, 'type') ?? 'webhook', payload, signedDigest: undefined };
     },
   };
 }

@@ -1,6 +1,7 @@
 import Stripe from 'stripe';
 import { HeraldError } from '../../core/errors.js';
 import {
+  checkTolerance,
   requireField,
   requireHeader,
   requireJson,
@@ -11,14 +12,16 @@ import {
   type WebhookVerifier,
 } from './verifier.js';
 
-/** `t=<unix seconds>` and at least one `v1=<hex>`: the shape of a Stripe-Signature header. */
-const STRIPE_SIGNATURE = /(^|,)\s*t=\d+\s*(,|$)/;
+/** `t=<unix seconds>`: the one timestamp of a Stripe-Signature header (with at least one `v1=`). */
+const STRIPE_TIMESTAMP = /(?:^|,)\s*t=(\d{1,15})\s*(?=,|$)/g;
 
 /**
  * Stripe (https://docs.stripe.com/webhooks#verify-events): `Stripe-Signature: t=...,v1=...`,
  * HMAC-SHA256 of `t.body`, possibly several `v1` entries. Verified by the official library's
- * `webhooks.constructEvent`, which compares in constant time and checks the tolerance. The key
- * is the whole `whsec_...` string, as Stripe shows it: the library uses it as it is.
+ * `webhooks.constructEvent`, which compares in constant time and checks the tolerance, but only
+ * into the past: a timestamp hours ahead of the clock passes it, so a signature leaked today
+ * would replay until then. The future side is checked here, after the signature. The key is
+ * the whole `whsec_...` string, as Stripe shows it: the library uses it as it is.
  */
 export function stripeVerifier(opts: { secrets: readonly string[]; toleranceSeconds: number }): WebhookVerifier {
   return {
@@ -26,9 +29,13 @@ export function stripeVerifier(opts: { secrets: readonly string[]; toleranceSeco
     verify(req: InboundRequest): VerifiedWebhook {
       requireJson(req);
       const signature = requireHeader(req, 'stripe-signature');
-      if (!STRIPE_SIGNATURE.test(signature) || !signature.includes('v1=')) {
-        throw new HeraldError('SIGNATURE_MISSING', 'Stripe-Signature needs t=<timestamp> and v1=<signature>');
+      // Exactly one `t=`: the library keeps the last one it reads, and the future check below must
+      // look at the very timestamp the signature was checked with.
+      const timestamps = [...signature.matchAll(STRIPE_TIMESTAMP)].map((m) => m[1]!);
+      if (timestamps.length !== 1 || !signature.includes('v1=')) {
+        throw new HeraldError('SIGNATURE_MISSING', 'Stripe-Signature needs one t=<timestamp> and v1=<signature>');
       }
+      const timestamp = timestamps[0]!;
       requireUtf8(req.body);
       let tooOld = false;
       for (const secret of opts.secrets) {
@@ -49,12 +56,18 @@ export function stripeVerifier(opts: { secrets: readonly string[]; toleranceSeco
           if (/tolerance/i.test((err as Error).message)) tooOld = true;
           continue;
         }
-        return { id: requireField(event, 'id', 'Stripe'), type: requireField(event, 'type', 'Stripe'), payload: event };
+        checkTolerance(Number(timestamp), req, opts.toleranceSeconds);
+        return {
+          id: requireField(event, 'id', 'Stripe'),
+          type: requireField(event, 'type', 'Stripe'),
+          payload: event,
+          signedDigest: undefined, // the signed body holds the id: the idempotency key suffices
+        };
       }
       if (tooOld) {
         throw new HeraldError(
           'TIMESTAMP_OUT_OF_TOLERANCE',
-          `the Stripe-Signature timestamp is older than ${opts.toleranceSeconds} s`,
+          `the Stripe-Signature timestamp is more than ${opts.toleranceSeconds} s from now`,
         );
       }
       throw signatureInvalid();

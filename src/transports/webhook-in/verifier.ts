@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { HeraldError } from '../../core/errors.js';
 
@@ -19,6 +19,16 @@ export interface VerifiedWebhook {
   readonly type: string;
   /** The provider's payload, parsed. */
   readonly payload: unknown;
+  /**
+   * SHA-256 (hex) of exactly the bytes the signature covers (the body alone for GitHub, Shopify
+   * and generic HMAC; the timestamp, id or transmission fields with it elsewhere). Two arrivals
+   * with the same digest are the same signed message: the second is a replay whatever its
+   * unsigned headers say, and the store answers it as a duplicate. Undefined when nothing is
+   * signed, and when the event id is itself inside the signed bytes (Stripe, Standard Webhooks):
+   * every replay of them then carries the same id, which the idempotency key already catches, so
+   * a digest would cost a second index write per webhook and catch nothing more.
+   */
+  readonly signedDigest: string | undefined;
   /**
    * Set when the provider expects an answer instead of an event: Slack's `url_verification`
    * handshake must echo its `challenge`, and is not published.
@@ -94,6 +104,13 @@ export function parseForm(text: string): Record<string, unknown> {
   for (const [k, v] of new URLSearchParams(text)) out[k] = v;
   if (typeof out.payload === 'string') out.payload = parseJsonText(out.payload);
   return out;
+}
+
+/** SHA-256 (hex) of the parts, concatenated: the digest of a signature's signed bytes. */
+export function signedDigest(...parts: (string | Buffer)[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest('hex');
 }
 
 /** Constant-time equality of two byte strings (length is not secret: digests have one). */

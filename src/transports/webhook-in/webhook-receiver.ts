@@ -11,7 +11,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { channelFor } from './channel-template.js';
 import { createVerifier } from './verifiers.js';
-import type { InboundRequest, WebhookVerifier } from './verifier.js';
+import type { InboundRequest, VerifiedWebhook, WebhookVerifier } from './verifier.js';
 
 /** Bytes of a provider event id: the id is part of an idempotency key (255 bytes at most). */
 export const PROVIDER_ID_MAX_BYTES = 180;
@@ -39,8 +39,9 @@ export type Receipted =
 /**
  * Inbound webhooks, from raw request to event: verify with the source's provider scheme, map to
  * a channel, and hand the hub one input that carries its idempotency key (`webhook:<source>:<id>`,
- * kept `retentionSeconds`) and its receipt, so the store writes event, key and receipt in one
- * transaction and the provider is answered only after that commit (DESIGN guarantees 1 and 4).
+ * kept `retentionSeconds`) and its receipt with the digest of the signed bytes (a re-sent
+ * signed message is a duplicate even under a new, unsigned id), so the store writes event, key
+ * and receipt in one transaction and the provider is answered only after that commit (DESIGN guarantees 1 and 4).
  * Rejections append nothing: their receipts are written in batches, off the answer's path.
  */
 export class WebhookReceiver {
@@ -94,7 +95,7 @@ export class WebhookReceiver {
     try {
       const v = await source.verifier.verify(req);
       if (v.challenge !== undefined) return { kind: 'challenge', challenge: v.challenge };
-      input = this.#toInput(source, req, v.id, v.type, v.payload);
+      input = this.#toInput(source, req, v);
     } catch (err) {
       if (err instanceof HeraldError) this.reject(source, headers, err, req.receivedAt);
       throw err;
@@ -104,7 +105,8 @@ export class WebhookReceiver {
     return { kind: 'event', eventId: result!.event.id, duplicate: result!.duplicate, receiptId: result!.receiptId! };
   }
 
-  #toInput(source: Source, req: InboundRequest, id: string | undefined, type: string, payload: unknown): EventInput {
+  #toInput(source: Source, req: InboundRequest, v: VerifiedWebhook): EventInput {
+    const { id, type, payload } = v;
     if (Buffer.byteLength(type) > TYPE_MAX_BYTES || CONTROL.test(type)) {
       throw new HeraldError('WEBHOOK_PAYLOAD_INVALID', `the event type must be 1-${TYPE_MAX_BYTES} bytes without control characters`);
     }
@@ -127,6 +129,7 @@ export class WebhookReceiver {
         type,
         headers: audit(req.headers, source.verifier.auditHeaders),
         body: req.body,
+        digest: v.signedDigest,
       },
     };
   }

@@ -24,6 +24,12 @@ export const ENDPOINT_CONCURRENCY_MAX = 1_000;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
+/**
+ * RFC 9110 §5.5: a field value is HTAB, SP, visible ASCII and obs-text (0x80-0xFF), nothing else.
+ * A value outside it (CR/LF: request splitting; U+0100 and above: no single byte to send) is
+ * refused by the HTTP client on every delivery, so it is refused here, once, at creation.
+ */
+const NOT_FIELD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 /** Headers Herald sets itself: an endpoint may not replace its signature or framing. */
 const RESERVED_HEADER = /^(webhook-.*|content-type|content-length|transfer-encoding|host|connection|keep-alive|upgrade|te|trailer|expect|user-agent)$/i;
 
@@ -164,9 +170,16 @@ function checkHeaders(value: unknown): Record<string, string> {
       throw new HeraldError('BODY_INVALID', `header name ${JSON.stringify(name.slice(0, 100))} is not an HTTP token`);
     }
     if (RESERVED_HEADER.test(name)) throw new HeraldError('BODY_INVALID', `header ${name} is set by Herald and cannot be overridden`);
-    // CR/LF in a value would let it inject headers into the request (HTTP request splitting).
-    if (typeof v !== 'string' || v.length > HEADER_VALUE_MAX_CHARS || CONTROL.test(v.replace(/\t/g, ' '))) {
-      throw new HeraldError('BODY_INVALID', `header ${name}: the value must be a string of at most ${HEADER_VALUE_MAX_CHARS} characters without control characters`);
+    if (typeof v !== 'string' || v.length > HEADER_VALUE_MAX_CHARS) {
+      throw new HeraldError('BODY_INVALID', `header ${name}: the value must be a string of at most ${HEADER_VALUE_MAX_CHARS} characters`);
+    }
+    const bad = NOT_FIELD_VALUE.exec(v);
+    if (bad) {
+      const at = `U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+      throw new HeraldError(
+        'BODY_INVALID',
+        `header ${name}: the value holds ${at} at position ${bad.index}; an HTTP field value is tab, space, visible ASCII and Latin-1 (RFC 9110 §5.5)`,
+      );
     }
     out[name.toLowerCase()] = v;
   }

@@ -36,7 +36,9 @@ for (const [net, prefix] of [
 blocked.addAddress('168.63.129.16', 'ipv4'); // Azure wire server: public range, host-only service
 for (const [net, prefix] of [
   ['::', 96], // unspecified, loopback ::1, IPv4-compatible
+  ['64:ff9b::', 32], // NAT64: the well-known /96 is judged by its IPv4 below; local-use 64:ff9b:1::/48 (RFC 8215) and the rest, refused
   ['100::', 64], // discard
+  ['2001::', 32], // Teredo (RFC 4380): tunnels to the IPv4 client hidden (XOR-obfuscated) in the low 32 bits
   ['2001:db8::', 32], // documentation
   ['fc00::', 7], // unique local (AWS metadata fd00:ec2::254)
   ['fe80::', 10], // link-local
@@ -64,14 +66,19 @@ function ipv6Groups(address: string): number[] {
   return [...a, ...Array<string>(Math.max(0, missing)).fill('0'), ...b].map((g) => parseInt(g, 16)).concat(tail);
 }
 
-/** The IPv4 address an IPv6 address carries (mapped, NAT64, 6to4), if any. */
+/**
+ * The IPv4 address an IPv6 address carries, if any: a host or gateway on the way turns these into
+ * IPv4 packets, so `[::ffff:0:7f00:1]` reaches 127.0.0.1 as surely as `127.0.0.1` does.
+ */
 function embeddedIpv4(address: string): string | undefined {
   const g = ipv6Groups(address);
   const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
   const zero = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
-  if (zero(0, 5) && g[5] === 0xffff) return v4(g[6]!, g[7]!); // ::ffff:a.b.c.d
+  if (zero(0, 5) && g[5] === 0xffff) return v4(g[6]!, g[7]!); // ::ffff:a.b.c.d, IPv4-mapped (RFC 4291)
+  if (zero(0, 4) && g[4] === 0xffff && g[5] === 0) return v4(g[6]!, g[7]!); // ::ffff:0:a.b.c.d, IPv4-translated (RFC 2765)
   if (g[0] === 0x64 && g[1] === 0xff9b && zero(2, 6)) return v4(g[6]!, g[7]!); // NAT64, RFC 6052
   if (g[0] === 0x2002) return v4(g[1]!, g[2]!); // 6to4, RFC 3056
+  if ((g[4]! & 0xfdff) === 0 && g[5] === 0x5efe) return v4(g[6]!, g[7]!); // ISATAP interface id, RFC 5214
   return undefined;
 }
 

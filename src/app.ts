@@ -77,6 +77,7 @@ export function createHerald(config: Config, log: Logger): Herald {
     },
     onDelivered: (n) => metrics.delivered(n),
     writeWindowMs: config.dispatch.writeWindowMs,
+    maxConcurrentReplays: config.limits.concurrentReplays,
   });
   const kafka = config.kafka && new KafkaSource({ config: config.kafka, hub, log, registry: metrics.registry });
   const security = new Security(config, log);

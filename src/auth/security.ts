@@ -54,6 +54,7 @@ export class Security {
       devMode: this.devMode,
       publisher: (req, channel) => this.#publisher(req, channel),
       operator: (req) => this.#operator(req),
+      history: (req) => this.#history(req),
       subscriber: (req, pattern) => {
         try {
           this.authorizeSubscribe(this.principalOf(req), pattern);
@@ -151,6 +152,16 @@ export class Security {
     const p = this.principalOf(req);
     if (p.kind === 'anonymous') throw this.#refuse(req, new HeraldError('UNAUTHORIZED', 'send Authorization: Bearer <API key>'));
     if (!p.admin) throw this.#refuse(req, new HeraldError('FORBIDDEN', 'this API needs an API key with the "admin" scope'));
+  }
+
+  /**
+   * One history read spends one token of its caller's rate: the API key or token subject when
+   * there is one, else the client address (as publishes).
+   */
+  #history(req: FastifyRequest): void {
+    const address = this.addressOf(req.raw);
+    const p = this.devMode ? undefined : this.principalOf(req);
+    this.limits.history(p?.identity ?? `ip:${address}`, address);
   }
 
   /** One publish request spends one token of its key's rate, however many events it holds. */

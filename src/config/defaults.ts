@@ -38,6 +38,16 @@ export const DEFAULTS = {
     publishPerSecond: 1_000,
     /** connections/s: new SSE or WebSocket connections per client address. 0: no limit. */
     connectPerSecond: 50,
+    /**
+     * requests/s: `GET /v1/events` history reads per API key, identity, or (anonymous) client
+     * address; each may scan the log. 0: no limit.
+     */
+    historyPerSecond: 100,
+    /**
+     * replays (resumes with a position, and `GET /v1/events` reads) running at once on this node;
+     * more wait their turn, and a connection runs one at a time. 0: no limit.
+     */
+    concurrentReplays: 8,
     /** requests/s: inbound webhook requests per client address. 0: no limit. */
     webhooksPerSecond: 200,
     /** connections open at once per client address (SSE and WebSocket). 0: no limit. */

@@ -78,6 +78,8 @@ export const configSchema = z
         publishPerSecond: seconds.default(d.limits.publishPerSecond),
         connectPerSecond: seconds.default(d.limits.connectPerSecond),
         webhooksPerSecond: seconds.default(d.limits.webhooksPerSecond),
+        historyPerSecond: seconds.default(d.limits.historyPerSecond),
+        concurrentReplays: z.number().int().nonnegative().default(d.limits.concurrentReplays),
         connectionsPerIp: z.number().int().nonnegative().default(d.limits.connectionsPerIp),
         connectionsPerIdentity: z.number().int().nonnegative().default(d.limits.connectionsPerIdentity),
         messagesPerSecondPerConnection: seconds.default(d.limits.messagesPerSecondPerConnection),

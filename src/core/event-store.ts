@@ -13,10 +13,14 @@ import type { Receipt, ReceiptInput, ReceiptQuery } from './inbound-receipt.js';
  *   found to be a duplicate) or none is, and the call rejects.
  * - **Durability.** When `append` resolves, the events survive the process being killed
  *   (SIGKILL). A memory store is exempt and says so in `durable`.
- * - **Idempotency.** An input whose `idempotencyKey` the store already holds (within
- *   `idempotencyTtlMs`, also earlier in the same batch) stores nothing and resolves to the first
- *   event with `duplicate: true`. A key is kept at least `idempotencyTtlMs` and at least the
- *   input's own `idempotencyTtlMs` when that is longer.
+ * - **Idempotency.** An input whose `idempotencyKey` the store already holds (also earlier in
+ *   the same batch) stores nothing and resolves to the first event with `duplicate: true` (when
+ *   that event was pruned, the event carries the input's channel, type and data). A key is kept
+ *   while its event is in the log, for at most `idempotencyTtlMs`; an input's own
+ *   `idempotencyTtlMs` keeps it that long whatever happens to the event (inbound webhooks: a
+ *   provider retries for days, and a retry must not publish twice). So keys never outnumber
+ *   their events without a bound: `prune` deletes the keys of the events it deletes. A key holds
+ *   a position, never the event itself.
  * - **Inbound receipts.** An input with a `receipt` gets it recorded in the same transaction as
  *   the event (or the duplicate match): a new event gives an `accepted` (or `replayed`) receipt
  *   with its body and `seq`; a duplicate gives a `duplicate` receipt without a body, pointing at
@@ -38,6 +42,12 @@ import type { Receipt, ReceiptInput, ReceiptQuery } from './inbound-receipt.js';
  *   log exactly once, provided it appends a stream's records in offset order. Positions are
  *   never pruned (one per stream) and are shared by every writer of the same store.
  * - **Reads** return events in `seq` order, only those with `seq > after`, at most `limit`.
+ *   `readPage` does a bounded amount of work: it examines at most READ_SCAN_MAX_ROWS rows
+ *   (core/limits.ts), matched or not, so it may return fewer than `limit` events, even none,
+ *   before the end of the log; `through` says how far it looked. Its cost is linear in the rows
+ *   examined (never a sort of everything that matches), and exact names and wildcard patterns
+ *   with a literal first token are found through an index where the store has one. `read`
+ *   repeats `readPage` until `limit` events or the end, turning the event loop between pages.
  * - **Retention.** `prune` deletes events older than `maxAgeMs` and beyond the newest
  *   `maxEvents`, and raises `prunedThrough`: the highest `seq` that may have been deleted.
  *   A reader whose position is below `prunedThrough` may have missed events and must be told
@@ -56,6 +66,13 @@ export interface EventStore {
    * patterns; see core/channel.ts), oldest first, at most `limit`.
    */
   read(patterns: readonly string[], after: number, limit: number): Promise<StoredEvent[]>;
+
+  /**
+   * One bounded slice of `read`: events with `seq > after` matching `patterns`, oldest first, at
+   * most `limit`, after examining at most READ_SCAN_MAX_ROWS rows. Continue from `through`
+   * until `end`.
+   */
+  readPage(patterns: readonly string[], after: number, limit: number): Promise<ReadPage>;
 
   /** The position of the newest event ever appended (0 when none), and the prune watermark. */
   head(): Promise<LogBounds>;
@@ -84,6 +101,38 @@ export interface AppendResult {
   readonly duplicate: boolean;
   /** The id of the receipt recorded with this input, when it carried one. */
   readonly receiptId?: number | undefined;
+}
+
+export interface ReadPage {
+  readonly events: StoredEvent[];
+  /**
+   * Every matching event with `after < seq <= through` is in `events`: the next page starts
+   * after `through`. At least the last event's `seq`; equal to `after` only when nothing more is
+   * visible.
+   */
+  readonly through: number;
+  /** True when nothing after `through` was visible when the page was read. */
+  readonly end: boolean;
+}
+
+/**
+ * `read` for any store: `readPage` repeated until `limit` events or the end, with the event loop
+ * turning between pages (setImmediate), so even a read that scans a long log lets timers, I/O
+ * and other clients through every READ_SCAN_MAX_ROWS rows.
+ */
+export async function readFilled(
+  readPage: (after: number, limit: number) => Promise<ReadPage>,
+  after: number,
+  limit: number,
+): Promise<StoredEvent[]> {
+  const out: StoredEvent[] = [];
+  for (let first = true; ; first = false) {
+    if (!first) await new Promise((resolve) => setImmediate(resolve));
+    const page = await readPage(after, limit - out.length);
+    for (const e of page.events) out.push(e);
+    if (page.end || out.length >= limit) return out;
+    after = page.through;
+  }
 }
 
 export interface LogBounds {

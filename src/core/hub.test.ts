@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { MemoryBroker } from '../brokers/memory-broker.js';
 import { MemoryEventStore } from '../stores/memory-event-store.js';
 import type { EventInput, StoredEvent } from './event.js';
+import type { ReadPage } from './event-store.js';
 import { Hub } from './hub.js';
 import { WRITE_SLICE_SUBSCRIBERS } from './limits.js';
 import { Subscription, type DisconnectReason, type ResetReason } from './subscription.js';
@@ -35,8 +36,8 @@ class Recorder extends Subscription {
 /** A memory store whose reads wait for a gate: lets a test publish while a replay is half-way. */
 class GatedStore extends MemoryEventStore {
   gate: Promise<void> | undefined;
-  override async read(patterns: readonly string[], after: number, limit: number): Promise<StoredEvent[]> {
-    const page = await super.read(patterns, after, limit);
+  override async readPage(patterns: readonly string[], after: number, limit: number): Promise<ReadPage> {
+    const page = await super.readPage(patterns, after, limit);
     if (this.gate) await this.gate;
     return page;
   }

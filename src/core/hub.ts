@@ -3,6 +3,7 @@ import { ClosedError, HeraldError } from './errors.js';
 import type { EventInput, StoredEvent } from './event.js';
 import type { AppendResult, EventStore } from './event-store.js';
 import { REPLAY_PAGE_EVENTS, WRITE_SLICE_SUBSCRIBERS } from './limits.js';
+import { ReplaySlots } from './replay-slots.js';
 import { SubscriberIndex } from './subscriber-index.js';
 import type { Subscription } from './subscription.js';
 
@@ -18,6 +19,8 @@ export interface HubOptions {
    * come sooner wait and go out together (0: every dispatch is written at once). See `dispatch`.
    */
   writeWindowMs?: number;
+  /** Replays (resumes and history reads) running at once on this node; 0 or absent: no limit. */
+  maxConcurrentReplays?: number;
   now?: () => number;
 }
 
@@ -52,11 +55,14 @@ export class Hub {
   /** The write round in progress: its subscriptions, and the next one to write. */
   #round: Subscription[] | undefined;
   #roundPos = 0;
+  /** Who may read history now: a node-wide limit, one replay per connection (see ReplaySlots). */
+  readonly replays: ReplaySlots;
 
   constructor(opts: HubOptions) {
     this.#opts = opts;
     this.store = opts.store;
     this.#broker = opts.broker;
+    this.replays = new ReplaySlots(opts.maxConcurrentReplays ?? 0);
     this.#broker.onEvents((events) => this.dispatch(events));
   }
 
@@ -214,38 +220,69 @@ export class Hub {
    * Registers a subscription and brings it up to date: with `since` (a resume position) it
    * replays what the log holds after it, then goes live with no gap and no duplicate; without,
    * it goes live from now. A position the log no longer covers gets a reset.
+   *
+   * A replay first waits for a slot (ReplaySlots: per node, and one at a time per connection),
+   * and only then joins the index, so live events do not pile up in a subscription that waits.
+   * It reads the log in bounded pages (EventStore.readPage) with the event loop turning between
+   * them, so however long the log, other clients are served every few milliseconds.
    */
   async subscribe(sub: Subscription, since?: number): Promise<void> {
     if (this.#closed) throw new ClosedError('The hub');
-    for (const p of sub.patterns) this.#index.add(p, sub);
-    sub.onCutOff = (s) => this.unsubscribe(s);
+    const release = since === undefined ? undefined : await this.replays.acquire(sub.group ?? sub);
     try {
-      const head = await this.store.head();
-      if (since === undefined) {
-        sub.startAt(head.lastSeq);
-      } else if (since > head.lastSeq) {
-        sub.reset('position_unknown', head.lastSeq);
-      } else if (since < head.prunedThrough) {
-        sub.reset('position_pruned', head.lastSeq);
-      } else {
-        sub.startAt(since);
-        let after = since;
-        for (;;) {
-          const page = await this.store.read(sub.patterns, after, REPLAY_PAGE_EVENTS);
-          if (sub.closed) return;
-          sub.replay(page);
-          if (page.length < REPLAY_PAGE_EVENTS) break;
-          // Read the next page only once the client has taken most of this one, so a long
-          // replay is paced by the client instead of tripping its backlog bound.
-          if (sub.backlogBytes() > sub.maxBacklogBytes / 2) await sub.drained();
-          if (sub.closed) return;
-          after = page[page.length - 1]!.seq;
-        }
-      }
-      sub.goLive();
+      // Closed while it waited for its turn: nothing to register.
+      if (sub.closed) return;
+      if (this.#closed) throw new ClosedError('The hub');
+      for (const p of sub.patterns) this.#index.add(p, sub);
+      sub.onCutOff = (s) => this.unsubscribe(s);
+      await this.#bringUpToDate(sub, since);
     } catch (err) {
       this.unsubscribe(sub);
       throw err;
+    } finally {
+      release?.();
+    }
+  }
+
+  async #bringUpToDate(sub: Subscription, since: number | undefined): Promise<void> {
+    const head = await this.store.head();
+    if (since === undefined) {
+      sub.startAt(head.lastSeq);
+    } else if (since > head.lastSeq) {
+      sub.reset('position_unknown', head.lastSeq);
+    } else if (since < head.prunedThrough) {
+      sub.reset('position_pruned', head.lastSeq);
+    } else {
+      sub.startAt(since);
+      let after = since;
+      for (;;) {
+        const page = await this.store.readPage(sub.patterns, after, REPLAY_PAGE_EVENTS);
+        if (sub.closed) return;
+        sub.replay(page.events);
+        if (page.end) break;
+        after = page.through;
+        // Read the next page only once the client has taken most of this one, so a long
+        // replay is paced by the client instead of tripping its backlog bound; and never in
+        // the same turn of the event loop, so timers, I/O and other replays get through.
+        if (sub.backlogBytes() > sub.maxBacklogBytes / 2) await sub.drained();
+        else await nextTurn();
+        if (sub.closed) return;
+      }
+    }
+    sub.goLive();
+  }
+
+  /**
+   * History for `GET /v1/events`: events after `after` matching `patterns`, at most `limit`,
+   * read under the same replay slots as resumes (`owner`: the client's connection).
+   */
+  async history(patterns: readonly string[], after: number, limit: number, owner: object): Promise<StoredEvent[]> {
+    if (this.#closed) throw new ClosedError('The hub');
+    const release = await this.replays.acquire(owner);
+    try {
+      return await this.store.read(patterns, after, limit);
+    } finally {
+      release();
     }
   }
 
@@ -266,6 +303,11 @@ export class Hub {
     // transports close.
     this.#writeAll();
   }
+}
+
+/** Resolves after the event loop has turned once (timers and I/O of the turn have run). */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Writes what each of `subs[from..to)` was offered, and marks it unscheduled. */

@@ -22,6 +22,15 @@ export const EVENTS_PAGE_DEFAULT = 100;
 /** Events read from the store per replay query; a replay loops over pages of this size. */
 export const REPLAY_PAGE_EVENTS = 500;
 
+/**
+ * Rows of the log one `readPage` call may examine, matched or not. A read runs synchronously
+ * (SQLite through better-sqlite3, or an array scan), so this bounds how long one read holds the
+ * event loop (~2-5 ms here): a pattern that matches few rows of a long log (`*.42`, or 100
+ * leading wildcards) is read in many short slices with other work in between, instead of one
+ * call that scans the whole log while every other client waits (a denial of service by resume).
+ */
+export const READ_SCAN_MAX_ROWS = 2_000;
+
 /** The event type given to events published without one (the SSE default, RFC-less but WHATWG). */
 export const DEFAULT_EVENT_TYPE = 'message';
 

@@ -97,3 +97,18 @@ function walk<S>(node: TrieNode<S>, tokens: string[], i: number, fn: (sub: S) =>
   const star = node.children.get('*');
   if (star) walk(star, tokens, i + 1, fn);
 }
+
+/**
+ * A predicate for "does this channel match any of `patterns`", built once per read: a Set lookup
+ * for names, one trie walk for all the wildcards, instead of splitting the channel and trying
+ * every pattern on every row of a scan (100 patterns cost one walk, not 100 matches).
+ */
+export function channelMatcher(patterns: readonly string[]): (channel: string) => boolean {
+  const index = new SubscriberIndex<true>();
+  for (const p of patterns) index.add(p, true);
+  return (channel) => {
+    let hit = false;
+    index.forEachMatch(channel, () => (hit = true));
+    return hit;
+  };
+}

@@ -19,6 +19,8 @@ export interface Guard {
   publisher(req: FastifyRequest, channel?: string): void;
   /** Throws unless the request may read `pattern` (history); dev mode: everyone may. */
   subscriber(req: FastifyRequest, pattern: string): void;
+  /** Counts one history read against its key's rate (`limits.historyPerSecond`); throws 429 past it. */
+  history(req: FastifyRequest): void;
   /** Throws unless the request may use operator APIs (endpoints, inbound logs, replays). */
   operator(req: FastifyRequest): void;
 }
@@ -27,5 +29,5 @@ export function devModeGuard(): Guard {
   const loopbackOnly = (req: FastifyRequest) => {
     if (!isLoopback(clientAddress(req))) throw new HeraldError('LOOPBACK_ONLY');
   };
-  return { devMode: true, publisher: loopbackOnly, operator: loopbackOnly, subscriber: () => {} };
+  return { devMode: true, publisher: loopbackOnly, operator: loopbackOnly, subscriber: () => {}, history: () => {} };
 }

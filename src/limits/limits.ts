@@ -60,6 +60,7 @@ export class Limits {
   readonly #publish: RateLimiter;
   readonly #connect: RateLimiter;
   readonly #webhooks: RateLimiter;
+  readonly #history: RateLimiter;
   readonly #perIp: OpenCounter;
   readonly #perIdentity: OpenCounter;
 
@@ -69,6 +70,7 @@ export class Limits {
     this.#publish = new RateLimiter(cfg.publishPerSecond, { now });
     this.#connect = new RateLimiter(cfg.connectPerSecond, { now });
     this.#webhooks = new RateLimiter(cfg.webhooksPerSecond, { now });
+    this.#history = new RateLimiter(cfg.historyPerSecond, { now });
     this.#perIp = new OpenCounter(cfg.connectionsPerIp);
     this.#perIdentity = new OpenCounter(cfg.connectionsPerIdentity);
   }
@@ -84,6 +86,15 @@ export class Limits {
     const wait = this.#publish.take(key);
     if (wait > 0) {
       throw new RateLimitedError('RATE_LIMITED', `more than ${this.#cfg.publishPerSecond} publish requests a second`, wait);
+    }
+  }
+
+  /** Counts one history read (`GET /v1/events`) for `key`; throws 429 past `historyPerSecond`. */
+  history(key: string, address: string | undefined): void {
+    if (this.exempt(address)) return;
+    const wait = this.#history.take(key);
+    if (wait > 0) {
+      throw new RateLimitedError('RATE_LIMITED', `more than ${this.#cfg.historyPerSecond} history requests a second`, wait);
     }
   }
 

@@ -1,20 +1,29 @@
-import { matches } from '../core/channel.js';
 import { ClosedError } from '../core/errors.js';
 import { makeStoredEvent, type EventInput, type StoredEvent } from '../core/event.js';
-import type { AppendResult, EventStore, LogBounds, RetentionPolicy } from '../core/event-store.js';
+import {
+  readFilled,
+  type AppendResult,
+  type EventStore,
+  type LogBounds,
+  type ReadPage,
+  type RetentionPolicy,
+} from '../core/event-store.js';
+import { READ_SCAN_MAX_ROWS } from '../core/limits.js';
+import { channelMatcher } from '../core/subscriber-index.js';
 import { makeReceipt, type Receipt, type ReceiptInput, type ReceiptQuery } from '../core/inbound-receipt.js';
 
 /**
  * The log in process memory: for tests and for deployments that accept losing history on
  * restart. Not durable. Events are kept in an array in `seq` order, so reads are a binary search
- * and a scan.
+ * and a bounded scan. Idempotency keys hold the position of their event, never the event: a
+ * pruned event is garbage once the log lets go of it.
  */
 export class MemoryEventStore implements EventStore {
   readonly durable = false;
   #events: StoredEvent[] = [];
   #lastSeq = 0;
   #prunedThrough = 0;
-  readonly #keys = new Map<string, { event: StoredEvent; at: number; keepUntil: number }>();
+  readonly #keys = new Map<string, { seq: number; at: number; keepUntil: number }>();
   /** Receipts per source, oldest first. */
   readonly #receipts = new Map<string, Receipt[]>();
   #lastReceiptId = 0;
@@ -46,8 +55,11 @@ export class MemoryEventStore implements EventStore {
       const key = input.idempotencyKey;
       const known = key === undefined ? undefined : this.#keys.get(key);
       if (known) {
-        const receiptId = input.receipt && this.#addReceipt(input.receipt, 'duplicate', known.event.seq).id;
-        results.push({ event: known.event, duplicate: true, receiptId });
+        // The first event, or, once it was pruned, what this input would have stored (as SQLite).
+        const event =
+          this.#eventAt(known.seq) ?? makeStoredEvent(known.seq, input.channel, input.type, input.data, known.at);
+        const receiptId = input.receipt && this.#addReceipt(input.receipt, 'duplicate', known.seq).id;
+        results.push({ event, duplicate: true, receiptId });
         continue;
       }
       const digestKey = input.receipt?.digest === undefined ? undefined : `${input.receipt.source}\n${input.receipt.digest}`;
@@ -61,7 +73,7 @@ export class MemoryEventStore implements EventStore {
       const event = makeStoredEvent(++this.#lastSeq, input.channel, input.type, input.data, now);
       this.#events.push(event);
       if (origin) this.#streams.set(origin.stream, { offset: origin.offset, event });
-      if (key !== undefined) this.#keys.set(key, { event, at: now, keepUntil: now + (input.idempotencyTtlMs ?? 0) });
+      if (key !== undefined) this.#keys.set(key, { seq: event.seq, at: now, keepUntil: now + (input.idempotencyTtlMs ?? 0) });
       const receiptId = input.receipt && this.#addReceipt(input.receipt, input.receipt.status, event.seq).id;
       if (digestKey !== undefined && input.receipt!.status === 'accepted') {
         this.#digests.set(digestKey, { seq: event.seq, at: now, keepUntil: input.receipt!.keepUntil });
@@ -72,14 +84,25 @@ export class MemoryEventStore implements EventStore {
   }
 
   read(patterns: readonly string[], after: number, limit: number): Promise<StoredEvent[]> {
+    return readFilled((a, n) => this.readPage(patterns, a, n), after, limit);
+  }
+
+  readPage(patterns: readonly string[], after: number, limit: number): Promise<ReadPage> {
     if (this.#closed) return Promise.reject(new ClosedError('The event store'));
+    const match = channelMatcher(patterns);
     const out: StoredEvent[] = [];
     const events = this.#events;
-    for (let i = firstAfter(events, after); i < events.length && out.length < limit; i++) {
+    let i = firstAfter(events, after);
+    const stop = Math.min(events.length, i + READ_SCAN_MAX_ROWS);
+    let through = after;
+    for (; i < stop && out.length < limit; i++) {
       const e = events[i]!;
-      if (patterns.some((p) => matches(p, e.channel))) out.push(e);
+      through = e.seq;
+      if (match(e.channel)) out.push(e);
     }
-    return Promise.resolve(out);
+    const end = i >= events.length;
+    if (end) through = Math.max(after, this.#lastSeq);
+    return Promise.resolve({ events: out, through, end });
   }
 
   head(): Promise<LogBounds> {
@@ -100,8 +123,12 @@ export class MemoryEventStore implements EventStore {
       this.#prunedThrough = Math.max(this.#prunedThrough, events[drop - 1]!.seq);
       this.#events = events.slice(drop);
     }
+    // A key goes with its event, or after the TTL; an input's own longer TTL outlives both.
     const keyCutoff = now - policy.idempotencyTtlMs;
-    for (const [k, v] of this.#keys) if (v.at < keyCutoff && v.keepUntil < now) this.#keys.delete(k);
+    const gone = this.#prunedThrough;
+    for (const [k, v] of this.#keys) {
+      if (v.keepUntil < now && (v.at < keyCutoff || v.seq <= gone)) this.#keys.delete(k);
+    }
     for (const [k, v] of this.#digests) if (v.keepUntil < now) this.#digests.delete(k);
     const cap = policy.maxReceiptsPerSource ?? 0;
     for (const [source, list] of this.#receipts) {

@@ -1,12 +1,19 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { isPattern, literalPrefix, matches } from '../core/channel.js';
 import { ClosedError } from '../core/errors.js';
 import { makeStoredEvent, type EventInput, type StoredEvent } from '../core/event.js';
-import type { AppendResult, EventStore, LogBounds, RetentionPolicy } from '../core/event-store.js';
+import {
+  readFilled,
+  type AppendResult,
+  type EventStore,
+  type LogBounds,
+  type ReadPage,
+  type RetentionPolicy,
+} from '../core/event-store.js';
 import { makeReceipt, type Receipt, type ReceiptInput, type ReceiptQuery } from '../core/inbound-receipt.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
+import { SqliteLogReader } from './sqlite-log-reader.js';
 import { SqliteReceipts } from './sqlite-receipts.js';
 import { SqliteStreamPositions } from './sqlite-stream-positions.js';
 import { WalSync } from './wal-sync.js';
@@ -34,12 +41,8 @@ export interface SqliteEventStoreOptions {
  * written, and a page found here costs no system call.
  */
 export const PAGE_CACHE_KIB = 65_536;
-/** Rows scanned per query while filtering wildcard patterns in JavaScript. */
-const SCAN_PAGE_ROWS = 2_000;
 /** Rows deleted per statement while pruning, so a prune never holds the write lock for long. */
 const PRUNE_CHUNK_ROWS = 10_000;
-/** Prepared read statements kept, keyed by the shape of the pattern set. */
-const READ_STATEMENT_CACHE = 64;
 
 interface Row {
   seq: number;
@@ -63,7 +66,7 @@ export class SqliteEventStore implements EventStore {
   readonly #appendTx: Database.Transaction<(inputs: readonly EventInput[]) => AppendResult[]>;
   readonly #receipts: SqliteReceipts;
   readonly #positions: SqliteStreamPositions;
-  readonly #reads = new Map<string, Database.Statement>();
+  readonly #reader: SqliteLogReader;
   readonly #checkpointer: SqliteCheckpointer | undefined;
   /** Set for `synchronous: full` on a file: commits are made durable by an fdatasync off the loop. */
   readonly #wal: WalSync | undefined;
@@ -105,6 +108,7 @@ export class SqliteEventStore implements EventStore {
         keep_until INTEGER NOT NULL DEFAULT 0
       ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS idempotency_keys_by_at ON idempotency_keys (at);
+      CREATE INDEX IF NOT EXISTS idempotency_keys_by_seq ON idempotency_keys (seq);
       CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
     `);
     // Logs created before per-key retention existed lack keep_until (0: only the store-wide TTL).
@@ -121,6 +125,7 @@ export class SqliteEventStore implements EventStore {
       | undefined;
     this.#prunedThrough = pruned?.v ?? 0;
 
+    this.#reader = new SqliteLogReader(db);
     this.#insert = db.prepare('INSERT INTO events (channel, type, data, time) VALUES (?, ?, ?, ?)');
     this.#findKey = db.prepare(
       `SELECT k.seq, k.at AS time, e.channel, e.type, e.data
@@ -226,59 +231,17 @@ export class SqliteEventStore implements EventStore {
   }
 
   read(patterns: readonly string[], after: number, limit: number): Promise<StoredEvent[]> {
-    if (this.#closed) return Promise.reject(new ClosedError('The event store'));
-    try {
-      return Promise.resolve(this.#read(patterns, after, limit));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return readFilled((a, n) => this.readPage(patterns, a, n), after, limit);
   }
 
-  #read(patterns: readonly string[], after: number, limit: number): StoredEvent[] {
-    const exact = patterns.filter((p) => !isPattern(p));
-    const prefixes = patterns.filter(isPattern).map(literalPrefix);
-    const needsFilter = prefixes.length > 0;
-    const fullScan = prefixes.includes('');
-    const params: (string | number)[] = [];
-    let where = '';
-    if (!fullScan) {
-      const parts: string[] = [];
-      if (exact.length > 0) {
-        parts.push(`channel IN (${exact.map(() => '?').join(',')})`);
-        params.push(...exact);
-      }
-      for (const prefix of prefixes) {
-        // Channel tokens never hold '/', the character after '.', so [prefix, prefix + '/') is
-        // exactly the names starting with prefix, and it is an index range.
-        parts.push('(channel >= ? AND channel < ?)');
-        params.push(prefix, prefix.slice(0, -1) + '/');
-      }
-      where = ` AND (${parts.join(' OR ')})`;
-    }
-    const shape = `${fullScan ? 'all' : `${exact.length}:${prefixes.length}`}`;
-    let stmt = this.#reads.get(shape);
-    if (!stmt) {
-      stmt = this.#db.prepare(
-        `SELECT seq, channel, type, data, time FROM events WHERE seq > ?${where} ORDER BY seq LIMIT ?`,
-      );
-      if (this.#reads.size >= READ_STATEMENT_CACHE) this.#reads.clear();
-      this.#reads.set(shape, stmt);
-    }
-    const out: StoredEvent[] = [];
-    const visibleBelow = this.#syncing.length > 0 ? this.#syncing[0]! : Infinity;
-    let cursor = after;
-    for (;;) {
-      const pageRows = needsFilter ? SCAN_PAGE_ROWS : limit - out.length;
-      const rows = stmt.all(cursor, ...params, pageRows) as Row[];
-      for (const r of rows) {
-        // Committed, but its fsync has not finished: not part of the log yet (see #syncing).
-        if (r.seq >= visibleBelow) return out;
-        if (needsFilter && !patterns.some((p) => matches(p, r.channel))) continue;
-        out.push(makeStoredEvent(r.seq, r.channel, r.type, r.data, r.time));
-        if (out.length === limit) return out;
-      }
-      if (rows.length < pageRows) return out;
-      cursor = rows[rows.length - 1]!.seq;
+  readPage(patterns: readonly string[], after: number, limit: number): Promise<ReadPage> {
+    if (this.#closed) return Promise.reject(new ClosedError('The event store'));
+    try {
+      // Committed, but their fsync has not finished: not part of the log yet (see #syncing).
+      const visibleBelow = this.#syncing.length > 0 ? this.#syncing[0]! : Infinity;
+      return Promise.resolve(this.#reader.page(patterns, after, limit, visibleBelow));
+    } catch (err) {
+      return Promise.reject(err);
     }
   }
 
@@ -322,7 +285,12 @@ export class SqliteEventStore implements EventStore {
         if (n < PRUNE_CHUNK_ROWS) break;
       }
     }
-    db.prepare('DELETE FROM idempotency_keys WHERE at < ? AND keep_until < ?').run(now - policy.idempotencyTtlMs, now);
+    // A key goes with its event, or after the TTL; an input's own longer TTL outlives both.
+    db.prepare('DELETE FROM idempotency_keys WHERE keep_until < ? AND (at < ? OR seq <= ?)').run(
+      now,
+      now - policy.idempotencyTtlMs,
+      this.#prunedThrough,
+    );
     this.#receipts.prune(now, policy.maxReceiptsPerSource ?? 0);
     return Promise.resolve(deleted);
   }

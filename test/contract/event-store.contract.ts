@@ -3,6 +3,9 @@ import { describe, test } from 'node:test';
 import { ClosedError } from '../../src/core/errors.js';
 import type { EventInput } from '../../src/core/event.js';
 import type { EventStore } from '../../src/core/event-store.js';
+import type { StoredEvent } from '../../src/core/event.js';
+import { READ_SCAN_MAX_ROWS } from '../../src/core/limits.js';
+import { matches } from '../../src/core/channel.js';
 
 export interface StoreFactory {
   /** A new, empty store whose clock reads `now()`. */
@@ -88,6 +91,79 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
       await s.append(inputs);
       const page = await s.read(['rare.*'], 0, 5);
       assert.deepEqual(page.map((e) => JSON.parse(e.data)), [0, 1000, 2000, 3000, 4000]);
+      await s.close();
+    });
+
+    test('readPage examines at most READ_SCAN_MAX_ROWS rows, and its pages add up to read', async () => {
+      const s = await factory.create(now);
+      const total = READ_SCAN_MAX_ROWS * 3;
+      const inputs: EventInput[] = [];
+      for (let i = 0; i < total; i++) inputs.push(input(i === total - 1 ? 'zz.7x' : `noise.${i % 7}`, i));
+      await s.append(inputs);
+      // A leading wildcard that matches only the last row: no page may scan the whole log.
+      let after = 0;
+      let pages = 0;
+      const found: unknown[] = [];
+      for (;;) {
+        const page = await s.readPage(['*.7x'], after, 100);
+        pages++;
+        assert.ok(page.through - after <= READ_SCAN_MAX_ROWS, `page examined ${page.through - after} rows`);
+        found.push(...page.events.map((e) => JSON.parse(e.data)));
+        if (page.end) break;
+        assert.ok(page.through > after, 'a page that is not the end moves forward');
+        after = page.through;
+      }
+      assert.deepEqual(found, [total - 1]);
+      assert.ok(pages >= 3, `${pages} pages`);
+      assert.deepEqual((await s.read(['*.7x'], 0, 100)).map((e) => JSON.parse(e.data)), [total - 1]);
+      await s.close();
+    });
+
+    test('paging by `through` returns every match once, in order, for names, prefixes and wildcards', async () => {
+      const s = await factory.create(now);
+      const names = ['orders', 'orders.eu', 'orders.eu.paid', 'ordersx', 'chat.a', 'user.42.n'];
+      // More distinct names under one prefix than an index lookup by name would take.
+      for (let i = 0; i < 100; i++) names.push(`orders.n${i}`);
+      const inputs: EventInput[] = [];
+      for (let i = 0; i < 3_000; i++) inputs.push(input(names[(i * 7) % names.length]!, i));
+      await s.append(inputs);
+      const all = await s.read(['>'], 0, 5_000);
+      assert.equal(all.length, 3_000);
+      const sets = [['orders.>'], ['orders.*'], ['orders', 'chat.a'], ['*.42.*'], ['orders.eu.>', 'user.>'], ['orders.n3', 'orders.n4', 'ordersx']];
+      for (const patterns of sets) {
+        const expected = all.filter((e) => patterns.some((p) => matches(p, e.channel))).map((e) => e.seq);
+        for (const limit of [1, 7, 500]) {
+          const got: StoredEvent[] = [];
+          let after = 0;
+          for (;;) {
+            const page = await s.readPage(patterns, after, limit);
+            assert.ok(page.events.length <= limit);
+            for (const e of page.events) assert.ok(e.seq > after && e.seq <= page.through);
+            got.push(...page.events);
+            if (page.end) break;
+            after = page.through;
+          }
+          assert.deepEqual(got.map((e) => e.seq), expected, `${patterns.join(',')} limit ${limit}`);
+        }
+      }
+      await s.close();
+    });
+
+    test('prunes the idempotency keys of pruned events; a key with its own TTL outlives its event', async () => {
+      const s = await factory.create(now);
+      await s.append(Array.from({ length: 20 }, (_, i) => input('k', i, { idempotencyKey: `key-${i}` })));
+      const [long] = await s.append([input('k', 'kept', { idempotencyKey: 'provider-id', idempotencyTtlMs: 3_600_000 })]);
+      await s.append(Array.from({ length: 5 }, (_, i) => input('k', 100 + i)));
+      clock += 1;
+      // Well within the keys' TTL (60 s): only the events' retention forgets them.
+      await s.prune({ ...policy, maxEvents: 10 }, clock);
+      const [pruned] = await s.append([input('k', 'again', { idempotencyKey: 'key-0' })]);
+      assert.equal(pruned!.duplicate, false, 'the key of a pruned event is forgotten with it');
+      const [kept] = await s.append([input('k', 'again', { idempotencyKey: 'key-19' })]);
+      assert.equal(kept!.duplicate, true, 'the key of a retained event still dedupes');
+      const [provider] = await s.append([input('k', 'retry', { idempotencyKey: 'provider-id' })]);
+      assert.equal(provider!.duplicate, true, 'an input TTL outlives the event');
+      assert.equal(provider!.event.seq, long!.event.seq);
       await s.close();
     });
 

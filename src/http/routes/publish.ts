@@ -32,7 +32,7 @@ export function publishRoutes(app: FastifyInstance, hub: Hub, guard: Guard): voi
 
   app.get('/v1/events', async (req) => {
     const q = req.query as Record<string, string | string[] | undefined>;
-    const channels = ([] as string[]).concat(q.channel ?? []);
+    const channels = [...new Set(([] as string[]).concat(q.channel ?? []))];
     if (channels.length === 0) throw new HeraldError('CHANNEL_INVALID', 'name at least one channel: ?channel=...');
     for (const c of channels) {
       const check = checkChannel(c);
@@ -47,7 +47,9 @@ export function publishRoutes(app: FastifyInstance, hub: Hub, guard: Guard): voi
         throw new HeraldError('LIMIT_INVALID', `limit is an integer from 1 to ${EVENTS_PAGE_MAX}`);
       }
     }
-    const events = await hub.store.read(channels, after, limit);
+    // After the checks, so a refused or malformed request costs no token.
+    guard.history(req);
+    const events = await hub.history(channels, after, limit, req.raw.socket);
     return { events: events.map(eventToJson) };
   });
 }

@@ -90,6 +90,9 @@ export class SseStreams {
   async open(o: OpenStream): Promise<void> {
     const { res, transport } = o;
     const { hub, metrics } = this.#opts;
+    // The client left while it was being admitted: its 'close' has been and gone, so nothing
+    // registered now would ever be undone (a subscriber in the hub, a count in the metrics).
+    if (res.destroyed) return;
     res.writeHead(200, {
       ...o.headers,
       'content-type': 'text/event-stream; charset=utf-8',

@@ -116,6 +116,11 @@ export class WsGateway {
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // node:http hands over an upgrading socket with no 'error' listener of its own, and `ws` adds
+    // one only once the handshake starts: a client that resets (RST) while it is being admitted,
+    // or while its refusal is written, must not become an uncaught exception.
+    const onError = (err: Error) => this.#opts.log.debug({ err }, 'websocket upgrade socket error');
+    socket.on('error', onError);
     const path = (req.url ?? '/').split('?')[0];
     const route = path === '/v1/ws' ? 'ws' : path === '/ws' ? 'ws_compat' : undefined;
     if (!route || this.#closing) {
@@ -132,7 +137,10 @@ export class WsGateway {
       (session) => {
         if (this.#closing || socket.destroyed) return session.close();
         socket.once('close', () => session.close()); // also when the handshake never completes
-        this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, route, session));
+        this.#wss.handleUpgrade(req, socket, head, (ws) => {
+          socket.off('error', onError); // `ws` owns the socket's errors from here
+          this.#accept(ws, route, session);
+        });
       },
       (err: unknown) => (this.#opts.reject ? this.#opts.reject(socket, err) : socket.destroy()),
     );

@@ -44,13 +44,29 @@ export class StreamGate {
     const s = this.#security;
     const query = (req.query ?? {}) as Record<string, unknown>;
     const credential = s.devMode ? undefined : subscriberCredential(req.headers, query, s.config.auth.cookieName);
-    const { principal, lease } = await s.admit(req.raw, credential, patterns);
-    const cleanups: Array<() => void> = [() => lease.release()];
-    let ended = false;
-    res.on('close', () => {
+    // The close listener goes on before the credential check awaits: a client that resets its
+    // socket while it is being admitted (or before the handler ran at all) must still give back
+    // its place, or one valid token can lock its identity out with 429 until a restart.
+    const cleanups: Array<() => void> = [];
+    let ended = res.destroyed;
+    const end = () => {
       ended = true;
-      for (const c of cleanups) c();
-    });
+      for (const c of cleanups.splice(0)) c();
+    };
+    res.on('close', end);
+    let admission: Awaited<ReturnType<Security['admit']>>;
+    try {
+      admission = await s.admit(req.raw, credential, patterns);
+    } catch (err) {
+      res.off('close', end);
+      throw err;
+    }
+    const { principal, lease } = admission;
+    cleanups.push(() => lease.release());
+    if (ended || res.destroyed) {
+      end();
+      return { opened: () => {} };
+    }
     // Membership counts from admission: a subscriber is present while its stream is.
     for (const p of patterns) if (!isPattern(p)) cleanups.push(s.presence.join(p, principal.identity));
     const wantsPresence = truthy(query.presence);

@@ -23,6 +23,7 @@ export class Metrics {
   readonly publishLatency: Histogram;
   #delivered = 0;
   readonly #connectionCounts: Record<Transport, number> = { sse: 0, ws: 0, sse_compat: 0, ws_compat: 0 };
+  readonly #slowCounts: Record<Transport, number> = { sse: 0, ws: 0, sse_compat: 0, ws_compat: 0 };
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'herald_process_' });
@@ -34,6 +35,17 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         for (const [t, n] of Object.entries(counts)) this.set({ transport: t }, n);
+      },
+    });
+    const slow = this.#slowCounts;
+    new Counter({
+      name: 'herald_slow_disconnects_total',
+      help: 'Connections cut off for not reading: past their outgoing buffer bound, or a ping left unanswered with bytes still queued.',
+      labelNames: ['transport'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [t, n] of Object.entries(slow)) this.inc({ transport: t }, n);
       },
     });
     this.published = new Counter({
@@ -121,5 +133,13 @@ export class Metrics {
 
   connectionCount(t: Transport): number {
     return this.#connectionCounts[t];
+  }
+
+  slowDisconnect(t: Transport): void {
+    this.#slowCounts[t]++;
+  }
+
+  slowDisconnectCount(t: Transport): number {
+    return this.#slowCounts[t];
   }
 }

@@ -78,6 +78,9 @@ export class SseStreams {
     this.#heartbeat = new Sweep(opts.heartbeatMs, () => this.#open, (s) => {
       if (s.closed) return;
       if (s.wroteSinceHeartbeat) s.wroteSinceHeartbeat = false;
+      // Heartbeats count against the backlog bound like events: a stream that reads nothing
+      // gets no more bytes queued, whatever they are.
+      else if (s.backlogBytes() > s.maxBacklogBytes) s.cutOff('slow');
       else s.res.write(HEARTBEAT);
     });
   }
@@ -90,6 +93,9 @@ export class SseStreams {
   async open(o: OpenStream): Promise<void> {
     const { res, transport } = o;
     const { hub, metrics } = this.#opts;
+    // The client left while it was being admitted: its 'close' has been and gone, so nothing
+    // registered now would ever be undone (a subscriber in the hub, a count in the metrics).
+    if (res.destroyed) return;
     res.writeHead(200, {
       ...o.headers,
       'content-type': 'text/event-stream; charset=utf-8',
@@ -106,7 +112,10 @@ export class SseStreams {
       patterns: o.patterns,
       frame: o.frame,
       maxBacklogBytes: this.#opts.maxBacklogBytes,
-      onDisconnect: (reason) => this.#end(sub, reason),
+      onDisconnect: (reason) => {
+        if (reason === 'slow') metrics.slowDisconnect(transport);
+        this.#end(sub, reason);
+      },
     });
     this.#open.add(sub);
     metrics.connectionOpened(transport);

@@ -28,6 +28,35 @@ export const CLOSE = {
 /** How long a slow peer gets to read the close frame before its socket is destroyed. */
 export const SLOW_CLOSE_GRACE_MS = 2_000;
 
+/** The close reason of a connection cut off for not reading (its backlog bound, or no pong). */
+export const SLOW_CLOSE_REASON = 'slow consumer: reconnect and resume with since';
+
+/**
+ * Closes `ws` as a slow consumer (4000) and destroys its socket if the peer has not read the close
+ * frame within SLOW_CLOSE_GRACE_MS. Returns false when it was already closing.
+ */
+export function closeSlow(ws: WebSocket): boolean {
+  if (ws.readyState !== ws.OPEN) return false;
+  ws.close(CLOSE.SLOW_CONSUMER, SLOW_CLOSE_REASON);
+  setTimeout(() => ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();
+  return true;
+}
+
+/**
+ * Sends one frame Herald makes for this connection alone (a reply, an error, a presence change),
+ * unless its unsent bytes are already past `maxBacklogBytes`: then nothing is queued and false is
+ * returned, and the caller cuts the connection off. Replies count against the same bound as
+ * events: a client that never reads but keeps sending bad ops would otherwise make Herald queue
+ * their answers without limit (a memory exhaustion attack that costs the client one frame each).
+ * At most one frame is queued past the bound.
+ */
+export function sendBounded(ws: WebSocket, text: string, maxBacklogBytes: number): boolean {
+  if (ws.readyState !== ws.OPEN) return true;
+  if (ws.bufferedAmount > maxBacklogBytes) return false;
+  ws.send(text);
+  return true;
+}
+
 /** The longest client `ref` echoed back (a string), so a ref cannot amplify replies. */
 const REF_MAX_CHARS = 128;
 
@@ -40,6 +69,8 @@ export interface WsConnectionOptions {
   clientPublish: boolean | readonly string[];
   /** Credentials, permissions, limits and presence of this connection (src/auth/ws-session.ts). */
   session?: WsSession | undefined;
+  /** Called once when the connection is cut off as slow (for the metrics). */
+  onSlow?: (() => void) | undefined;
 }
 
 /** The JSON event frame, made once per event and shared by every WebSocket subscriber. */
@@ -138,7 +169,7 @@ export class WsConnection {
   }
 
   reply(frame: Frame): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(frame));
+    if (!sendBounded(this.ws, JSON.stringify(frame), this.#opts.maxBacklogBytes)) this.close('slow');
   }
 
   #error(ref: unknown, code: ErrorCode, message: string): void {
@@ -151,8 +182,7 @@ export class WsConnection {
     const ws = this.ws;
     if (reason === 'slow') {
       this.#opts.log.warn({ backlog: ws.bufferedAmount }, 'websocket subscriber cut off: slow');
-      ws.close(CLOSE.SLOW_CONSUMER, 'slow consumer: reconnect and resume with since');
-      setTimeout(() => ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();
+      if (closeSlow(ws)) this.#opts.onSlow?.();
     } else {
       ws.close(CLOSE.GOING_AWAY, reason === 'shutdown' ? 'server shutting down' : 'closed');
     }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -9,7 +10,7 @@ import { Sweep } from '../sweep.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics, Transport } from '../../observability/metrics.js';
 import type { WsSession } from '../../auth/ws-session.js';
-import { CLOSE, SLOW_CLOSE_GRACE_MS, WsConnection } from './ws-connection.js';
+import { CLOSE, closeSlow, sendBounded, SLOW_CLOSE_GRACE_MS, WsConnection } from './ws-connection.js';
 
 export interface WsGatewayOptions {
   hub: Hub;
@@ -32,6 +33,12 @@ export interface WsGatewayOptions {
   reject?: (socket: Duplex, err: unknown) => void;
 }
 
+/** Closes `ws` with an auth or limit code, and destroys it if the peer does not answer in time. */
+function closeWith(ws: WebSocket, code: number, reason: string): void {
+  ws.close(code, reason);
+  setTimeout(() => ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();
+}
+
 /** The seed `GET /ws` frame: the event's text alone, as the original example sent it. */
 function plainTextFrame(e: StoredEvent): Buffer {
   let f = e.encoded.ws_plain;
@@ -43,11 +50,13 @@ function plainTextFrame(e: StoredEvent): Buffer {
 class CompatWsSubscription extends Subscription {
   readonly ws: WebSocket;
   readonly maxBacklogBytes: number;
+  readonly #onSlow: () => void;
 
-  constructor(ws: WebSocket, channel: string, maxBacklogBytes: number) {
+  constructor(ws: WebSocket, channel: string, maxBacklogBytes: number, onSlow: () => void) {
     super([channel]);
     this.ws = ws;
     this.maxBacklogBytes = maxBacklogBytes;
+    this.#onSlow = onSlow;
   }
 
   protected write(events: readonly StoredEvent[]): void {
@@ -69,23 +78,35 @@ class CompatWsSubscription extends Subscription {
 
   protected disconnect(reason: DisconnectReason): void {
     if (reason === 'slow') {
-      this.ws.close(CLOSE.SLOW_CONSUMER, 'slow consumer');
-      setTimeout(() => this.ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();
+      if (closeSlow(this.ws)) this.#onSlow();
     } else {
       this.ws.close(CLOSE.GOING_AWAY, 'server shutting down');
     }
   }
 }
 
+/** The bytes of a ping's payload (RFC 6455 5.5: at most 125): unguessable, so a pong proves a read. */
+const PING_NONCE_BYTES = 8;
+
 interface Alive {
-  alive: boolean;
+  /** The payload of the last ping, until the pong that echoes it comes back. */
+  awaiting: Buffer | undefined;
   transport: Transport;
+  /** Cuts the connection off as a slow consumer. */
+  slow: () => void;
 }
 
 /**
  * Accepts WebSocket upgrades on `/v1/ws` (JSON protocol) and `/ws` (seed, plain text), and pings
- * every socket once per ping interval from one sweep spread over the interval (see Sweep): a
- * socket that did not answer the previous ping is terminated.
+ * every socket once per ping interval from one sweep spread over the interval (see Sweep).
+ *
+ * Liveness is judged by what a peer reads, never by what it sends: each ping carries a random
+ * payload, and only the pong echoing it (RFC 6455 5.5.3) counts. A ping is queued behind every
+ * byte sent before it, so its echo proves the peer read all of them; an unsolicited pong (5.5.3
+ * allows them, as a one-way heartbeat) proves nothing and keeps no reader alive. A socket whose
+ * ping went unanswered for a whole interval is cut off as slow (4000) when bytes still wait for
+ * it, and terminated as gone otherwise. Every byte queued to a socket (events, replies, pongs to
+ * its pings, Herald's pings) counts against its `maxBacklogBytes`.
  */
 export class WsGateway {
   readonly #opts: WsGatewayOptions;
@@ -103,6 +124,9 @@ export class WsGateway {
       maxPayload: opts.maxFrameBytes,
       perMessageDeflate: false,
       clientTracking: false,
+      // Pongs to a client's pings go through the backlog bound (#accept), not straight out: a
+      // client that never reads could otherwise make Herald queue a pong for every ping it sends.
+      autoPong: false,
     });
     this.#ping = new Sweep(opts.pingIntervalMs, () => this.#sockets, ([ws, state]) => this.#pingOne(ws, state));
   }
@@ -116,6 +140,11 @@ export class WsGateway {
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // node:http hands over an upgrading socket with no 'error' listener of its own, and `ws` adds
+    // one only once the handshake starts: a client that resets (RST) while it is being admitted,
+    // or while its refusal is written, must not become an uncaught exception.
+    const onError = (err: Error) => this.#opts.log.debug({ err }, 'websocket upgrade socket error');
+    socket.on('error', onError);
     const path = (req.url ?? '/').split('?')[0];
     const route = path === '/v1/ws' ? 'ws' : path === '/ws' ? 'ws_compat' : undefined;
     if (!route || this.#closing) {
@@ -132,7 +161,10 @@ export class WsGateway {
       (session) => {
         if (this.#closing || socket.destroyed) return session.close();
         socket.once('close', () => session.close()); // also when the handshake never completes
-        this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, route, session));
+        this.#wss.handleUpgrade(req, socket, head, (ws) => {
+          socket.off('error', onError); // `ws` owns the socket's errors from here
+          this.#accept(ws, route, session);
+        });
       },
       (err: unknown) => (this.#opts.reject ? this.#opts.reject(socket, err) : socket.destroy()),
     );
@@ -140,32 +172,42 @@ export class WsGateway {
 
   #accept(ws: WebSocket, transport: 'ws' | 'ws_compat', session: WsSession | undefined): void {
     const { hub, metrics, log } = this.#opts;
-    const state: Alive = { alive: true, transport };
+    const max = this.#opts.maxBacklogBytes;
+    const onSlow = () => metrics.slowDisconnect(transport);
+    const state: Alive = { awaiting: undefined, transport, slow: () => {} };
     this.#sockets.set(ws, state);
     metrics.connectionOpened(transport);
-    ws.on('pong', () => (state.alive = true));
+    ws.on('pong', (data) => {
+      if (state.awaiting !== undefined && state.awaiting.equals(data)) state.awaiting = undefined;
+    });
+    ws.on('ping', (data) => {
+      if (ws.readyState !== ws.OPEN) return;
+      if (ws.bufferedAmount > max) state.slow();
+      else ws.pong(data);
+    });
     ws.on('error', (err) => log.debug({ err }, 'websocket error'));
     rawSocket(ws).setNoDelay(true);
-    session?.attach({
-      reply: (frame) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(frame)),
-      close: (code, reason) => {
-        ws.close(code, reason);
-        setTimeout(() => ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();
-      },
-    });
     if (transport === 'ws') {
       const conn = new WsConnection(ws, {
         hub,
         log,
-        maxBacklogBytes: this.#opts.maxBacklogBytes,
+        maxBacklogBytes: max,
         maxSubscriptions: this.#opts.maxSubscriptions,
         clientPublish: this.#opts.clientPublish,
         session,
+        onSlow,
       });
+      state.slow = () => conn.close('slow');
       this.#conns.add(conn);
       ws.once('close', () => this.#conns.delete(conn));
+      session?.attach({ reply: (frame) => conn.reply(frame), close: (code, reason) => closeWith(ws, code, reason) });
     } else {
-      const sub = new CompatWsSubscription(ws, this.#opts.compatChannel, this.#opts.maxBacklogBytes);
+      const sub = new CompatWsSubscription(ws, this.#opts.compatChannel, max, onSlow);
+      state.slow = () => sub.cutOff('slow');
+      session?.attach({
+        reply: (frame) => sendBounded(ws, JSON.stringify(frame), max) || state.slow(),
+        close: (code, reason) => closeWith(ws, code, reason),
+      });
       this.#compat.add(sub);
       ws.once('close', () => {
         this.#compat.delete(sub);
@@ -183,15 +225,20 @@ export class WsGateway {
     });
   }
 
-  /** A socket that did not answer its previous ping (one period ago) is terminated. */
+  /**
+   * A socket that did not echo its previous ping (one period ago) read nothing in a whole period:
+   * cut off as slow when bytes still wait for it, terminated as gone when none do.
+   */
   #pingOne(ws: WebSocket, state: Alive): void {
-    if (!this.#sockets.has(ws)) return;
-    if (!state.alive) {
-      ws.terminate();
+    if (!this.#sockets.has(ws) || ws.readyState !== ws.OPEN) return;
+    if (state.awaiting !== undefined) {
+      if (ws.bufferedAmount > 0) state.slow();
+      else ws.terminate();
       return;
     }
-    state.alive = false;
-    ws.ping();
+    if (ws.bufferedAmount > this.#opts.maxBacklogBytes) return state.slow();
+    state.awaiting = randomBytes(PING_NONCE_BYTES);
+    ws.ping(state.awaiting);
   }
 
   /** Closes every socket with 1001 (going away) and waits, bounded, for them to finish. */

@@ -41,6 +41,11 @@ const CATCH_UP_MS = 60_000;
 /** milliseconds all connections have to open at the start. */
 const CONNECT_ALL_MS = 180_000;
 const CHANNEL = 'soak';
+/**
+ * milliseconds Herald is left idle after every connection closed before its memory is read again:
+ * long enough for V8's idle-time collection, so what is left is what the run kept, not garbage.
+ */
+const IDLE_AFTER_MS = 20_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -58,6 +63,10 @@ async function metric(url: string, name: string): Promise<number | undefined> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const m = new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text);
   return m ? Number(m[1]) : undefined;
+}
+
+function mib(bytes: number | undefined): string {
+  return `${((bytes ?? NaN) / 2 ** 20).toFixed(1)} MiB`;
 }
 
 function mean(xs: number[]): number {
@@ -98,6 +107,8 @@ async function main(): Promise<number> {
 
   const herald = await Target.start({ kind: 'herald', transport: 'sse', store: 'sqlite', sync: 'full' });
   const pid = herald.child.pid!;
+  const heapBefore = await metric(herald.url, 'herald_process_nodejs_heap_size_used_bytes');
+  const rssBefore = rssOf(pid);
   const workers = Array.from({ length: workerCount }, (_, i) => new ChildRpc(join(ROOT, 'dist/bench/soak-worker.js'), `soak worker ${i}`));
   const publisher = new ChildRpc(join(ROOT, 'dist/bench/publisher.js'), 'publisher');
   const samples: Sample[] = [];
@@ -181,6 +192,11 @@ async function main(): Promise<number> {
     }
     const final = await stats();
     await Promise.all(workers.map((w) => w.call('stop')));
+    const fdsBefore = readdirSync(`/proc/${pid}/fd`).length;
+    await sleep(IDLE_AFTER_MS);
+    const heapIdle = await metric(herald.url, 'herald_process_nodejs_heap_size_used_bytes');
+    const rssIdle = rssOf(pid);
+    const fdsIdle = readdirSync(`/proc/${pid}/fd`).length;
 
     // Suspected gaps: an id jump is a gap only if the log holds an event in between.
     let gaps = 0;
@@ -218,6 +234,7 @@ async function main(): Promise<number> {
     const lines = [
       `Soak: ${minutes} min, ${connections} connections (${sse} SSE, ${ws} WebSocket) over ${workerCount} processes, ${rate} publishes/s, warm-up ${Math.round((runMs * warmupShare) / 1000)} s`,
       `events delivered: ${sum('events')}; reconnects with resume: ${sum('reconnects')} (${sum('deepResumes')} from ${DEEP_RESUME_EVENTS} events back); closed by the server: ${sum('serverCloses')}; failed connects: ${sum('connectFailures')}${final.find((x) => x.lastError)?.lastError ? ` (${final.find((x) => x.lastError)!.lastError})` : ''}`,
+      `idle Herald before the load: RSS ${mib(rssBefore)}, V8 heap in use ${mib(heapBefore)}; ${IDLE_AFTER_MS / 1000} s after every connection closed: RSS ${mib(rssIdle)}, V8 heap in use ${mib(heapIdle)}, open files ${fdsIdle} (${fdsBefore} right after the close)`,
       `event-loop delay p99 (prom-client, per ${SAMPLE_MS / 1000} s sample after warm-up): median ${(quantile(lags, 0.5) * 1000).toFixed(1)} ms, worst ${(Math.max(...lags) * 1000).toFixed(1)} ms`,
       ...checks.map((c) => `${c.ok ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}`),
     ];

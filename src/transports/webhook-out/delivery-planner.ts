@@ -2,7 +2,8 @@ import { eventJsonText, type StoredEvent } from '../../core/event.js';
 import type { Hub } from '../../core/hub.js';
 import { Subscription, type DisconnectReason, type ResetReason } from '../../core/subscription.js';
 import type { Logger } from '../../observability/logger.js';
-import type { Delivery, DeliveryStore, EndpointRecord, NewDelivery } from './delivery-store.js';
+import type { DeliveryHandOff } from './delivery-dispatcher.js';
+import type { DeliveryStore, NewDelivery } from './delivery-store.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
 
 /** Bytes of events the planner may hold before it falls back to reading the log itself. */
@@ -19,14 +20,10 @@ export interface DeliveryPlannerOptions {
   /** milliseconds before the first attempt (the first entry of the retry schedule, jittered). */
   firstDelayMs: () => number;
   /**
-   * Asked for each fresh pending delivery: a lease to store it with, when a worker takes it at
-   * once (the dispatcher's fast path), or undefined to leave it for a claim.
+   * Where planned deliveries go (the dispatcher): it stores them with the cursor and starts
+   * sending. The planner hands over and never hears back, except that the store refused.
    */
-  leaseFresh?: (endpoint: EndpointRecord, row: NewDelivery, now: number) => { owner: string; until: number } | undefined;
-  /** Called after new deliveries are stored, with those stored leased, so workers need not wait for a sweep. */
-  onPlanned: (leased: Delivery[]) => void;
-  /** The rows could not be stored: those given a lease by `leaseFresh`. */
-  onPlanFailed?: (leasedRows: NewDelivery[]) => void;
+  handOff: DeliveryHandOff;
 }
 
 /**
@@ -148,27 +145,16 @@ export class DeliveryPlanner {
       this.#queue = [];
       const now = this.#opts.now();
       const rows: NewDelivery[] = [];
-      const leasedFor: NewDelivery[] = [];
       let through = this.#skipTo ?? this.#cursor;
       this.#skipTo = undefined;
-      const leaseFresh = this.#opts.leaseFresh;
       for (const e of batch) {
         if (e.seq <= through) continue;
-        const endpoints = this.#opts.registry.matching(e);
-        const fresh = this.rowsFor(e, endpoints, now);
-        for (let i = 0; i < fresh.length; i++) {
-          const r = fresh[i]!;
-          const lease = leaseFresh && r.status === 'pending' ? leaseFresh(endpoints[i]!, r, now) : undefined;
-          if (lease) leasedFor.push(r);
-          rows.push(lease ? { ...r, lease } : r);
-        }
+        for (const r of this.rowsFor(e, this.#opts.registry.matching(e), now)) rows.push(r);
         through = e.seq;
       }
-      let leased: Delivery[];
       try {
-        leased = await this.#opts.store.enqueue(rows, through);
+        await this.#opts.handOff.handOver(rows, through, now);
       } catch (err) {
-        if (leasedFor.length > 0) this.#opts.onPlanFailed?.(leasedFor);
         // Nothing was stored and the cursor did not move: the events are planned again after
         // a restart (or when the planner resumes), never lost.
         this.#opts.log.error({ err }, 'outbound webhooks: could not store deliveries');
@@ -183,7 +169,6 @@ export class DeliveryPlanner {
       }
       this.#queuedBytes = Math.max(0, this.#queuedBytes - batch.reduce((n, e) => n + e.data.length + 128, 0));
       this.#cursor = through;
-      if (rows.length > 0) this.#opts.onPlanned(leased);
     }
   }
 

@@ -105,9 +105,7 @@ export class OutboundWebhooks {
       log: opts.log,
       now,
       firstDelayMs: () => this.#schedule.delayBefore(0) ?? 0,
-      leaseFresh: (e, row, at) => this.#dispatcher.leaseFresh(e, row.nextAt, row.body.length, at),
-      onPlanned: (leased) => this.#dispatcher.planned(leased),
-      onPlanFailed: (rows) => this.#dispatcher.abandon(rows),
+      handOff: this.#dispatcher,
     });
   }
 

@@ -131,6 +131,8 @@ export function createHerald(config: Config, log: Logger): Herald {
     // Streams are long-lived; fastify must not wait for them on close (SseStreams ends them).
     forceCloseConnections: false,
     return503OnClosing: true,
+    // Router errors (bad URL encoding, over-long path parameter) answer in the registry's shape.
+    frameworkErrors: errorHandler(log),
     // Header size and header/request timeouts (oversized headers, slow-loris clients).
     ...serverOptions(config),
   });

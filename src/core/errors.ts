@@ -53,6 +53,7 @@ export const ERRORS = {
   NOT_FOUND: { status: 404, message: 'Nothing is here.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'The method is not allowed on this route.' },
   BODY_TOO_LARGE: { status: 413, message: 'The body is larger than the limit.' },
+  URI_TOO_LONG: { status: 414, message: 'A path segment of the URL is longer than the limit.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The content type is not supported.' },
   SOURCE_UNKNOWN: { status: 404, message: 'No inbound webhook source has this name.' },
   SIGNATURE_MISSING: { status: 400, message: 'The webhook signature header is missing or malformed.' },

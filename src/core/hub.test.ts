@@ -82,6 +82,22 @@ test('resume closes the seam: events published during the replay arrive once, in
   assert.deepEqual(sub.seen, range(5, 18));
 });
 
+test('an event published during the replay that matches two patterns of one subscription arrives once', async () => {
+  const store = new GatedStore();
+  const hub = new Hub({ store, broker: new MemoryBroker() });
+  let open!: () => void;
+  store.gate = new Promise((r) => (open = r));
+  const sub = new Recorder(['c.x', 'c.>']);
+  const subscribed = hub.subscribe(sub, 0);
+  // The replay has read an empty log; the event is committed and dispatched (once per matching
+  // pattern) while the subscription is still replaying.
+  await hub.publish([ev('c.x', 1)]);
+  open();
+  store.gate = undefined;
+  await subscribed;
+  assert.deepEqual(sub.seen, ['1']);
+});
+
 test('a subscription without a position starts live from now', async () => {
   const hub = new Hub({ store: new MemoryEventStore(), broker: new MemoryBroker() });
   await hub.publish([ev('a', 1)]);

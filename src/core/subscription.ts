@@ -70,6 +70,11 @@ export abstract class Subscription {
   offer(event: StoredEvent): boolean {
     if (this.#closed || event.seq <= this.#lastSeq) return false;
     if (!this.#live) {
+      // The hub offers an event once per matching pattern (`c.x` and `c.>` both match `c.x`),
+      // and `#lastSeq` stays put until the replay ends: the queue's tail is what drops the
+      // second offer, else it went out twice after the replay. Dispatch is in log order.
+      const tail = this.#queue.at(-1);
+      if (tail && event.seq <= tail.seq) return false;
       this.#queue.push(event);
       this.#queuedBytes += event.data.length + 64;
       if (this.#queuedBytes > this.maxBacklogBytes) this.cutOff('slow');

@@ -10,6 +10,12 @@ function fromFastify(err: FastifyError): HeraldError | undefined {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new HeraldError('UNSUPPORTED_MEDIA_TYPE', err.message);
+    // The router's own answers (a path that does not decode, a path parameter past
+    // maxParamLength) come through `frameworkErrors`, else fastify writes its own body shape.
+    case 'FST_ERR_BAD_URL':
+      return new HeraldError('BAD_REQUEST', 'the URL path is not valid percent-encoded UTF-8');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new HeraldError('URI_TOO_LONG', 'a path parameter is longer than the router allows (100 characters)');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new HeraldError('JSON_INVALID', err.message);

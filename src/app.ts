@@ -7,6 +7,7 @@ import { Hub } from './core/hub.js';
 import { MemoryBroker } from './brokers/memory-broker.js';
 import type { Config } from './config/schema.js';
 import { errorHandler } from './http/errors.js';
+import { corsOptions, requireJsonBody } from './http/local-api.js';
 import { Security } from './auth/security.js';
 import { StreamGate } from './auth/stream-gate.js';
 import { admitUpgrade, rejectUpgrade } from './auth/ws-admission.js';
@@ -143,12 +144,9 @@ export function createHerald(config: Config, log: Logger): Herald {
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route for ${req.method} ${req.url.split('?')[0]}` } });
   });
-  void app.register(cors, {
-    origin: config.cors.origins.includes('*') ? '*' : [...config.cors.origins],
-    credentials: !config.cors.origins.includes('*'),
-    // One string, shared by every response (a list would be joined again for each).
-    exposedHeaders: 'idempotent-replayed, herald-event-id, retry-after',
-  });
+  // The publish and operator APIs take JSON only (no CORS-simple bodies: src/http/local-api.ts).
+  app.addHook('onRequest', requireJsonBody);
+  void app.register(cors, corsOptions(config, security.devMode));
 
   let closing = false;
   void app.register(async (scope) => {

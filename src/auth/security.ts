@@ -2,8 +2,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config/schema.js';
 import { HeraldError } from '../core/errors.js';
-import { forwardedClientAddress, isLoopback } from '../http/client-address.js';
+import { forwardedClientAddress } from '../http/client-address.js';
 import type { Guard } from '../http/guard.js';
+import { checkLocalCaller, sameOrigin } from '../http/local-api.js';
 import { Limits, type ConnectionLease } from '../limits/limits.js';
 import type { Logger } from '../observability/logger.js';
 import { PresenceRegistry } from '../presence/presence-registry.js';
@@ -126,7 +127,7 @@ export class Security {
   #publisher(req: FastifyRequest, channel: string | undefined): void {
     const address = this.addressOf(req.raw);
     if (this.devMode) {
-      if (!isLoopback(address)) throw new HeraldError('LOOPBACK_ONLY');
+      checkLocalCaller(req.raw, address, this.config.cors.origins);
       this.#charge(req, `ip:${address}`, address);
       return;
     }
@@ -145,7 +146,7 @@ export class Security {
 
   #operator(req: FastifyRequest): void {
     if (this.devMode) {
-      if (!isLoopback(this.addressOf(req.raw))) throw new HeraldError('LOOPBACK_ONLY');
+      checkLocalCaller(req.raw, this.addressOf(req.raw), this.config.cors.origins);
       return;
     }
     const p = this.principalOf(req);
@@ -204,12 +205,7 @@ export class Security {
   originAllowed(origin: string | undefined, host: string | undefined): boolean {
     if (origin === undefined) return true; // not a browser: no cross-site request to forge
     const list = this.config.cors.origins;
-    if (list.includes('*') || list.includes(origin)) return true;
-    try {
-      return host !== undefined && new URL(origin).host === host; // same origin
-    } catch {
-      return false;
-    }
+    return list.includes('*') || list.includes(origin) || sameOrigin(origin, host);
   }
 
   /** Ends presence timers; idempotent. */

@@ -22,6 +22,10 @@ export const ERRORS = {
     status: 403,
     message: 'No auth is configured, so this API answers loopback clients only.',
   },
+  HOST_FORBIDDEN: {
+    status: 403,
+    message: 'No auth is configured, so this API answers requests for localhost or a loopback address only (DNS rebinding).',
+  },
   PUBLISH_FORBIDDEN: { status: 403, message: 'Publishing to this channel is not allowed here.' },
   TOKEN_INVALID: {
     status: 401,

@@ -6,6 +6,7 @@
 export const ERRORS = {
   BAD_REQUEST: { status: 400, message: 'The request is malformed.' },
   JSON_INVALID: { status: 400, message: 'The body is not valid JSON.' },
+  JSON_TOO_DEEP: { status: 400, message: 'The JSON nests arrays and objects deeper than the limit.' },
   BODY_INVALID: { status: 400, message: 'The body does not have the expected shape.' },
   CHANNEL_INVALID: { status: 400, message: 'The channel name is invalid.' },
   CHANNEL_IS_PATTERN: { status: 400, message: 'Events are published to a channel name, not a pattern.' },

@@ -57,7 +57,7 @@ export class Security {
       operator: (req) => this.#operator(req),
       subscriber: (req, pattern) => {
         try {
-          this.authorizeSubscribe(this.principalOf(req), pattern);
+          this.authorizeSubscribe(this.principalOf(req), pattern, 'header');
         } catch (err) {
           if (err instanceof HeraldError) this.denied(req.raw, err);
           throw err;
@@ -179,8 +179,8 @@ export class Security {
   async admit(req: IncomingMessage, credential: Credential | undefined, patterns: readonly string[]): Promise<Admission> {
     const address = this.addressOf(req);
     try {
-      const principal = this.devMode ? ANONYMOUS : await this.authenticator.authenticate(credential?.token);
-      for (const p of patterns) this.authorizeSubscribe(principal, p);
+      const principal = this.devMode ? ANONYMOUS : await this.authenticator.authenticate(credential?.token, credential?.source);
+      for (const p of patterns) this.authorizeSubscribe(principal, p, 'stream');
       return { principal, address, lease: this.limits.connect(address, principal.identity) };
     } catch (err) {
       if (err instanceof HeraldError) this.denied(req, err);
@@ -192,11 +192,16 @@ export class Security {
     return this.devMode || maySubscribe(principal, pattern, this.config.auth.publicChannels);
   }
 
-  /** Throws unless `principal` may subscribe to `pattern` (dev mode: everyone may). */
-  authorizeSubscribe(principal: Principal, pattern: string): void {
+  /**
+   * Throws unless `principal` may subscribe to `pattern` (dev mode: everyone may). `via` says
+   * where the request could have carried a credential, for the hint: a stream (SSE, WebSocket,
+   * presence) also reads a JWT from `?token=` or the cookie, an API request only the header.
+   */
+  authorizeSubscribe(principal: Principal, pattern: string, via: 'stream' | 'header' = 'stream'): void {
     if (this.maySubscribe(principal, pattern)) return;
     if (principal.kind === 'anonymous') {
-      throw new HeraldError('UNAUTHORIZED', `${pattern} is a private channel: send a token (Authorization header, ?token= or cookie)`);
+      const hint = via === 'stream' ? 'Authorization: Bearer <API key or JWT>, or a JWT in ?token= or the cookie' : 'Authorization: Bearer <API key or JWT>';
+      throw new HeraldError('UNAUTHORIZED', `${pattern} is a private channel: send ${hint}`);
     }
     throw new HeraldError('SUBSCRIBE_FORBIDDEN', `these credentials may not subscribe to ${pattern}`);
   }

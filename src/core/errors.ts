@@ -41,6 +41,10 @@ export const ERRORS = {
     message: 'The `herald` or `sub` claim of the token has the wrong shape.',
   },
   API_KEY_INVALID: { status: 401, message: 'The API key is not one Herald knows.' },
+  API_KEY_NOT_IN_HEADER: {
+    status: 401,
+    message: 'An API key is accepted in the Authorization header only; ?token= and the cookie take JWTs.',
+  },
   SUBSCRIBE_FORBIDDEN: { status: 403, message: 'The credentials do not allow subscribing to this channel.' },
   ORIGIN_FORBIDDEN: { status: 403, message: 'The Origin is not one of cors.origins.' },
   PRESENCE_NOT_ENABLED: {

@@ -154,7 +154,17 @@ export function createHerald(config: Config, log: Logger): Herald {
     streamRoutes(scope, sse, config.limits.channelsPerStream, gate);
     compatRoutes(scope, { hub, sse, feedChannel: config.compat.feedChannel, wsChannel: config.compat.wsChannel, guard, gate });
     presenceRoutes(scope, security);
-    opsRoutes(scope, { hub, metrics, isClosing: () => closing, checks: kafka ? [kafka] : [] });
+    opsRoutes(scope, {
+      hub,
+      metrics,
+      isClosing: () => closing,
+      checks: kafka ? [kafka] : [],
+      // Metrics name sources, channels' traffic and queue depths: with auth configured they are
+      // an operator's, unless metrics.public opens them to a scraper.
+      metricsReader: (req) => {
+        if (!guard.devMode && !config.metrics.public) guard.operator(req);
+      },
+    });
     pageRoutes(scope);
     webhookInRoutes(scope, { receiver: webhooks, guard, log });
     demoOrderRoutes(scope, { sources: webhooks.sources, guard });

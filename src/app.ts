@@ -1,6 +1,8 @@
 import cors from '@fastify/cors';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { accessSync, constants as fsConstants } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
 import type { Broker } from './core/broker.js';
 import type { EventStore } from './core/event-store.js';
 import { Hub } from './core/hub.js';
@@ -34,16 +36,55 @@ import { MemoryDeliveryStore } from './transports/webhook-out/memory-delivery-st
 import { OutboundWebhooks } from './transports/webhook-out/outbound-webhooks.js';
 import { SqliteDeliveryStore } from './transports/webhook-out/sqlite-delivery-store.js';
 
+/**
+ * Herald cannot start for a reason the operator can fix (a database it cannot open). The message
+ * is one line that names the config key or file and the cause; the CLI prints it without a stack.
+ */
+export class StartupError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StartupError';
+  }
+}
+
+/**
+ * Why SQLite may not write `file` or its folder (it needs both: the WAL and the shared-memory
+ * file sit beside the database), as a clause to append to an error; '' when both are writable.
+ */
+function writeProblem(file: string): string {
+  for (const path of [file, dirname(file)]) {
+    try {
+      accessSync(path, fsConstants.W_OK);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code !== 'ENOENT') return `; ${path} is not writable (${e.code ?? e.message})`;
+    }
+  }
+  return '';
+}
+
 /** Chooses the log back-end: the one place that knows every store. */
 export function createStore(config: Config): EventStore {
   switch (config.store.type) {
     case 'memory':
       return new MemoryEventStore();
     case 'sqlite':
-      return new SqliteEventStore({
-        file: config.store.sqlite.file,
-        synchronous: config.store.sqlite.synchronous,
-      });
+      try {
+        return new SqliteEventStore({
+          file: config.store.sqlite.file,
+          synchronous: config.store.sqlite.synchronous,
+        });
+      } catch (err) {
+        // A corrupt file (SQLITE_NOTADB), a read-only one (SQLITE_READONLY), a folder we may not
+        // write (EACCES): the operator needs the path and the cause, not a stack trace.
+        const e = err as { message?: string; code?: string };
+        const code = e.code !== undefined && !String(e.message).includes(e.code) ? ` (${e.code})` : '';
+        const file = config.store.sqlite.file;
+        throw new StartupError(
+          `cannot open the database file ${file} (store.sqlite.file): ${e.message ?? String(err)}${code}${writeProblem(file)}`,
+          { cause: err },
+        );
+      }
   }
 }
 

@@ -22,8 +22,10 @@ import { publishRoutes } from './http/routes/publish.js';
 import { streamRoutes } from './http/routes/stream.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics, type OutboundAttempt } from './observability/metrics.js';
+import { StoreHealth } from './observability/store-health.js';
 import { MemoryEventStore } from './stores/memory-event-store.js';
 import { SqliteEventStore } from './stores/sqlite-event-store.js';
+import { sqliteWriteProbe } from './stores/sqlite-write-probe.js';
 import { KafkaSource } from './sources/kafka-source.js';
 import { SseStreams } from './transports/sse/sse-streams.js';
 import { WsGateway } from './transports/ws/ws-gateway.js';
@@ -110,9 +112,12 @@ export function createHerald(config: Config, log: Logger): Herald {
   const metrics = new Metrics();
   const store = createStore(config);
   const broker: Broker = new MemoryBroker();
+  const storeHealth = new StoreHealth({ log, probe: store instanceof SqliteEventStore ? sqliteWriteProbe(store.database) : undefined });
   const hub = new Hub({
     store,
     broker,
+    onAppendFailed: (err) => storeHealth.failed(err),
+    onAppended: () => storeHealth.succeeded(),
     onPublished: (n, seconds) => {
       metrics.published.inc(n);
       metrics.publishLatency.observe(seconds);
@@ -200,6 +205,7 @@ export function createHerald(config: Config, log: Logger): Herald {
       metrics,
       isClosing: () => closing,
       checks: kafka ? [kafka] : [],
+      storeWritable: () => storeHealth.check(),
       // Metrics name sources, channels' traffic and queue depths: with auth configured they are
       // an operator's, unless metrics.public opens them to a scraper.
       metricsReader: (req) => {

@@ -17,6 +17,8 @@ export function opsRoutes(
     metrics: Metrics;
     isClosing: () => boolean;
     checks?: readonly ReadinessCheck[];
+    /** False while the log's appends fail (a full disk), until a write succeeds again. */
+    storeWritable?: () => Promise<boolean>;
     /** Throws unless the request may read `/metrics` (route names, rates and queue depths). */
     metricsReader?: (req: FastifyRequest) => void;
   },
@@ -30,6 +32,7 @@ export function opsRoutes(
     } catch {
       return reply.code(503).send({ status: 'store_unavailable' });
     }
+    if (deps.storeWritable && !(await deps.storeWritable())) return reply.code(503).send({ status: 'store_not_writable' });
     const checks = deps.checks ?? [];
     if (checks.length === 0) return { status: 'ready' };
     const states = Object.fromEntries(checks.map((c) => [c.name, c.state]));

@@ -1,12 +1,14 @@
 import type { Logger } from './logger.js';
 
 /**
- * milliseconds: while appends fail, `/readyz` tries a write of its own at most this often. A
- * node that answers 503 is taken out of rotation and gets no publishes, so without a probe of
- * its own it would never see a write succeed again; a probe per `/readyz` call would let a
- * busy health checker hammer a full disk.
+ * milliseconds: while appends fail, `/readyz` tries a write of its own at most this often, and
+ * no sooner than this after the last failed append. A node that answers 503 is taken out of
+ * rotation and gets no publishes, so without a probe of its own it would never see a write
+ * succeed again; probing sooner would let a small probe that still fits on a nearly full disk
+ * flip readiness back while real appends keep failing, and a probe per `/readyz` call would let
+ * a busy health checker hammer the disk.
  */
-export const STORE_WRITE_PROBE_INTERVAL_MS = 1_000;
+export const STORE_WRITE_PROBE_INTERVAL_MS = 5_000;
 
 /** A write that commits nothing of the log (e.g. one row in a scratch table); rejects when the store cannot write. */
 export type WriteProbe = () => void | Promise<void>;
@@ -23,7 +25,8 @@ export class StoreHealth {
   readonly #now: () => number;
   #failingSince: number | undefined;
   #failures = 0;
-  #lastProbe = -Infinity;
+  /** When an append last failed or the probe last ran: the next probe waits an interval from it. */
+  #lastTry = -Infinity;
 
   constructor(opts: { log: Logger; probe?: WriteProbe; now?: () => number }) {
     this.#log = opts.log;
@@ -38,8 +41,9 @@ export class StoreHealth {
   /** An append failed with `err`. */
   failed(err: unknown): void {
     this.#failures++;
+    this.#lastTry = this.#now();
     if (this.#failingSince !== undefined) return;
-    this.#failingSince = this.#now();
+    this.#failingSince = this.#lastTry;
     const e = err as { code?: string; message?: string };
     this.#log.error(
       { code: e.code, cause: e.message },
@@ -59,8 +63,8 @@ export class StoreHealth {
   async check(): Promise<boolean> {
     if (this.writable || this.#probe === undefined) return this.writable;
     const now = this.#now();
-    if (now - this.#lastProbe < STORE_WRITE_PROBE_INTERVAL_MS) return false;
-    this.#lastProbe = now;
+    if (now - this.#lastTry < STORE_WRITE_PROBE_INTERVAL_MS) return false;
+    this.#lastTry = now;
     try {
       await this.#probe();
       this.succeeded();

@@ -1,12 +1,15 @@
 import cors from '@fastify/cors';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { accessSync, constants as fsConstants } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
 import type { Broker } from './core/broker.js';
 import type { EventStore } from './core/event-store.js';
 import { Hub } from './core/hub.js';
 import { MemoryBroker } from './brokers/memory-broker.js';
 import type { Config } from './config/schema.js';
 import { errorHandler } from './http/errors.js';
+import { corsOptions, requireJsonBody } from './http/local-api.js';
 import { Security } from './auth/security.js';
 import { StreamGate } from './auth/stream-gate.js';
 import { admitUpgrade, rejectUpgrade } from './auth/ws-admission.js';
@@ -19,8 +22,10 @@ import { publishRoutes } from './http/routes/publish.js';
 import { streamRoutes } from './http/routes/stream.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics, type OutboundAttempt } from './observability/metrics.js';
+import { StoreHealth } from './observability/store-health.js';
 import { MemoryEventStore } from './stores/memory-event-store.js';
 import { SqliteEventStore } from './stores/sqlite-event-store.js';
+import { sqliteWriteProbe } from './stores/sqlite-write-probe.js';
 import { KafkaSource } from './sources/kafka-source.js';
 import { SseStreams } from './transports/sse/sse-streams.js';
 import { WsGateway } from './transports/ws/ws-gateway.js';
@@ -33,16 +38,55 @@ import { MemoryDeliveryStore } from './transports/webhook-out/memory-delivery-st
 import { OutboundWebhooks } from './transports/webhook-out/outbound-webhooks.js';
 import { SqliteDeliveryStore } from './transports/webhook-out/sqlite-delivery-store.js';
 
+/**
+ * Herald cannot start for a reason the operator can fix (a database it cannot open). The message
+ * is one line that names the config key or file and the cause; the CLI prints it without a stack.
+ */
+export class StartupError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StartupError';
+  }
+}
+
+/**
+ * Why SQLite may not write `file` or its folder (it needs both: the WAL and the shared-memory
+ * file sit beside the database), as a clause to append to an error; '' when both are writable.
+ */
+function writeProblem(file: string): string {
+  for (const path of [file, dirname(file)]) {
+    try {
+      accessSync(path, fsConstants.W_OK);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code !== 'ENOENT') return `; ${path} is not writable (${e.code ?? e.message})`;
+    }
+  }
+  return '';
+}
+
 /** Chooses the log back-end: the one place that knows every store. */
 export function createStore(config: Config): EventStore {
   switch (config.store.type) {
     case 'memory':
       return new MemoryEventStore();
     case 'sqlite':
-      return new SqliteEventStore({
-        file: config.store.sqlite.file,
-        synchronous: config.store.sqlite.synchronous,
-      });
+      try {
+        return new SqliteEventStore({
+          file: config.store.sqlite.file,
+          synchronous: config.store.sqlite.synchronous,
+        });
+      } catch (err) {
+        // A corrupt file (SQLITE_NOTADB), a read-only one (SQLITE_READONLY), a folder we may not
+        // write (EACCES): the operator needs the path and the cause, not a stack trace.
+        const e = err as { message?: string; code?: string };
+        const code = e.code !== undefined && !String(e.message).includes(e.code) ? ` (${e.code})` : '';
+        const file = config.store.sqlite.file;
+        throw new StartupError(
+          `cannot open the database file ${file} (store.sqlite.file): ${e.message ?? String(err)}${code}${writeProblem(file)}`,
+          { cause: err },
+        );
+      }
   }
 }
 
@@ -68,9 +112,12 @@ export function createHerald(config: Config, log: Logger): Herald {
   const metrics = new Metrics();
   const store = createStore(config);
   const broker: Broker = new MemoryBroker();
+  const storeHealth = new StoreHealth({ log, probe: store instanceof SqliteEventStore ? sqliteWriteProbe(store.database) : undefined });
   const hub = new Hub({
     store,
     broker,
+    onAppendFailed: (err) => storeHealth.failed(err),
+    onAppended: () => storeHealth.succeeded(),
     onPublished: (n, seconds) => {
       metrics.published.inc(n);
       metrics.publishLatency.observe(seconds);
@@ -146,12 +193,9 @@ export function createHerald(config: Config, log: Logger): Herald {
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route for ${req.method} ${req.url.split('?')[0]}` } });
   });
-  void app.register(cors, {
-    origin: config.cors.origins.includes('*') ? '*' : [...config.cors.origins],
-    credentials: !config.cors.origins.includes('*'),
-    // One string, shared by every response (a list would be joined again for each).
-    exposedHeaders: 'idempotent-replayed, herald-event-id, retry-after',
-  });
+  // The publish and operator APIs take JSON only (no CORS-simple bodies: src/http/local-api.ts).
+  app.addHook('onRequest', requireJsonBody);
+  void app.register(cors, corsOptions(config, security.devMode));
 
   let closing = false;
   void app.register(async (scope) => {
@@ -159,7 +203,18 @@ export function createHerald(config: Config, log: Logger): Herald {
     streamRoutes(scope, sse, config.limits.channelsPerStream, gate);
     compatRoutes(scope, { hub, sse, feedChannel: config.compat.feedChannel, wsChannel: config.compat.wsChannel, guard, gate });
     presenceRoutes(scope, security);
-    opsRoutes(scope, { hub, metrics, isClosing: () => closing, checks: kafka ? [kafka] : [] });
+    opsRoutes(scope, {
+      hub,
+      metrics,
+      isClosing: () => closing,
+      checks: kafka ? [kafka] : [],
+      storeWritable: () => storeHealth.check(),
+      // Metrics name sources, channels' traffic and queue depths: with auth configured they are
+      // an operator's, unless metrics.public opens them to a scraper.
+      metricsReader: (req) => {
+        if (!guard.devMode && !config.metrics.public) guard.operator(req);
+      },
+    });
     pageRoutes(scope);
     webhookInRoutes(scope, { receiver: webhooks, guard, log });
     demoOrderRoutes(scope, { sources: webhooks.sources, guard });

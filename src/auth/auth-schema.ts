@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { checkChannel } from '../core/channel.js';
 import { DEFAULTS } from '../config/defaults.js';
+import { publicKeyProblem } from './jwt-verifier.js';
 
 /**
  * The config schema of `auth`, `presence` and `trustProxy` (docs/auth.md). src/config/schema.ts
@@ -45,7 +46,14 @@ const jwt = z
       .string()
       .refine((s) => Buffer.byteLength(s) >= JWT_SECRET_MIN_BYTES, `an HMAC secret needs at least ${JWT_SECRET_MIN_BYTES} bytes`)
       .optional(),
-    publicKey: z.string().includes('-----BEGIN PUBLIC KEY-----', { message: 'must be a PEM public key (SPKI)' }).optional(),
+    publicKey: z
+      .string()
+      .includes('-----BEGIN PUBLIC KEY-----', { message: 'must be a PEM public key (SPKI)' })
+      .superRefine((pem, ctx) => {
+        const problem = publicKeyProblem(pem);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `is not a usable PEM public key: ${problem}` });
+      })
+      .optional(),
     jwksUrl: z.url({ protocol: /^https?$/ }).optional(),
     audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
     issuer: z.string().min(1).optional(),

@@ -88,10 +88,26 @@ export class Authenticator {
     return this.#jwt !== undefined;
   }
 
-  /** The principal of `token`, ANONYMOUS when there is none; throws a 401 HeraldError. */
-  async authenticate(token: string | undefined): Promise<Principal> {
+  /**
+   * The principal of `token`, ANONYMOUS when there is none; throws a 401 HeraldError. Only a
+   * token from the Authorization header may be an API key: a URL (`?token=`) ends up in proxy
+   * and server logs, browser history and Referer headers (RFC 6750 2.3, 5.3), and a cookie is
+   * sent by the browser on its own. Those places take JWTs only, which expire; an API key there is
+   * refused without being looked up, so they never tell whether a key is valid.
+   */
+  async authenticate(token: string | undefined, source: CredentialSource = 'header'): Promise<Principal> {
     if (token === undefined) return ANONYMOUS;
     if (token.length > TOKEN_MAX_CHARS) throw new HeraldError('TOKEN_INVALID', `a token is at most ${TOKEN_MAX_CHARS} characters`);
+    if (source !== 'header') {
+      if (!COMPACT_JWS.test(token)) {
+        throw new HeraldError(
+          'API_KEY_NOT_IN_HEADER',
+          `${source === 'query' ? '?token=' : 'the cookie'} takes a JWT only; send an API key as Authorization: Bearer <key>`,
+        );
+      }
+      if (this.#jwt) return this.#jwt.verify(token);
+      throw new HeraldError('TOKEN_INVALID', 'no JWT key is configured on this server; send an API key as Authorization: Bearer <key>');
+    }
     if (this.#keys.size > 0) {
       const p = this.#keys.lookup(token);
       if (p) return p;

@@ -43,6 +43,20 @@ function algorithmsFor(key: KeyObject): string[] {
 }
 
 /**
+ * Why `pem` cannot verify tokens (not a public key node can read, or of a type with no JWS
+ * algorithm), or undefined when it can. The config schema asks this at start, so a bad key stops
+ * Herald with an error that names `auth.jwt.publicKey` instead of a stack trace.
+ */
+export function publicKeyProblem(pem: string): string | undefined {
+  try {
+    algorithmsFor(createPublicKey(pem));
+    return undefined;
+  } catch (err) {
+    return (err as Error).message.replace(/^auth\.jwt\.publicKey: /, '');
+  }
+}
+
+/**
  * Verifies JWTs (RFC 7519) with jose and turns their claims into a Principal: `sub` is the
  * identity, `herald.subscribe` and `herald.publish` the channel patterns granted. `exp`, `nbf`,
  * `aud` and `iss` are enforced; every failure maps to a registry code.

@@ -2,8 +2,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config/schema.js';
 import { HeraldError } from '../core/errors.js';
-import { forwardedClientAddress, isLoopback } from '../http/client-address.js';
+import { forwardedClientAddress } from '../http/client-address.js';
 import type { Guard } from '../http/guard.js';
+import { checkLocalCaller, sameOrigin } from '../http/local-api.js';
 import { Limits, type ConnectionLease } from '../limits/limits.js';
 import type { Logger } from '../observability/logger.js';
 import { PresenceRegistry } from '../presence/presence-registry.js';
@@ -57,7 +58,7 @@ export class Security {
       history: (req) => this.#history(req),
       subscriber: (req, pattern) => {
         try {
-          this.authorizeSubscribe(this.principalOf(req), pattern);
+          this.authorizeSubscribe(this.principalOf(req), pattern, 'header');
         } catch (err) {
           if (err instanceof HeraldError) this.denied(req.raw, err);
           throw err;
@@ -127,7 +128,7 @@ export class Security {
   #publisher(req: FastifyRequest, channel: string | undefined): void {
     const address = this.addressOf(req.raw);
     if (this.devMode) {
-      if (!isLoopback(address)) throw new HeraldError('LOOPBACK_ONLY');
+      checkLocalCaller(req.raw, address, this.config.cors.origins);
       this.#charge(req, `ip:${address}`, address);
       return;
     }
@@ -146,7 +147,7 @@ export class Security {
 
   #operator(req: FastifyRequest): void {
     if (this.devMode) {
-      if (!isLoopback(this.addressOf(req.raw))) throw new HeraldError('LOOPBACK_ONLY');
+      checkLocalCaller(req.raw, this.addressOf(req.raw), this.config.cors.origins);
       return;
     }
     const p = this.principalOf(req);
@@ -189,8 +190,8 @@ export class Security {
   async admit(req: IncomingMessage, credential: Credential | undefined, patterns: readonly string[]): Promise<Admission> {
     const address = this.addressOf(req);
     try {
-      const principal = this.devMode ? ANONYMOUS : await this.authenticator.authenticate(credential?.token);
-      for (const p of patterns) this.authorizeSubscribe(principal, p);
+      const principal = this.devMode ? ANONYMOUS : await this.authenticator.authenticate(credential?.token, credential?.source);
+      for (const p of patterns) this.authorizeSubscribe(principal, p, 'stream');
       return { principal, address, lease: this.limits.connect(address, principal.identity) };
     } catch (err) {
       if (err instanceof HeraldError) this.denied(req, err);
@@ -202,11 +203,16 @@ export class Security {
     return this.devMode || maySubscribe(principal, pattern, this.config.auth.publicChannels);
   }
 
-  /** Throws unless `principal` may subscribe to `pattern` (dev mode: everyone may). */
-  authorizeSubscribe(principal: Principal, pattern: string): void {
+  /**
+   * Throws unless `principal` may subscribe to `pattern` (dev mode: everyone may). `via` says
+   * where the request could have carried a credential, for the hint: a stream (SSE, WebSocket,
+   * presence) also reads a JWT from `?token=` or the cookie, an API request only the header.
+   */
+  authorizeSubscribe(principal: Principal, pattern: string, via: 'stream' | 'header' = 'stream'): void {
     if (this.maySubscribe(principal, pattern)) return;
     if (principal.kind === 'anonymous') {
-      throw new HeraldError('UNAUTHORIZED', `${pattern} is a private channel: send a token (Authorization header, ?token= or cookie)`);
+      const hint = via === 'stream' ? 'Authorization: Bearer <API key or JWT>, or a JWT in ?token= or the cookie' : 'Authorization: Bearer <API key or JWT>';
+      throw new HeraldError('UNAUTHORIZED', `${pattern} is a private channel: send ${hint}`);
     }
     throw new HeraldError('SUBSCRIBE_FORBIDDEN', `these credentials may not subscribe to ${pattern}`);
   }
@@ -215,12 +221,7 @@ export class Security {
   originAllowed(origin: string | undefined, host: string | undefined): boolean {
     if (origin === undefined) return true; // not a browser: no cross-site request to forge
     const list = this.config.cors.origins;
-    if (list.includes('*') || list.includes(origin)) return true;
-    try {
-      return host !== undefined && new URL(origin).host === host; // same origin
-    } catch {
-      return false;
-    }
+    return list.includes('*') || list.includes(origin) || sameOrigin(origin, host);
   }
 
   /** Ends presence timers; idempotent. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { createHerald } from '../app.js';
+import { createHerald, StartupError } from '../app.js';
 import { buildConfig, ConfigError, loadConfigFile } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
 import { TOKEN_USAGE, tokenCommand, UsageError } from './token-command.js';
@@ -103,6 +103,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`herald: failed to start: ${(err as Error).stack ?? String(err)}\n`);
+  // A cause the operator can fix is one line; anything else is a bug, and its stack helps.
+  const text = err instanceof StartupError ? err.message : ((err as Error).stack ?? String(err));
+  process.stderr.write(`herald: failed to start: ${text}\n`);
   process.exit(1);
 });

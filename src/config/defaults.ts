@@ -119,6 +119,13 @@ export const DEFAULTS = {
     /** seconds a member stays after its last connection closes, so a reconnect sends no leave/join. */
     leaveDelaySeconds: 5,
   },
+  metrics: {
+    /**
+     * `GET /metrics` answers anyone (for a scraper that sends no credentials). Otherwise, with
+     * auth configured, it needs an API key with the `admin` scope; in dev mode it is open.
+     */
+    public: false,
+  },
   /** seconds: longest a graceful shutdown waits before exiting anyway. */
   shutdownTimeoutSeconds: 10,
   /** Outbound webhooks (docs/outbound-webhooks.md). */

@@ -121,6 +121,10 @@ export const configSchema = z
       .object({ origins: z.array(z.string().min(1)).default(d.cors.origins) })
       .strict()
       .prefault({}),
+    metrics: z
+      .object({ public: z.boolean().default(d.metrics.public) })
+      .strict()
+      .prefault({}),
     shutdownTimeoutSeconds: z.number().positive().default(d.shutdownTimeoutSeconds),
     trustProxy: trustProxySchema,
     auth: authSchema.prefault({}),

@@ -6,6 +6,7 @@
 export const ERRORS = {
   BAD_REQUEST: { status: 400, message: 'The request is malformed.' },
   JSON_INVALID: { status: 400, message: 'The body is not valid JSON.' },
+  JSON_TOO_DEEP: { status: 400, message: 'The JSON nests arrays and objects deeper than the limit.' },
   BODY_INVALID: { status: 400, message: 'The body does not have the expected shape.' },
   CHANNEL_INVALID: { status: 400, message: 'The channel name is invalid.' },
   CHANNEL_IS_PATTERN: { status: 400, message: 'Events are published to a channel name, not a pattern.' },
@@ -22,6 +23,10 @@ export const ERRORS = {
     status: 403,
     message: 'No auth is configured, so this API answers loopback clients only.',
   },
+  HOST_FORBIDDEN: {
+    status: 403,
+    message: 'No auth is configured, so this API answers requests for localhost or a loopback address only (DNS rebinding).',
+  },
   PUBLISH_FORBIDDEN: { status: 403, message: 'Publishing to this channel is not allowed here.' },
   TOKEN_INVALID: {
     status: 401,
@@ -36,6 +41,10 @@ export const ERRORS = {
     message: 'The `herald` or `sub` claim of the token has the wrong shape.',
   },
   API_KEY_INVALID: { status: 401, message: 'The API key is not one Herald knows.' },
+  API_KEY_NOT_IN_HEADER: {
+    status: 401,
+    message: 'An API key is accepted in the Authorization header only; ?token= and the cookie take JWTs.',
+  },
   SUBSCRIBE_FORBIDDEN: { status: 403, message: 'The credentials do not allow subscribing to this channel.' },
   ORIGIN_FORBIDDEN: { status: 403, message: 'The Origin is not one of cors.origins.' },
   PRESENCE_NOT_ENABLED: {

@@ -144,7 +144,16 @@ export function toEventInput(raw: unknown, where = ''): EventInput {
     if (bad) throw new HeraldError('IDEMPOTENCY_KEY_INVALID', where + bad);
     idempotencyKey = o.idempotencyKey as string;
   }
-  return { channel: o.channel as string, type, data: JSON.stringify(o.data), idempotencyKey };
+  let data: string;
+  try {
+    data = JSON.stringify(o.data);
+  } catch (err) {
+    // A value nested deep enough overflows the stack (JSON_MAX_DEPTH guards the HTTP bodies):
+    // the client's fault, never a 500.
+    if (err instanceof RangeError) throw new HeraldError('JSON_TOO_DEEP', `${where}"data" nests too deeply`);
+    throw err;
+  }
+  return { channel: o.channel as string, type, data, idempotencyKey };
 }
 
 /** Parses a client-supplied event id (`Last-Event-ID`, `since`, `after`) into a log position. */

@@ -12,6 +12,9 @@ export interface HubOptions {
   broker: Broker;
   /** Called once per committed publish call with its latency in seconds. */
   onPublished?: (events: number, seconds: number) => void;
+  /** Called when an append failed (the publishers get STORE_UNAVAILABLE) and when one committed. */
+  onAppendFailed?: (err: unknown) => void;
+  onAppended?: () => void;
   /** Called when a dispatch wrote `count` events to subscribers. */
   onDelivered?: (count: number) => void;
   /**
@@ -106,10 +109,12 @@ export class Hub {
     try {
       results = await this.store.append(all);
     } catch (err) {
+      this.#opts.onAppendFailed?.(err);
       const cause = err instanceof HeraldError ? err : new HeraldError('STORE_UNAVAILABLE');
       for (const p of batch) p.reject(cause);
       return;
     }
+    this.#opts.onAppended?.();
     const fresh: StoredEvent[] = [];
     for (const r of results) if (!r.duplicate) fresh.push(r.event);
     if (fresh.length > 0) {

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { HeraldError } from '../core/errors.js';
+import { JSON_MAX_DEPTH, jsonDepthExceeds } from '../core/json-depth.js';
 import type { Logger } from '../observability/logger.js';
 
 /** Maps fastify's own errors onto the registry, so every error body has the same shape. */
@@ -43,15 +44,19 @@ export function errorHandler(log: Logger) {
       sendError(reply, known);
       return;
     }
+    // The logger's `url` serializer cuts credential parameters (`?token=`) out of the URL.
     log.error({ err, url: req.url, method: req.method }, 'request failed');
     sendError(reply, new HeraldError('INTERNAL'));
   };
 }
 
-/** Parses a raw body as JSON, or throws JSON_INVALID. */
+/** Parses a raw body as JSON, or throws JSON_INVALID (JSON_TOO_DEEP past JSON_MAX_DEPTH). */
 export function parseJson(body: unknown): unknown {
   if (!Buffer.isBuffer(body) || body.length === 0) {
     throw new HeraldError('JSON_INVALID', 'the body is empty; send JSON');
+  }
+  if (jsonDepthExceeds(body)) {
+    throw new HeraldError('JSON_TOO_DEEP', `the body nests arrays and objects deeper than ${JSON_MAX_DEPTH} levels`);
   }
   try {
     return JSON.parse(body.toString('utf8')) as unknown;

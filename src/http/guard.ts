@@ -1,11 +1,13 @@
 import type { FastifyRequest } from 'fastify';
-import { HeraldError } from '../core/errors.js';
-import { clientAddress, isLoopback } from './client-address.js';
+import { clientAddress } from './client-address.js';
+import { checkLocalCaller } from './local-api.js';
 
 /**
  * Who may call the publish and operator APIs. With no credentials configured (dev mode) only
- * clients on this machine may: a gateway reachable from a network must never accept anonymous
- * publishes. Subscriptions and the seed routes stay open, as in the original example. With API
+ * clients on this machine may, asking for it by a loopback name, from no web page but Herald's
+ * own or one named in cors.origins (src/http/local-api.ts): a gateway reachable from a network
+ * must never accept anonymous publishes. Subscriptions and the seed routes stay open, as in the
+ * original example. With API
  * keys or JWT configured, src/auth/security.ts implements it (`Authorization: Bearer` only, so a
  * browser's cookie can never publish: no CSRF). Every check is synchronous: the credentials were
  * resolved by an onRequest hook.
@@ -26,8 +28,6 @@ export interface Guard {
 }
 
 export function devModeGuard(): Guard {
-  const loopbackOnly = (req: FastifyRequest) => {
-    if (!isLoopback(clientAddress(req))) throw new HeraldError('LOOPBACK_ONLY');
-  };
+  const loopbackOnly = (req: FastifyRequest) => checkLocalCaller(req.raw, clientAddress(req), []);
   return { devMode: true, publisher: loopbackOnly, operator: loopbackOnly, subscriber: () => {}, history: () => {} };
 }

@@ -24,7 +24,7 @@ export function presenceRoutes(app: FastifyInstance, security: Security): void {
       const credential = security.devMode
         ? undefined
         : subscriberCredential(req.headers, (req.query ?? {}) as Record<string, unknown>, security.config.auth.cookieName);
-      const principal = security.devMode ? ANONYMOUS : await security.authenticator.authenticate(credential?.token);
+      const principal = security.devMode ? ANONYMOUS : await security.authenticator.authenticate(credential?.token, credential?.source);
       security.authorizeSubscribe(principal, channel);
     } catch (err) {
       if (err instanceof HeraldError) security.denied(req.raw, err);

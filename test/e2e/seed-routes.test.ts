@@ -130,7 +130,7 @@ test('retention prunes old events in the background', async (t) => {
   const h = await startInProcess({ retention: { maxEvents: 3, pruneIntervalSeconds: 0.05 } });
   t.after(() => h.close());
   for (let i = 0; i < 10; i++) {
-    await fetch(`${h.url}/v1/publish`, { method: 'POST', body: JSON.stringify({ channel: 'r', data: i }) });
+    await fetch(`${h.url}/v1/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ channel: 'r', data: i }) });
   }
   await waitFor(async () => {
     const events = ((await fetch(`${h.url}/v1/events?channel=r`).then((r) => r.json())) as any).events;

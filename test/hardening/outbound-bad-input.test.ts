@@ -137,7 +137,7 @@ describe('outbound webhooks API: bad input', () => {
       ['POST', '/v1/endpoints'],
       ['GET', '/v1/deliveries/dlv_1'],
     ] as const) {
-      const res = await h.herald.app.inject({ method, url, remoteAddress: '203.0.113.7', payload: '{}' });
+      const res = await h.herald.app.inject({ method, url, remoteAddress: '203.0.113.7', payload: '{}', headers: { 'content-type': 'application/json' } });
       assert.equal(res.statusCode, 403, `${method} ${url}`);
       assert.equal(res.json().error.code, 'LOOPBACK_ONLY');
     }

@@ -25,11 +25,14 @@ export function demoOrderRoutes(app: FastifyInstance, deps: { sources: ReadonlyM
 
   app.get('/demo/orders', async (_req, reply) => reply.type('text/html; charset=utf-8').send(html));
 
-  app.get('/demo/orders/config', async () =>
-    source
-      ? { source: source.name, channel: channelPatternFor(source.config.channel.replace('{source}', source.name)) }
-      : { source: null, channel: null },
-  );
+  // The source's name and channel: with auth configured, only for whoever may read that channel
+  // (admin, a subscribe grant, or a public channel), since the page can show nothing to others.
+  app.get('/demo/orders/config', async (req) => {
+    if (!source) return { source: null, channel: null };
+    const channel = channelPatternFor(source.config.channel.replace('{source}', source.name));
+    deps.guard.subscriber(req, channel);
+    return { source: source.name, channel };
+  });
 
   app.post('/demo/orders/test-webhook', async (req, reply) => {
     deps.guard.operator(req);

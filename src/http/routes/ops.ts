@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Hub } from '../../core/hub.js';
 import type { Metrics } from '../../observability/metrics.js';
 
@@ -12,7 +12,16 @@ export interface ReadinessCheck {
 /** `/healthz` (the process answers), `/readyz` (it can take traffic), `/metrics` (Prometheus). */
 export function opsRoutes(
   app: FastifyInstance,
-  deps: { hub: Hub; metrics: Metrics; isClosing: () => boolean; checks?: readonly ReadinessCheck[] },
+  deps: {
+    hub: Hub;
+    metrics: Metrics;
+    isClosing: () => boolean;
+    checks?: readonly ReadinessCheck[];
+    /** False while the log's appends fail (a full disk), until a write succeeds again. */
+    storeWritable?: () => Promise<boolean>;
+    /** Throws unless the request may read `/metrics` (route names, rates and queue depths). */
+    metricsReader?: (req: FastifyRequest) => void;
+  },
 ): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
 
@@ -23,6 +32,7 @@ export function opsRoutes(
     } catch {
       return reply.code(503).send({ status: 'store_unavailable' });
     }
+    if (deps.storeWritable && !(await deps.storeWritable())) return reply.code(503).send({ status: 'store_not_writable' });
     const checks = deps.checks ?? [];
     if (checks.length === 0) return { status: 'ready' };
     const states = Object.fromEntries(checks.map((c) => [c.name, c.state]));
@@ -31,7 +41,8 @@ export function opsRoutes(
     return { status: 'ready', checks: states };
   });
 
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', async (req, reply) => {
+    deps.metricsReader?.(req);
     const body = await deps.metrics.registry.metrics();
     return reply.type(deps.metrics.registry.contentType).send(body);
   });

@@ -161,6 +161,11 @@ export const DEFAULTS = {
     sweepIntervalSeconds: 1,
     /** seconds delivered and dead-lettered deliveries (and their attempts) are kept (7 days). */
     deliveryRetentionSeconds: 604_800,
+    /**
+     * Whether this node sends webhooks. Off: it still serves the endpoint and delivery APIs and
+     * plans deliveries, but sends nothing (an API-only node; a node with it on sends them).
+     */
+    send: true,
     /** Allow targets on loopback, private, link-local or metadata addresses (SSRF guard off). */
     allowPrivateTargets: false,
     /** Where Herald announces endpoint changes it made itself (auto-disable). */

@@ -32,6 +32,7 @@ const outboundSchema = z
     secretRotationOverlapSeconds: seconds.default(o.secretRotationOverlapSeconds),
     sweepIntervalSeconds: z.number().positive().default(o.sweepIntervalSeconds),
     deliveryRetentionSeconds: z.number().positive().default(o.deliveryRetentionSeconds),
+    send: z.boolean().default(o.send),
     allowPrivateTargets: z.boolean().default(o.allowPrivateTargets),
     systemChannel: channelName.default(o.systemChannel),
   })

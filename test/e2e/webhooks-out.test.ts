@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { postJson, startInProcess, waitFor } from '../helpers/herald.js';
 import { receiverPool } from '../helpers/webhook-receiver.js';
@@ -127,5 +130,29 @@ describe('outbound webhooks', () => {
     assert.equal(r.status, 202);
     await waitFor(async () => (await getJson(`${h.url}/v1/deliveries/${dead.id}`)).json.status === 'delivered');
     assert.equal(new Set(rx.requests.map((x) => x.headers['webhook-id'])).size, 1);
+  });
+  test('a node with outbound.send off plans deliveries and sends none; a sending node of the same log delivers them', async (t) => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'herald-send-off-'));
+    const quiet = await startInProcess({ outbound: { ...fast, send: false } }, { dataDir });
+    const rx = await receiver();
+    const ep = await endpoint(quiet.url, { url: rx.url, channels: ['orders'] });
+    const pub = await publish(quiet.url, [{ channel: 'orders', data: 'one' }, { channel: 'orders', data: 'two' }]);
+    assert.equal(pub.status, 201);
+    const pending = async () =>
+      (await getJson(`${quiet.url}/v1/endpoints/${ep.id}/deliveries?status=pending`)).json.deliveries as unknown[];
+    await waitFor(async () => (await pending()).length === 2, 5_000, 'both deliveries planned');
+    // A sending node sends a due delivery at once (the fast path) or on the next sweep (50 ms);
+    // twenty sweeps later this one has still sent nothing.
+    await new Promise((r) => setTimeout(r, 20 * fast.sweepIntervalSeconds * 1000));
+    assert.equal(rx.requests.length, 0, 'nothing sent by a node with outbound.send off');
+    assert.equal((await pending()).length, 2);
+    await quiet.close();
+    const sender = await startInProcess({ outbound: fast }, { dataDir });
+    t.after(() => sender.close());
+    await waitFor(() => rx.requests.length === 2, 10_000, 'both deliveries sent by the sending node');
+    assert.deepEqual(
+      (rx.verifyAll(ep.secret) as Record<string, unknown>[]).map((p) => p.data),
+      ['one', 'two'],
+    );
   });
 });

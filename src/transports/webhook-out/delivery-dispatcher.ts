@@ -88,6 +88,8 @@ export class DeliveryDispatcher implements DeliveryHandOff {
   #pumpAgain = false;
   #sweeper: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Set by start(): until then (and on a node that sends nothing, `outbound.send: false`) nothing is claimed. */
+  #started = false;
   /** Lease time a delivery must have left to be sent: one request, and a margin. */
   readonly #leaseNeeded: number;
 
@@ -112,6 +114,7 @@ export class DeliveryDispatcher implements DeliveryHandOff {
   }
 
   start(): void {
+    this.#started = true;
     // A sweep also finds what no signal announced (a lease of a dead worker that ran out).
     this.#sweeper = setInterval(() => this.wake(), this.#o.sweepIntervalMs);
     this.#sweeper.unref();
@@ -181,7 +184,7 @@ export class DeliveryDispatcher implements DeliveryHandOff {
 
   /** Look for due work soon (new deliveries, freed capacity). */
   #wakeUp(): void {
-    if (this.#closed) return;
+    if (this.#closed || !this.#started) return;
     if (this.#pumping) {
       this.#pumpAgain = true;
       return;

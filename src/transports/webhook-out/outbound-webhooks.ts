@@ -116,7 +116,7 @@ export class OutboundWebhooks {
     await this.registry.load();
     await this.#recoverLeases();
     if (this.#plan) await this.#planner.start();
-    this.#dispatcher.start();
+    if (this.#config.send) this.#dispatcher.start();
     const retentionMs = this.#config.deliveryRetentionSeconds * 1000;
     this.#pruner = setInterval(() => {
       this.store.prune(this.#now() - retentionMs).then(

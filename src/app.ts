@@ -28,10 +28,10 @@ import { webhookInRoutes } from './http/routes/webhooks-in.js';
 import { demoOrderRoutes } from './http/routes/demo-orders.js';
 import { RECEIPTS_MAX_PER_SOURCE, WebhookReceiver } from './transports/webhook-in/webhook-receiver.js';
 import { outboundRoutes } from './http/routes/outbound.js';
-import type { DeliveryStore } from './transports/webhook-out/delivery-store.js';
-import { MemoryDeliveryStore } from './transports/webhook-out/memory-delivery-store.js';
+import type { DeliveryStore } from './core/delivery-store.js';
+import { MemoryDeliveryStore } from './stores/memory-delivery-store.js';
 import { OutboundWebhooks } from './transports/webhook-out/outbound-webhooks.js';
-import { SqliteDeliveryStore } from './transports/webhook-out/sqlite-delivery-store.js';
+import { SqliteDeliveryStore } from './stores/sqlite-delivery-store.js';
 
 /** Chooses the log back-end: the one place that knows every store. */
 export function createStore(config: Config): EventStore {

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ClosedError } from '../../src/core/errors.js';
-import type { DeliveryStore, EndpointRecord, NewDelivery } from '../../src/transports/webhook-out/delivery-store.js';
+import type { DeliveryStore, EndpointRecord, NewDelivery } from '../../src/core/delivery-store.js';
 
 export interface DeliveryStoreFactory {
   create(): Promise<DeliveryStore> | DeliveryStore;
@@ -64,7 +64,7 @@ const attempt = (id: number, status: number | null) => ({
   error: status === null ? 'ECONNREFUSED' : null,
 });
 
-/** The DeliveryStore specification (src/transports/webhook-out/delivery-store.ts), for every implementation. */
+/** The DeliveryStore specification (src/core/delivery-store.ts), for every implementation. */
 export function deliveryStoreContract(name: string, factory: DeliveryStoreFactory): void {
   describe(`DeliveryStore contract: ${name}`, () => {
     test('stores, lists and deletes endpoints', async () => {

@@ -1,5 +1,5 @@
 import type { Logger } from '../../observability/logger.js';
-import type { Delivery, DeliveryStore, DisabledReason, EndpointRecord, FinishedAttempt, Outcome } from './delivery-store.js';
+import type { Delivery, DeliveryStore, DisabledReason, EndpointRecord, FinishedAttempt, Outcome } from '../../core/delivery-store.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
 import { CircuitBreaker, type CircuitState, type RetrySchedule } from './retry-policy.js';
 import { standardHeaders } from './signer.js';

@@ -2,7 +2,7 @@ import { eventJsonText, type StoredEvent } from '../../core/event.js';
 import type { Hub } from '../../core/hub.js';
 import { Subscription, type DisconnectReason, type ResetReason } from '../../core/subscription.js';
 import type { Logger } from '../../observability/logger.js';
-import type { Delivery, DeliveryStore, EndpointRecord, NewDelivery } from './delivery-store.js';
+import type { Delivery, DeliveryStore, EndpointRecord, NewDelivery } from '../../core/delivery-store.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
 
 /** Bytes of events the planner may hold before it falls back to reading the log itself. */

@@ -7,7 +7,7 @@ import type { Hub } from '../../core/hub.js';
 import type { Logger } from '../../observability/logger.js';
 import { DeliveryDispatcher, type DispatcherOptions } from './delivery-dispatcher.js';
 import { DeliveryPlanner } from './delivery-planner.js';
-import type { Delivery, DeliveryQuery, DeliveryStore, EndpointRecord, NewDelivery } from './delivery-store.js';
+import type { Delivery, DeliveryQuery, DeliveryStore, EndpointRecord, NewDelivery } from '../../core/delivery-store.js';
 import { toEndpointInput, toEndpointPatch } from './endpoint-input.js';
 import { EndpointRegistry } from './endpoint-registry.js';
 import { RetrySchedule } from './retry-policy.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { ClosedError } from '../../core/errors.js';
-import { claimWithin } from './delivery-store.js';
+import { ClosedError } from '../core/errors.js';
+import { claimWithin } from '../core/delivery-store.js';
 import type {
   Attempt,
   ClaimRequest,
@@ -11,7 +11,7 @@ import type {
   EndpointRecord,
   FinishedAttempt,
   NewDelivery,
-} from './delivery-store.js';
+} from '../core/delivery-store.js';
 
 type Row = { -readonly [K in keyof Delivery]: Delivery[K] };
 

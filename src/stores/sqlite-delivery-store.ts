@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { ClosedError } from '../../core/errors.js';
-import { claimWithin } from './delivery-store.js';
+import { ClosedError } from '../core/errors.js';
+import { claimWithin } from '../core/delivery-store.js';
 import type {
   Attempt,
   ClaimRequest,
@@ -12,7 +12,7 @@ import type {
   EndpointRecord,
   FinishedAttempt,
   NewDelivery,
-} from './delivery-store.js';
+} from '../core/delivery-store.js';
 
 /** Rows deleted per statement while pruning, so a prune never holds the write lock for long. */
 const PRUNE_CHUNK_ROWS = 5_000;

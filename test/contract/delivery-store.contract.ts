@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ClosedError } from '../../src/core/errors.js';
 import type { DeliveryStore, EndpointRecord, NewDelivery } from '../../src/core/delivery-store.js';
+import { migrateSqlite } from '../../src/stores/sqlite-migrations.js';
 
 export interface DeliveryStoreFactory {
   create(): Promise<DeliveryStore> | DeliveryStore;
@@ -14,11 +15,12 @@ export interface DeliveryStoreFactory {
 
 const LEASE = 60_000;
 
-/** A SQLite connection of its own on `file`, set up as the event store sets up its own. */
+/** A SQLite connection of its own on `file`, set up (and migrated) as the event store sets up its own. */
 export function connect(file: string): Database.Database {
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('busy_timeout = 5000');
+  migrateSqlite(db);
   return db;
 }
 

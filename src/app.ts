@@ -2,7 +2,6 @@ import cors from '@fastify/cors';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { Broker } from './core/broker.js';
-import type { EventStore } from './core/event-store.js';
 import { Hub } from './core/hub.js';
 import { MemoryBroker } from './brokers/memory-broker.js';
 import type { Config } from './config/schema.js';
@@ -19,8 +18,7 @@ import { publishRoutes } from './http/routes/publish.js';
 import { streamRoutes } from './http/routes/stream.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics, type OutboundAttempt } from './observability/metrics.js';
-import { MemoryEventStore } from './stores/memory-event-store.js';
-import { SqliteEventStore } from './stores/sqlite-event-store.js';
+import { createBackend, type BackendSet } from './stores/backend.js';
 import { KafkaSource } from './sources/kafka-source.js';
 import { SseStreams } from './transports/sse/sse-streams.js';
 import { WsGateway } from './transports/ws/ws-gateway.js';
@@ -28,32 +26,13 @@ import { webhookInRoutes } from './http/routes/webhooks-in.js';
 import { demoOrderRoutes } from './http/routes/demo-orders.js';
 import { RECEIPTS_MAX_PER_SOURCE, WebhookReceiver } from './transports/webhook-in/webhook-receiver.js';
 import { outboundRoutes } from './http/routes/outbound.js';
-import type { DeliveryStore } from './core/delivery-store.js';
-import { MemoryDeliveryStore } from './stores/memory-delivery-store.js';
 import { OutboundWebhooks } from './transports/webhook-out/outbound-webhooks.js';
-import { SqliteDeliveryStore } from './stores/sqlite-delivery-store.js';
-
-/** Chooses the log back-end: the one place that knows every store. */
-export function createStore(config: Config): EventStore {
-  switch (config.store.type) {
-    case 'memory':
-      return new MemoryEventStore();
-    case 'sqlite':
-      return new SqliteEventStore({
-        file: config.store.sqlite.file,
-        synchronous: config.store.sqlite.synchronous,
-      });
-  }
-}
-
-/** The outbound delivery queue lives in the same store (and file) as the log it is owed from. */
-export function createDeliveryStore(store: EventStore): DeliveryStore {
-  return store instanceof SqliteEventStore ? new SqliteDeliveryStore(store.database, { sync: () => store.sync() }) : new MemoryDeliveryStore();
-}
 
 export interface Herald {
   readonly app: FastifyInstance;
   readonly hub: Hub;
+  /** The stores this node runs on (src/stores/backend.ts), for operations and tests. */
+  readonly backend: BackendSet;
   readonly metrics: Metrics;
   /** Credentials, permissions, limits and presence (src/auth/security.ts). */
   readonly security: Security;
@@ -66,10 +45,10 @@ export interface Herald {
 /** Wires a Herald node from a validated config. Nothing listens until `listen()`. */
 export function createHerald(config: Config, log: Logger): Herald {
   const metrics = new Metrics();
-  const store = createStore(config);
+  const backend = createBackend(config.backend);
   const broker: Broker = new MemoryBroker();
   const hub = new Hub({
-    store,
+    store: backend.log,
     broker,
     onPublished: (n, seconds) => {
       metrics.published.inc(n);
@@ -83,11 +62,11 @@ export function createHerald(config: Config, log: Logger): Herald {
   const security = new Security(config, log);
   const guard = security.guard;
   const gate = new StreamGate(security);
-  const webhooks = new WebhookReceiver({ hub, log, metrics, sources: config.sources });
+  const webhooks = new WebhookReceiver({ hub, inbound: backend.inbound, log, metrics, sources: config.sources });
   let recordAttempt: ((a: OutboundAttempt) => void) | undefined;
   const outbound = new OutboundWebhooks({
     hub,
-    store: createDeliveryStore(store),
+    store: backend.deliveries,
     config: config.outbound,
     log,
     onAttempt: (d, a) =>
@@ -171,7 +150,7 @@ export function createHerald(config: Config, log: Logger): Herald {
     maxReceiptsPerSource: RECEIPTS_MAX_PER_SOURCE,
   };
   const pruner = setInterval(() => {
-    store.prune(retention, Date.now()).then(
+    backend.log.prune(retention, Date.now()).then(
       (n) => n > 0 && log.info({ deleted: n }, 'retention: pruned events'),
       (err: unknown) => log.error({ err }, 'retention: prune failed'),
     );
@@ -182,6 +161,7 @@ export function createHerald(config: Config, log: Logger): Herald {
   return {
     app,
     hub,
+    backend,
     metrics,
     security,
     async listen() {
@@ -213,7 +193,7 @@ export function createHerald(config: Config, log: Logger): Herald {
         await broker.close();
         // Outbound workers stop before the log they share a database with closes.
         await outbound.close(timeoutMs / 2);
-        await store.close();
+        await backend.close();
       })();
       return closed;
     },

@@ -68,7 +68,7 @@ export class DeliveryPlanner {
     if (cursor === undefined) {
       // First start on this store: nothing before now is owed to anyone (endpoints start at
       // the head when they are created).
-      cursor = (await hub.store.head()).lastSeq;
+      cursor = (await hub.head()).lastSeq;
       await store.enqueue([], cursor);
     }
     this.#cursor = cursor;

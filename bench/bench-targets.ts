@@ -53,7 +53,7 @@ export class Target {
     if (o.profileDir && o.kind === 'herald') args.push('--cpu-prof', `--cpu-prof-dir=${o.profileDir}`);
     if (o.kind === 'herald') {
       const config = join(dataDir, 'config.json');
-      writeFileSync(config, JSON.stringify({ store: { type: o.store, sqlite: { synchronous: o.sync } }, log: { level: 'info' }, ...(process.env.BENCH_HERALD_CONFIG ? JSON.parse(process.env.BENCH_HERALD_CONFIG) : {}) }));
+      writeFileSync(config, JSON.stringify({ backend: o.store === 'memory' ? { type: 'memory' } : { type: 'sqlite', synchronous: o.sync }, log: { level: 'info' }, ...(process.env.BENCH_HERALD_CONFIG ? JSON.parse(process.env.BENCH_HERALD_CONFIG) : {}) }));
       args.push(join(ROOT, 'dist/src/cli/main.js'), '--config', config);
     } else if (o.kind === 'floor') {
       args.push(join(ROOT, 'dist/bench/floor-server.js'));

@@ -129,7 +129,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < records; i += PRODUCE_CHUNK) await send(ingestTopic, i, Math.min(PRODUCE_CHUNK, records - i));
   const herald = await startHerald({
     log: { level: 'info' },
-    store: { type: values.store, sqlite: { synchronous: values.sync } },
+    backend: values.store === 'memory' ? { type: 'memory' } : { type: 'sqlite', synchronous: values.sync },
     kafka: {
       brokers,
       groupId: `herald-bench-${stamp}`,

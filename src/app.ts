@@ -1,10 +1,7 @@
 import cors from '@fastify/cors';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { accessSync, constants as fsConstants } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { dirname } from 'node:path';
 import type { Broker } from './core/broker.js';
-import type { EventStore } from './core/event-store.js';
 import { Hub } from './core/hub.js';
 import { MemoryBroker } from './brokers/memory-broker.js';
 import type { Config } from './config/schema.js';
@@ -23,9 +20,7 @@ import { streamRoutes } from './http/routes/stream.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics, type OutboundAttempt } from './observability/metrics.js';
 import { StoreHealth } from './observability/store-health.js';
-import { MemoryEventStore } from './stores/memory-event-store.js';
-import { SqliteEventStore } from './stores/sqlite-event-store.js';
-import { sqliteWriteProbe } from './stores/sqlite-write-probe.js';
+import { createBackend, type BackendSet } from './stores/backend.js';
 import { KafkaSource } from './sources/kafka-source.js';
 import { SseStreams } from './transports/sse/sse-streams.js';
 import { WsGateway } from './transports/ws/ws-gateway.js';
@@ -33,71 +28,15 @@ import { webhookInRoutes } from './http/routes/webhooks-in.js';
 import { demoOrderRoutes } from './http/routes/demo-orders.js';
 import { RECEIPTS_MAX_PER_SOURCE, WebhookReceiver } from './transports/webhook-in/webhook-receiver.js';
 import { outboundRoutes } from './http/routes/outbound.js';
-import type { DeliveryStore } from './transports/webhook-out/delivery-store.js';
-import { MemoryDeliveryStore } from './transports/webhook-out/memory-delivery-store.js';
 import { OutboundWebhooks } from './transports/webhook-out/outbound-webhooks.js';
-import { SqliteDeliveryStore } from './transports/webhook-out/sqlite-delivery-store.js';
 
-/**
- * Herald cannot start for a reason the operator can fix (a database it cannot open). The message
- * is one line that names the config key or file and the cause; the CLI prints it without a stack.
- */
-export class StartupError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StartupError';
-  }
-}
-
-/**
- * Why SQLite may not write `file` or its folder (it needs both: the WAL and the shared-memory
- * file sit beside the database), as a clause to append to an error; '' when both are writable.
- */
-function writeProblem(file: string): string {
-  for (const path of [file, dirname(file)]) {
-    try {
-      accessSync(path, fsConstants.W_OK);
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      if (e.code !== 'ENOENT') return `; ${path} is not writable (${e.code ?? e.message})`;
-    }
-  }
-  return '';
-}
-
-/** Chooses the log back-end: the one place that knows every store. */
-export function createStore(config: Config): EventStore {
-  switch (config.store.type) {
-    case 'memory':
-      return new MemoryEventStore();
-    case 'sqlite':
-      try {
-        return new SqliteEventStore({
-          file: config.store.sqlite.file,
-          synchronous: config.store.sqlite.synchronous,
-        });
-      } catch (err) {
-        // A corrupt file (SQLITE_NOTADB), a read-only one (SQLITE_READONLY), a folder we may not
-        // write (EACCES): the operator needs the path and the cause, not a stack trace.
-        const e = err as { message?: string; code?: string };
-        const code = e.code !== undefined && !String(e.message).includes(e.code) ? ` (${e.code})` : '';
-        const file = config.store.sqlite.file;
-        throw new StartupError(
-          `cannot open the database file ${file} (store.sqlite.file): ${e.message ?? String(err)}${code}${writeProblem(file)}`,
-          { cause: err },
-        );
-      }
-  }
-}
-
-/** The outbound delivery queue lives in the same store (and file) as the log it is owed from. */
-export function createDeliveryStore(store: EventStore): DeliveryStore {
-  return store instanceof SqliteEventStore ? new SqliteDeliveryStore(store.database, { sync: () => store.sync() }) : new MemoryDeliveryStore();
-}
+export { StartupError } from './stores/backend.js';
 
 export interface Herald {
   readonly app: FastifyInstance;
   readonly hub: Hub;
+  /** The stores this node runs on (src/stores/backend.ts), for operations and tests. */
+  readonly backend: BackendSet;
   readonly metrics: Metrics;
   /** Credentials, permissions, limits and presence (src/auth/security.ts). */
   readonly security: Security;
@@ -110,11 +49,11 @@ export interface Herald {
 /** Wires a Herald node from a validated config. Nothing listens until `listen()`. */
 export function createHerald(config: Config, log: Logger): Herald {
   const metrics = new Metrics();
-  const store = createStore(config);
+  const backend = createBackend(config.backend);
   const broker: Broker = new MemoryBroker();
-  const storeHealth = new StoreHealth({ log, probe: store instanceof SqliteEventStore ? sqliteWriteProbe(store.database) : undefined });
+  const storeHealth = new StoreHealth({ log, probe: backend.writeProbe });
   const hub = new Hub({
-    store,
+    store: backend.log,
     broker,
     onAppendFailed: (err) => storeHealth.failed(err),
     onAppended: () => storeHealth.succeeded(),
@@ -130,11 +69,11 @@ export function createHerald(config: Config, log: Logger): Herald {
   const security = new Security(config, log);
   const guard = security.guard;
   const gate = new StreamGate(security);
-  const webhooks = new WebhookReceiver({ hub, log, metrics, sources: config.sources });
+  const webhooks = new WebhookReceiver({ hub, inbound: backend.inbound, log, metrics, sources: config.sources });
   let recordAttempt: ((a: OutboundAttempt) => void) | undefined;
   const outbound = new OutboundWebhooks({
     hub,
-    store: createDeliveryStore(store),
+    store: backend.deliveries,
     config: config.outbound,
     log,
     onAttempt: (d, a) =>
@@ -228,7 +167,7 @@ export function createHerald(config: Config, log: Logger): Herald {
     maxReceiptsPerSource: RECEIPTS_MAX_PER_SOURCE,
   };
   const pruner = setInterval(() => {
-    store.prune(retention, Date.now()).then(
+    backend.log.prune(retention, Date.now()).then(
       (n) => n > 0 && log.info({ deleted: n }, 'retention: pruned events'),
       (err: unknown) => log.error({ err }, 'retention: prune failed'),
     );
@@ -239,6 +178,7 @@ export function createHerald(config: Config, log: Logger): Herald {
   return {
     app,
     hub,
+    backend,
     metrics,
     security,
     async listen() {
@@ -270,7 +210,7 @@ export function createHerald(config: Config, log: Logger): Herald {
         await broker.close();
         // Outbound workers stop before the log they share a database with closes.
         await outbound.close(timeoutMs / 2);
-        await store.close();
+        await backend.close();
       })();
       return closed;
     },

@@ -53,10 +53,11 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger(config.log.level);
+  for (const message of config.deprecations) log.warn(message);
   const herald = createHerald(config, log);
   const url = await herald.listen();
   log.info(
-    { url, host: config.host, port: config.port, store: config.store.type, dataDir: config.dataDir },
+    { url, host: config.host, port: config.port, backend: config.backend.type, dataDir: config.dataDir },
     'herald listening',
   );
   if (herald.security.devMode) {
@@ -75,7 +76,7 @@ async function main(): Promise<void> {
       'auth: publishing and private channels need credentials',
     );
   }
-  if (config.store.type === 'memory') log.warn('store.type is "memory": events are lost on restart');
+  if (config.backend.type === 'memory') log.warn('backend.type is "memory": events are lost on restart');
 
   let stopping = false;
   const stop = (signal: string) => {

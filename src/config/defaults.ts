@@ -3,15 +3,17 @@
  * src/config/schema.ts validates the result once at start, then it is frozen.
  */
 export const DEFAULTS = {
-  store: {
+  /**
+   * Where everything that must live together is kept: the log, idempotency keys, inbound
+   * receipts, stream positions (Kafka), the outbound delivery queue and its leases.
+   */
+  backend: {
     /** `sqlite` (embedded, durable, the default) or `memory` (lost on restart). */
     type: 'sqlite' as 'sqlite' | 'memory',
-    sqlite: {
-      /** Database file; relative paths are under the data folder. */
-      file: 'herald.db',
-      /** `full`: survives power loss; `normal`: survives a process crash only. */
-      synchronous: 'full' as 'full' | 'normal',
-    },
+    /** sqlite: database file; relative paths are under the data folder. */
+    file: 'herald.db',
+    /** sqlite: `full` survives power loss; `normal` survives a process crash only. */
+    synchronous: 'full' as 'full' | 'normal',
   },
   retention: {
     /** seconds: events older than this are pruned (24 h). 0 keeps any age. */

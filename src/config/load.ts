@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { configSchema, type Config } from './schema.js';
+import { DEFAULTS } from './defaults.js';
+import { configSchema, type BackendConfig, type Config, type FileConfig } from './schema.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -25,7 +26,12 @@ function deepFreeze<T>(o: T): T {
  */
 export function buildConfig(
   file: unknown,
-  env: { PORT?: string | undefined; HOST?: string | undefined; HERALD_DATA_DIR?: string | undefined } = {},
+  env: {
+    PORT?: string | undefined;
+    HOST?: string | undefined;
+    HERALD_DATA_DIR?: string | undefined;
+    HERALD_BACKEND?: string | undefined;
+  } = {},
 ): Config {
   const parsed = configSchema.safeParse(file ?? {});
   if (!parsed.success) {
@@ -44,16 +50,64 @@ export function buildConfig(
     throw new ConfigError(`PORT must be an integer from 0 to 65535, got "${env.PORT}"`);
   }
   const dataDir = resolve(env.HERALD_DATA_DIR || './data');
+  const deprecations: string[] = [];
+  const { store: _legacy, backend: _chosen, ...rest } = parsed.data;
+  const backend = resolveBackend(parsed.data, env.HERALD_BACKEND, deprecations);
+  if (backend.type === 'sqlite' && !isAbsolute(backend.file) && backend.file !== ':memory:') {
+    backend.file = resolve(dataDir, backend.file);
+  }
   const cfg: Config = {
-    ...parsed.data,
+    ...rest,
+    backend,
     host: env.HOST || '0.0.0.0',
     port,
     dataDir,
+    deprecations,
   };
-  if (!isAbsolute(cfg.store.sqlite.file) && cfg.store.sqlite.file !== ':memory:') {
-    cfg.store.sqlite.file = resolve(dataDir, cfg.store.sqlite.file);
-  }
   return deepFreeze(cfg);
+}
+
+/** The default backend, as DEFAULTS describes it. */
+function defaultBackend(type: BackendConfig['type'] = DEFAULTS.backend.type): BackendConfig {
+  const d = DEFAULTS.backend;
+  return type === 'memory' ? { type } : { type, file: d.file, synchronous: d.synchronous };
+}
+
+/**
+ * The one `backend` union, from the file's `backend`, or else its deprecated `store` keys (each
+ * mapped, with one warning naming old and new keys), then `HERALD_BACKEND` (a type: `sqlite` or
+ * `memory`), which wins over the file's type so one config can run on either.
+ */
+function resolveBackend(file: FileConfig, envType: string | undefined, deprecations: string[]): BackendConfig {
+  const { store, backend } = file;
+  if (store && backend) throw new ConfigError('config keys "store" and "backend" are both set: keep "backend" only');
+  let chosen: BackendConfig = backend ? { ...backend } : defaultBackend();
+  if (store) {
+    const used: [string, string][] = [];
+    if (store.type !== undefined) used.push(['store.type', 'backend.type']);
+    if (store.sqlite?.file !== undefined) used.push(['store.sqlite.file', 'backend.file']);
+    if (store.sqlite?.synchronous !== undefined) used.push(['store.sqlite.synchronous', 'backend.synchronous']);
+    if (used.length === 0) used.push(['store', 'backend']);
+    deprecations.push(
+      `config ${used.length > 1 ? 'keys' : 'key'} ${used.map(([o]) => `"${o}"`).join(', ')} ` +
+        `${used.length > 1 ? 'are' : 'is'} deprecated: use ${used.map(([, n]) => `"${n}"`).join(', ')}`,
+    );
+    chosen =
+      store.type === 'memory'
+        ? { type: 'memory' }
+        : {
+            type: 'sqlite',
+            file: store.sqlite?.file ?? DEFAULTS.backend.file,
+            synchronous: store.sqlite?.synchronous ?? DEFAULTS.backend.synchronous,
+          };
+  }
+  if (envType !== undefined && envType !== '') {
+    if (envType !== 'sqlite' && envType !== 'memory') {
+      throw new ConfigError(`HERALD_BACKEND must be "sqlite" or "memory", got "${envType}"`);
+    }
+    if (envType !== chosen.type) chosen = defaultBackend(envType);
+  }
+  return chosen;
 }
 
 /** Reads and validates the JSON config file at `path`. */

@@ -47,19 +47,30 @@ const outboundSchema = z
 /** The config file's schema: unknown keys are errors, so a typo never passes silently. */
 export const configSchema = z
   .object({
+    // One switch for every store (src/stores/backend.ts); each type takes only its own keys.
+    backend: z
+      .discriminatedUnion('type', [
+        z
+          .object({
+            type: z.literal('sqlite'),
+            file: z.string().min(1).default(d.backend.file),
+            synchronous: z.enum(['full', 'normal']).default(d.backend.synchronous),
+          })
+          .strict(),
+        z.object({ type: z.literal('memory') }).strict(),
+      ])
+      .optional(),
+    /** Deprecated: the keys before `backend`, mapped onto it by load.ts (with a warning). */
     store: z
       .object({
-        type: z.enum(['sqlite', 'memory']).default(d.store.type),
+        type: z.enum(['sqlite', 'memory']).optional(),
         sqlite: z
-          .object({
-            file: z.string().min(1).default(d.store.sqlite.file),
-            synchronous: z.enum(['full', 'normal']).default(d.store.sqlite.synchronous),
-          })
+          .object({ file: z.string().min(1).optional(), synchronous: z.enum(['full', 'normal']).optional() })
           .strict()
-          .prefault({}),
+          .optional(),
       })
       .strict()
-      .prefault({}),
+      .optional(),
     retention: z
       .object({
         maxAgeSeconds: seconds.default(d.retention.maxAgeSeconds),
@@ -144,9 +155,15 @@ export const configSchema = z
 
 export type FileConfig = z.infer<typeof configSchema>;
 
+/** The backend union, resolved: the file's `backend`, else its deprecated `store`, else the default. */
+export type BackendConfig = Exclude<FileConfig['backend'], undefined>;
+
 /** The whole runtime config: the file's, plus what only the environment sets. */
-export interface Config extends FileConfig {
+export interface Config extends Omit<FileConfig, 'backend' | 'store'> {
+  backend: BackendConfig;
   host: string;
   port: number;
   dataDir: string;
+  /** One line per deprecated key the file used, naming its replacement; logged at start. */
+  deprecations: readonly string[];
 }

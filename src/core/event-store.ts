@@ -52,6 +52,9 @@ import type { Receipt, ReceiptInput, ReceiptQuery } from './inbound-receipt.js';
  *   `maxEvents`, and raises `prunedThrough`: the highest `seq` that may have been deleted.
  *   A reader whose position is below `prunedThrough` may have missed events and must be told
  *   (the hub sends a reset).
+ * - **Identity.** `head().epoch` is made once, when the log is created (stored with a durable log,
+ *   per process for a memory one), and never changes while the log exists: reopening a durable
+ *   log gives the same epoch, a new log gives a new one.
  * - **close()** is idempotent, waits for nothing pending, and every call after it rejects with
  *   ClosedError.
  */
@@ -74,7 +77,7 @@ export interface EventStore {
    */
   readPage(patterns: readonly string[], after: number, limit: number): Promise<ReadPage>;
 
-  /** The position of the newest event ever appended (0 when none), and the prune watermark. */
+  /** The position of the newest event ever appended (0 when none), the prune watermark, the epoch. */
   head(): Promise<LogBounds>;
 
   /** Applies retention; resolves to the number of events deleted. */
@@ -140,6 +143,13 @@ export interface LogBounds {
   readonly lastSeq: number;
   /** Every event with `seq <= prunedThrough` may be gone; 0 when nothing was ever pruned. */
   readonly prunedThrough: number;
+  /**
+   * The log's identity: a short random string made when the log was created, the same for every
+   * reader of that log, never changed by appends, pruning or reopening. A log that is lost and
+   * made again (a deleted file, a memory log after a restart) has a new one, so a position from
+   * the old log can be told apart from the same number in the new.
+   */
+  readonly epoch: string;
 }
 
 export interface RetentionPolicy {

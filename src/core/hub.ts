@@ -1,7 +1,7 @@
 import type { Broker } from './broker.js';
 import { ClosedError, HeraldError } from './errors.js';
 import type { EventInput, StoredEvent } from './event.js';
-import type { AppendResult, EventStore } from './event-store.js';
+import type { AppendResult, EventStore, LogBounds } from './event-store.js';
 import { REPLAY_PAGE_EVENTS, WRITE_SLICE_SUBSCRIBERS } from './limits.js';
 import { ReplaySlots } from './replay-slots.js';
 import { SubscriberIndex } from './subscriber-index.js';
@@ -43,7 +43,11 @@ interface PendingPublish {
  * flight at a time, which keeps dispatch in log order on this node.
  */
 export class Hub {
-  readonly store: EventStore;
+  /**
+   * The log. Private: readers get what they need through the methods below (history by position,
+   * head, readiness), so no transport or adapter can write to it, prune it, or depend on a store.
+   */
+  readonly #store: EventStore;
   readonly #broker: Broker;
   readonly #index = new SubscriberIndex<Subscription>();
   readonly #opts: HubOptions;
@@ -63,7 +67,7 @@ export class Hub {
 
   constructor(opts: HubOptions) {
     this.#opts = opts;
-    this.store = opts.store;
+    this.#store = opts.store;
     this.#broker = opts.broker;
     this.replays = new ReplaySlots(opts.maxConcurrentReplays ?? 0);
     this.#broker.onEvents((events) => this.dispatch(events));
@@ -107,7 +111,7 @@ export class Hub {
     for (const p of batch) for (const i of p.inputs) all.push(i);
     let results: AppendResult[];
     try {
-      results = await this.store.append(all);
+      results = await this.#store.append(all);
     } catch (err) {
       this.#opts.onAppendFailed?.(err);
       const cause = err instanceof HeraldError ? err : new HeraldError('STORE_UNAVAILABLE');
@@ -250,7 +254,7 @@ export class Hub {
   }
 
   async #bringUpToDate(sub: Subscription, since: number | undefined): Promise<void> {
-    const head = await this.store.head();
+    const head = await this.#store.head();
     if (since === undefined) {
       sub.startAt(head.lastSeq);
     } else if (since > head.lastSeq) {
@@ -261,7 +265,7 @@ export class Hub {
       sub.startAt(since);
       let after = since;
       for (;;) {
-        const page = await this.store.readPage(sub.patterns, after, REPLAY_PAGE_EVENTS);
+        const page = await this.#store.readPage(sub.patterns, after, REPLAY_PAGE_EVENTS);
         if (sub.closed) return;
         sub.replay(page.events);
         if (page.end) break;
@@ -285,10 +289,28 @@ export class Hub {
     if (this.#closed) throw new ClosedError('The hub');
     const release = await this.replays.acquire(owner);
     try {
-      return await this.store.read(patterns, after, limit);
+      return await this.#store.read(patterns, after, limit);
     } finally {
       release();
     }
+  }
+
+  /**
+   * The log's bounds and identity: the newest position, the prune watermark and the epoch.
+   * Rejects while the log cannot answer (closed, or a failed fsync): `/readyz` asks this.
+   */
+  head(): Promise<LogBounds> {
+    return this.#store.head();
+  }
+
+  /**
+   * Events after `after` matching `patterns`, oldest first, at most `limit`, for this node's own
+   * readers (an operator's replay of inbound or outbound webhooks). Client reads go through
+   * `history`, under the replay slots.
+   */
+  read(patterns: readonly string[], after: number, limit: number): Promise<StoredEvent[]> {
+    if (this.#closed) return Promise.reject(new ClosedError('The hub'));
+    return this.#store.read(patterns, after, limit);
   }
 
   /** Removes a subscription from the index. Idempotent. */

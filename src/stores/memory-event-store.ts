@@ -11,6 +11,7 @@ import {
 import { READ_SCAN_MAX_ROWS } from '../core/limits.js';
 import { channelMatcher } from '../core/subscriber-index.js';
 import { makeReceipt, type Receipt, type ReceiptInput, type ReceiptQuery } from '../core/inbound-receipt.js';
+import { newLogEpoch } from './log-epoch.js';
 
 /**
  * The log in process memory: for tests and for deployments that accept losing history on
@@ -35,10 +36,13 @@ export class MemoryEventStore implements EventStore {
   /** Per outside stream (`EventInput.origin`), the highest offset stored and its event. */
   readonly #streams = new Map<string, { offset: number; event: StoredEvent }>();
   readonly #now: () => number;
+  /** The log's identity: a memory log lives and dies with its process, so each gets a new one. */
+  readonly #epoch: string;
   #closed = false;
 
-  constructor(opts: { now?: () => number } = {}) {
+  constructor(opts: { now?: () => number; epoch?: string } = {}) {
     this.#now = opts.now ?? Date.now;
+    this.#epoch = opts.epoch ?? newLogEpoch();
   }
 
   append(inputs: readonly EventInput[]): Promise<AppendResult[]> {
@@ -107,7 +111,7 @@ export class MemoryEventStore implements EventStore {
 
   head(): Promise<LogBounds> {
     if (this.#closed) return Promise.reject(new ClosedError('The event store'));
-    return Promise.resolve({ lastSeq: this.#lastSeq, prunedThrough: this.#prunedThrough });
+    return Promise.resolve({ lastSeq: this.#lastSeq, prunedThrough: this.#prunedThrough, epoch: this.#epoch });
   }
 
   prune(policy: RetentionPolicy, now: number): Promise<number> {

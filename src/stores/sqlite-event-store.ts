@@ -14,6 +14,7 @@ import {
 import { makeReceipt, type Receipt, type ReceiptInput, type ReceiptQuery } from '../core/inbound-receipt.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { SqliteLogReader } from './sqlite-log-reader.js';
+import { migrateSqlite, sqliteLogEpoch } from './sqlite-migrations.js';
 import { SqliteReceipts } from './sqlite-receipts.js';
 import { SqliteStreamPositions } from './sqlite-stream-positions.js';
 import { WalSync } from './wal-sync.js';
@@ -79,6 +80,8 @@ export class SqliteEventStore implements EventStore {
    */
   readonly #syncing: number[] = [];
   #prunedThrough: number;
+  /** The log's identity, made with the file (see LogBounds.epoch). */
+  readonly #epoch: string;
   #closed = false;
 
   constructor(opts: SqliteEventStoreOptions) {
@@ -91,31 +94,15 @@ export class SqliteEventStore implements EventStore {
     db.pragma(`synchronous = ${full && opts.file === ':memory:' ? 'FULL' : 'NORMAL'}`);
     db.pragma('busy_timeout = 5000');
     db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS events (
-        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
-        channel TEXT    NOT NULL,
-        type    TEXT    NOT NULL,
-        data    TEXT    NOT NULL,
-        time    INTEGER NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS events_by_channel ON events (channel, seq);
-      CREATE INDEX IF NOT EXISTS events_by_time ON events (time);
-      CREATE TABLE IF NOT EXISTS idempotency_keys (
-        key TEXT PRIMARY KEY,
-        seq INTEGER NOT NULL,
-        at  INTEGER NOT NULL,
-        keep_until INTEGER NOT NULL DEFAULT 0
-      ) WITHOUT ROWID;
-      CREATE INDEX IF NOT EXISTS idempotency_keys_by_at ON idempotency_keys (at);
-      CREATE INDEX IF NOT EXISTS idempotency_keys_by_seq ON idempotency_keys (seq);
-      CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
-    `);
-    // Logs created before per-key retention existed lack keep_until (0: only the store-wide TTL).
-    const keyColumns = db.prepare(`SELECT name FROM pragma_table_info('idempotency_keys')`).all() as { name: string }[];
-    if (!keyColumns.some((c) => c.name === 'keep_until')) {
-      db.exec('ALTER TABLE idempotency_keys ADD COLUMN keep_until INTEGER NOT NULL DEFAULT 0');
+    // Tables and their upgrades live in one place (sqlite-migrations.ts), for every part of the
+    // backend that keeps rows in this file: the log, receipts, stream positions, deliveries.
+    try {
+      migrateSqlite(db);
+    } catch (err) {
+      db.close();
+      throw err;
     }
+    this.#epoch = sqliteLogEpoch(db);
     const seqRow = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'events'`).get() as
       | { seq: number }
       | undefined;
@@ -249,7 +236,7 @@ export class SqliteEventStore implements EventStore {
     if (this.#closed) return Promise.reject(new ClosedError('The event store'));
     // After a failed fsync nothing can be promised: /readyz says so, and traffic goes elsewhere.
     if (this.#wal?.failure) return Promise.reject(this.#wal.failure);
-    return Promise.resolve({ lastSeq: this.#lastSeq, prunedThrough: this.#prunedThrough });
+    return Promise.resolve({ lastSeq: this.#lastSeq, prunedThrough: this.#prunedThrough, epoch: this.#epoch });
   }
 
   prune(policy: RetentionPolicy, now: number): Promise<number> {

@@ -50,34 +50,6 @@ export class SqliteReceipts {
 
   constructor(db: Database.Database) {
     this.#db = db;
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS inbound_receipts (
-        id            INTEGER PRIMARY KEY AUTOINCREMENT,
-        source        TEXT    NOT NULL,
-        status        TEXT    NOT NULL,
-        received_at   INTEGER NOT NULL,
-        keep_until    INTEGER NOT NULL,
-        provider_id   TEXT,
-        type          TEXT,
-        headers       TEXT    NOT NULL,
-        body          BLOB,
-        error_code    TEXT,
-        error_message TEXT,
-        seq           INTEGER,
-        replay_of     INTEGER
-      );
-      CREATE INDEX IF NOT EXISTS inbound_receipts_by_source ON inbound_receipts (source, id);
-      CREATE INDEX IF NOT EXISTS inbound_receipts_by_keep ON inbound_receipts (keep_until);
-      CREATE TABLE IF NOT EXISTS inbound_digests (
-        source     TEXT    NOT NULL,
-        digest     BLOB    NOT NULL,
-        seq        INTEGER NOT NULL,
-        at         INTEGER NOT NULL,
-        keep_until INTEGER NOT NULL,
-        PRIMARY KEY (source, digest)
-      ) WITHOUT ROWID;
-      CREATE INDEX IF NOT EXISTS inbound_digests_by_keep ON inbound_digests (keep_until);
-    `);
     // An expired row not yet pruned is replaced by the next accepted arrival with its digest.
     this.#insertDigest = db.prepare(
       'INSERT OR REPLACE INTO inbound_digests (source, digest, seq, at, keep_until) VALUES (?, ?, ?, ?, ?)',

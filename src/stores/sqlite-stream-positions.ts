@@ -21,13 +21,6 @@ export class SqliteStreamPositions {
   readonly #record: Database.Statement;
 
   constructor(db: Database.Database) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS stream_positions (
-        stream      TEXT    PRIMARY KEY,
-        last_offset INTEGER NOT NULL,
-        seq         INTEGER NOT NULL
-      ) WITHOUT ROWID;
-    `);
     this.#find = db.prepare(
       `SELECT p.last_offset, p.seq, e.channel, e.type, e.data, e.time
          FROM stream_positions p LEFT JOIN events e ON e.seq = p.seq WHERE p.stream = ?`,

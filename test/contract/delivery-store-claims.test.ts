@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { SqliteDeliveryStore } from '../../src/transports/webhook-out/sqlite-delivery-store.js';
+import { SqliteDeliveryStore } from '../../src/stores/sqlite-delivery-store.js';
 import { connect } from './delivery-store.contract.js';
 
 /** Claims from another thread, on a connection of its own: real concurrency on one file. */
@@ -40,7 +40,7 @@ test('workers on separate threads and connections never claim the same delivery'
       endpointId: 'e', eventSeq: i + 1, msgId: `m${i}`, body: '{}', status: 'pending' as const, nextAt: 0, createdAt: 0,
     })),
   );
-  const storeUrl = new URL('../../src/transports/webhook-out/sqlite-delivery-store.js', import.meta.url).href;
+  const storeUrl = new URL('../../src/stores/sqlite-delivery-store.js', import.meta.url).href;
   const sqlite = (await import('node:module')).createRequire(import.meta.url).resolve('better-sqlite3');
   const workers = ['a', 'b', 'c'].map((name) => new Worker(CLAIMER, { eval: true, workerData: { file, name, store: storeUrl, sqlite } }));
   await Promise.all(workers.map((w) => new Promise((ready) => w.once('message', ready))));

@@ -2,7 +2,8 @@ import Database from 'better-sqlite3';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ClosedError } from '../../src/core/errors.js';
-import type { DeliveryStore, EndpointRecord, NewDelivery } from '../../src/transports/webhook-out/delivery-store.js';
+import type { DeliveryStore, EndpointRecord, NewDelivery } from '../../src/core/delivery-store.js';
+import { migrateSqlite } from '../../src/stores/sqlite-migrations.js';
 
 export interface DeliveryStoreFactory {
   create(): Promise<DeliveryStore> | DeliveryStore;
@@ -14,11 +15,12 @@ export interface DeliveryStoreFactory {
 
 const LEASE = 60_000;
 
-/** A SQLite connection of its own on `file`, set up as the event store sets up its own. */
+/** A SQLite connection of its own on `file`, set up (and migrated) as the event store sets up its own. */
 export function connect(file: string): Database.Database {
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('busy_timeout = 5000');
+  migrateSqlite(db);
   return db;
 }
 
@@ -64,7 +66,7 @@ const attempt = (id: number, status: number | null) => ({
   error: status === null ? 'ECONNREFUSED' : null,
 });
 
-/** The DeliveryStore specification (src/transports/webhook-out/delivery-store.ts), for every implementation. */
+/** The DeliveryStore specification (src/core/delivery-store.ts), for every implementation. */
 export function deliveryStoreContract(name: string, factory: DeliveryStoreFactory): void {
   describe(`DeliveryStore contract: ${name}`, () => {
     test('stores, lists and deletes endpoints', async () => {

@@ -1,8 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryDeliveryStore } from '../../src/transports/webhook-out/memory-delivery-store.js';
-import { SqliteDeliveryStore } from '../../src/transports/webhook-out/sqlite-delivery-store.js';
+import { MemoryDeliveryStore } from '../../src/stores/memory-delivery-store.js';
+import { SqliteDeliveryStore } from '../../src/stores/sqlite-delivery-store.js';
 import { SqliteEventStore } from '../../src/stores/sqlite-event-store.js';
 import { connect, deliveryStoreContract } from './delivery-store.contract.js';
 

@@ -37,7 +37,9 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
       assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y));
       assert.equal(new Set(seqs).size, 3);
       assert.ok(seqs[0]! > 0);
-      assert.deepEqual(await s.head(), { lastSeq: seqs[2], prunedThrough: 0 });
+      const { epoch, ...bounds } = await s.head();
+      assert.deepEqual(bounds, { lastSeq: seqs[2], prunedThrough: 0 });
+      assert.equal(typeof epoch, 'string');
       for (const r of [...a, ...b]) assert.equal(r.event.id, String(r.event.seq));
       await s.close();
     });
@@ -230,16 +232,30 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
       await assert.rejects(s.head(), ClosedError);
     });
 
+    test('has an epoch: short, fixed for the life of the log, new for every new log', async () => {
+      const s = await factory.create(now);
+      const { epoch } = await s.head();
+      assert.match(epoch, /^[0-9a-z]{8,32}$/, 'short and safe inside an event id');
+      await s.append([input('a', 1)]);
+      await s.prune({ ...policy, maxEvents: 1 }, clock);
+      assert.equal((await s.head()).epoch, epoch, 'appends and pruning keep it');
+      await s.close();
+      const other = await factory.create(now);
+      assert.notEqual((await other.head()).epoch, epoch, 'another log, another epoch');
+      await other.close();
+    });
+
     if (factory.reopen) {
       const reopen = factory.reopen;
       test('keeps events, positions, keys and the watermark across a reopen', async () => {
         const s = await factory.create(now);
         const rs = await s.append(Array.from({ length: 5 }, (_, i) => input('d', i, { idempotencyKey: `d${i}` })));
         await s.prune({ ...policy, maxEvents: 3 }, clock);
+        const before = await s.head();
         await s.close();
         const t = await reopen(now);
         assert.deepEqual((await t.read(['d'], 0, 10)).map((e) => JSON.parse(e.data)), [2, 3, 4]);
-        assert.deepEqual(await t.head(), { lastSeq: rs[4]!.event.seq, prunedThrough: rs[1]!.event.seq });
+        assert.deepEqual(await t.head(), { lastSeq: rs[4]!.event.seq, prunedThrough: rs[1]!.event.seq, epoch: before.epoch });
         const [dup] = await t.append([input('d', 'x', { idempotencyKey: 'd4' })]);
         assert.equal(dup!.duplicate, true);
         assert.equal(dup!.event.id, rs[4]!.event.id);

@@ -99,7 +99,7 @@ describe('SSE: /v1/stream with the eventsource package', () => {
   test('a position the log no longer holds gets an explicit reset event, then live events', async () => {
     const first = (await publish({ channel: 'pruned', data: 'old' })).json.id;
     for (let i = 0; i < 3; i++) await publish({ channel: 'pruned', data: i });
-    await h.herald.hub.store.prune({ maxAgeMs: 0, maxEvents: 1, idempotencyTtlMs: 86_400_000 }, Date.now());
+    await h.herald.backend.log.prune({ maxAgeMs: 0, maxEvents: 1, idempotencyTtlMs: 86_400_000 }, Date.now());
     const es = openEventSource(`${h.url}/v1/stream?channel=pruned&lastEventId=${first}`, ['message', 'herald.reset']);
     await es.until(1);
     const reset = es.messages[0]!;

@@ -8,7 +8,7 @@ import { MemoryBroker } from '../../src/brokers/memory-broker.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { SqliteEventStore } from '../../src/stores/sqlite-event-store.js';
 import { OutboundWebhooks } from '../../src/transports/webhook-out/outbound-webhooks.js';
-import { SqliteDeliveryStore } from '../../src/transports/webhook-out/sqlite-delivery-store.js';
+import { SqliteDeliveryStore } from '../../src/stores/sqlite-delivery-store.js';
 import { buildConfig } from '../../src/config/load.js';
 import { postJson, spawnHerald, waitFor } from '../helpers/herald.js';
 import { startReceiver, type Receiver } from '../helpers/webhook-receiver.js';

@@ -42,7 +42,7 @@ test('a corrupt database file stops start-up naming the file and the cause', asy
   assert.equal(code, 1);
   const line = oneLine(stderr);
   assert.ok(line.includes(file), line);
-  assert.match(line, /store\.sqlite\.file/);
+  assert.match(line, /backend\.file/);
   assert.match(line, /not a database/);
 });
 

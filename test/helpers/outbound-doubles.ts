@@ -4,7 +4,7 @@
  * sender and stores are covered by the e2e and contract suites; these let one part be driven alone.
  */
 import { pino, type Logger } from 'pino';
-import type { Delivery, EndpointRecord } from '../../src/transports/webhook-out/delivery-store.js';
+import type { Delivery, EndpointRecord } from '../../src/core/delivery-store.js';
 import type { SendResult, Sender } from '../../src/transports/webhook-out/webhook-sender.js';
 
 export function endpointRecord(over: Partial<EndpointRecord> = {}): EndpointRecord {

@@ -28,7 +28,7 @@ export function opsRoutes(
   app.get('/readyz', async (_req, reply) => {
     if (deps.isClosing()) return reply.code(503).send({ status: 'shutting_down' });
     try {
-      await deps.hub.store.head();
+      await deps.hub.head();
     } catch {
       return reply.code(503).send({ status: 'store_unavailable' });
     }

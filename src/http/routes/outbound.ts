@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { HeraldError } from '../../core/errors.js';
 import { parsePosition } from '../../core/event.js';
-import type { Attempt, Delivery, DeliveryStatus, EndpointRecord } from '../../transports/webhook-out/delivery-store.js';
+import type { Attempt, Delivery, DeliveryStatus, EndpointRecord } from '../../core/delivery-store.js';
 import type { OutboundWebhooks } from '../../transports/webhook-out/outbound-webhooks.js';
 import { parseJson } from '../errors.js';
 import type { Guard } from '../guard.js';

@@ -10,6 +10,7 @@ import type { SourceConfig } from '../../config/sources-schema.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { channelFor } from './channel-template.js';
+import type { InboundLog } from './inbound-log.js';
 import { createVerifier } from './verifiers.js';
 import type { InboundRequest, VerifiedWebhook, WebhookVerifier } from './verifier.js';
 
@@ -47,6 +48,7 @@ export type Receipted =
 export class WebhookReceiver {
   readonly sources: ReadonlyMap<string, Source>;
   readonly #hub: Hub;
+  readonly #inbound: InboundLog;
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #counter: Counter<'source' | 'status'>;
@@ -56,12 +58,15 @@ export class WebhookReceiver {
 
   constructor(opts: {
     hub: Hub;
+    /** Where receipts are kept (the backend's inbound log). */
+    inbound: InboundLog;
     log: Logger;
     metrics: Metrics;
     sources: Readonly<Record<string, SourceConfig>>;
     now?: () => number;
   }) {
     this.#hub = opts.hub;
+    this.#inbound = opts.inbound;
     this.#log = opts.log;
     this.#now = opts.now ?? Date.now;
     const sources = new Map<string, Source>();
@@ -161,7 +166,7 @@ export class WebhookReceiver {
       const batch = this.#rejected;
       this.#rejected = [];
       try {
-        await this.#hub.store.recordReceipts(batch);
+        await this.#inbound.recordReceipts(batch);
       } catch (err) {
         this.#log.error({ err, count: batch.length }, 'webhook: recording rejected receipts failed');
       }
@@ -171,7 +176,7 @@ export class WebhookReceiver {
 
   /** One source's inbound log, newest first. */
   list(source: Source, query: ReceiptQuery): Promise<Receipt[]> {
-    return this.#hub.store.listReceipts(source.name, query);
+    return this.#inbound.listReceipts(source.name, query);
   }
 
   /**
@@ -179,14 +184,13 @@ export class WebhookReceiver {
    * operator asked for it), with a `replayed` receipt pointing at the original.
    */
   async replay(source: Source, receiptId: number): Promise<{ eventId: string; receiptId: number }> {
-    const store = this.#hub.store;
-    const original = await store.getReceipt(source.name, receiptId);
+    const original = await this.#inbound.getReceipt(source.name, receiptId);
     if (!original) throw new HeraldError('RECEIPT_NOT_FOUND', `source "${source.name}" has no receipt ${receiptId}`);
     if (original.status !== 'accepted' || original.body === undefined) {
       throw new HeraldError('RECEIPT_NOT_REPLAYABLE', `receipt ${receiptId} is ${original.status}; only accepted ones keep their payload`);
     }
     const seq = original.seq ?? 0;
-    const [event] = seq > 0 ? await store.read(['>'], seq - 1, 1) : [];
+    const [event] = seq > 0 ? await this.#hub.read(['>'], seq - 1, 1) : [];
     let channel: string;
     let data: string;
     const type = original.type ?? 'webhook';

@@ -3,9 +3,9 @@ import { mock, test } from 'node:test';
 import { recordingLog } from '../../../test/helpers/outbound-doubles.js';
 import { DeliveryClaimer, DueTimer } from './delivery-claimer.js';
 import { DeliveryLanes } from './delivery-lanes.js';
-import type { ClaimRequest, EndpointRecord, NewDelivery } from './delivery-store.js';
+import type { ClaimRequest, EndpointRecord, NewDelivery } from '../../core/delivery-store.js';
 import { EndpointRegistry } from './endpoint-registry.js';
-import { MemoryDeliveryStore } from './memory-delivery-store.js';
+import { MemoryDeliveryStore } from '../../stores/memory-delivery-store.js';
 import { OutcomePolicy } from './outcome-policy.js';
 import { RetrySchedule } from './retry-policy.js';
 

@@ -6,7 +6,7 @@
  * claim at all. It also owns the timer that says when something in the store comes due.
  */
 import type { DeliveryLanes } from './delivery-lanes.js';
-import type { Delivery, DeliveryStore, EndpointRecord } from './delivery-store.js';
+import type { Delivery, DeliveryStore, EndpointRecord } from '../../core/delivery-store.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
 import type { OutcomePolicy } from './outcome-policy.js';
 

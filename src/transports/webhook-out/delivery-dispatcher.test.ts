@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FakeSender, recordingLog, sendResult } from '../../../test/helpers/outbound-doubles.js';
 import { DeliveryDispatcher } from './delivery-dispatcher.js';
-import type { Delivery, FinishedAttempt, NewDelivery } from './delivery-store.js';
+import type { Delivery, FinishedAttempt, NewDelivery } from '../../core/delivery-store.js';
 import { EndpointRegistry } from './endpoint-registry.js';
-import { MemoryDeliveryStore } from './memory-delivery-store.js';
+import { MemoryDeliveryStore } from '../../stores/memory-delivery-store.js';
 import { RetrySchedule } from './retry-policy.js';
 
 /** A dispatcher over a real memory store, with a sender that answers when the test says. */

@@ -14,7 +14,7 @@ import type { Logger } from '../../observability/logger.js';
 import { DeliveryClaimer, DueTimer } from './delivery-claimer.js';
 import { DeliveryLanes } from './delivery-lanes.js';
 import { DeliverySender } from './delivery-sender.js';
-import type { Delivery, DeliveryStore, EndpointRecord, FinishedAttempt, NewDelivery } from './delivery-store.js';
+import type { Delivery, DeliveryStore, EndpointRecord, FinishedAttempt, NewDelivery } from '../../core/delivery-store.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
 import { OutcomePolicy } from './outcome-policy.js';
 import { OutcomeWriter, type Done } from './outcome-writer.js';

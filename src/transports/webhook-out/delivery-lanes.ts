@@ -4,7 +4,7 @@
  * on all of it, and the order in which endpoints with waiting deliveries are served. Pure
  * bookkeeping: no store, no clock, no request.
  */
-import type { Delivery, EndpointRecord } from './delivery-store.js';
+import type { Delivery, EndpointRecord } from '../../core/delivery-store.js';
 
 /**
  * Leased deliveries a parallel endpoint may have waiting in memory, per slot of its

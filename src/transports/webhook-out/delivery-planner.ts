@@ -3,7 +3,7 @@ import type { Hub } from '../../core/hub.js';
 import { Subscription, type DisconnectReason, type ResetReason } from '../../core/subscription.js';
 import type { Logger } from '../../observability/logger.js';
 import type { DeliveryHandOff } from './delivery-dispatcher.js';
-import type { DeliveryStore, NewDelivery } from './delivery-store.js';
+import type { DeliveryStore, NewDelivery } from '../../core/delivery-store.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
 
 /** Bytes of events the planner may hold before it falls back to reading the log itself. */
@@ -65,7 +65,7 @@ export class DeliveryPlanner {
     if (cursor === undefined) {
       // First start on this store: nothing before now is owed to anyone (endpoints start at
       // the head when they are created).
-      cursor = (await hub.store.head()).lastSeq;
+      cursor = (await hub.head()).lastSeq;
       await store.enqueue([], cursor);
     }
     this.#cursor = cursor;

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { FakeSender, deliveryRecord, sendResult } from '../../../test/helpers/outbound-doubles.js';
 import { DeliverySender, USER_AGENT } from './delivery-sender.js';
 import { EndpointRegistry } from './endpoint-registry.js';
-import { MemoryDeliveryStore } from './memory-delivery-store.js';
+import { MemoryDeliveryStore } from '../../stores/memory-delivery-store.js';
 import { signatureHeader } from './signer.js';
 
 async function setup(headers: Record<string, string> = {}) {

@@ -4,7 +4,7 @@
  * `Sender` (`webhook-sender.ts`, in this thread or in sender threads). It answers what came back
  * and when the request started; what that answer means is the outcome policy's business.
  */
-import type { Delivery, EndpointRecord } from './delivery-store.js';
+import type { Delivery, EndpointRecord } from '../../core/delivery-store.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
 import { standardHeaders } from './signer.js';
 import type { SendResult, Sender } from './webhook-sender.js';

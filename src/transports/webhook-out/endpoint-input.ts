@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { checkChannel } from '../../core/channel.js';
 import { HeraldError } from '../../core/errors.js';
 import { TYPE_MAX_BYTES } from '../../core/limits.js';
-import type { Ordering } from './delivery-store.js';
+import type { Ordering } from '../../core/delivery-store.js';
 import { isForbiddenAddress } from './ssrf-guard.js';
 
 /** Characters of an endpoint URL: a URL is an index-free column, but logs and views show it. */

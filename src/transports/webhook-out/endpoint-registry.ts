@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { HeraldError } from '../../core/errors.js';
 import type { StoredEvent } from '../../core/event.js';
 import { SubscriberIndex } from '../../core/subscriber-index.js';
-import type { DeliveryStore, DisabledReason, EndpointRecord } from './delivery-store.js';
+import type { DeliveryStore, DisabledReason, EndpointRecord } from '../../core/delivery-store.js';
 import type { EndpointInput, EndpointPatch } from './endpoint-input.js';
 import { generateSecret } from './signer.js';
 

@@ -7,7 +7,7 @@ import type { Hub } from '../../core/hub.js';
 import type { Logger } from '../../observability/logger.js';
 import { DeliveryDispatcher, type DispatcherOptions } from './delivery-dispatcher.js';
 import { DeliveryPlanner } from './delivery-planner.js';
-import type { Delivery, DeliveryQuery, DeliveryStore, EndpointRecord, NewDelivery } from './delivery-store.js';
+import type { Delivery, DeliveryQuery, DeliveryStore, EndpointRecord, NewDelivery } from '../../core/delivery-store.js';
 import { toEndpointInput, toEndpointPatch } from './endpoint-input.js';
 import { EndpointRegistry } from './endpoint-registry.js';
 import { RetrySchedule } from './retry-policy.js';
@@ -185,7 +185,7 @@ export class OutboundWebhooks {
     const input = toEndpointInput(body, this.#config.allowPrivateTargets);
     // Deliveries start after the newest event the planner has seen: the endpoint gets what is
     // published from now on, and history only by an explicit replay.
-    const head = Math.max(this.#planner.cursor, (await this.#hub.store.head()).lastSeq);
+    const head = Math.max(this.#planner.cursor, (await this.#hub.head()).lastSeq);
     return this.registry.create(input, head);
   }
 
@@ -230,14 +230,14 @@ export class OutboundWebhooks {
    */
   async replay(id: string, after: number): Promise<{ queued: number; through: number; next: number | null; prunedThrough: number }> {
     const e = this.registry.require(id);
-    const bounds = await this.#hub.store.head();
+    const bounds = await this.#hub.head();
     const until = this.#planner.cursor;
     const now = this.#now();
     let cursor = after;
     let queued = 0;
     let more = false;
     while (cursor < until) {
-      const page = await this.#hub.store.read(e.channels, cursor, REPLAY_PAGE_EVENTS);
+      const page = await this.#hub.read(e.channels, cursor, REPLAY_PAGE_EVENTS);
       const rows: NewDelivery[] = [];
       for (const ev of page) {
         if (ev.seq > until) break;

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { deliveryRecord, recordingLog, sendResult } from '../../../test/helpers/outbound-doubles.js';
-import type { EndpointRecord } from './delivery-store.js';
+import type { EndpointRecord } from '../../core/delivery-store.js';
 import { EndpointRegistry } from './endpoint-registry.js';
-import { MemoryDeliveryStore } from './memory-delivery-store.js';
+import { MemoryDeliveryStore } from '../../stores/memory-delivery-store.js';
 import { OutcomePolicy } from './outcome-policy.js';
 import { RetrySchedule } from './retry-policy.js';
 

@@ -6,7 +6,7 @@
  * It writes nothing of the delivery itself: the outcome writer records what it decides.
  */
 import type { Logger } from '../../observability/logger.js';
-import type { Delivery, DisabledReason, EndpointRecord, Outcome } from './delivery-store.js';
+import type { Delivery, DisabledReason, EndpointRecord, Outcome } from '../../core/delivery-store.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
 import { CircuitBreaker, type CircuitState, type RetrySchedule } from './retry-policy.js';
 import type { SendResult } from './webhook-sender.js';

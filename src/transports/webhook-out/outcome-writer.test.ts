@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import { deliveryRecord, recordingLog } from '../../../test/helpers/outbound-doubles.js';
-import type { DeliveryStore, FinishedAttempt } from './delivery-store.js';
+import type { DeliveryStore, FinishedAttempt } from '../../core/delivery-store.js';
 import { FLUSH_BATCH, FLUSH_DELAY_MS, OutcomeWriter, type Done } from './outcome-writer.js';
 
 /** The two store calls the writer makes, recorded; `fail` makes them reject. */

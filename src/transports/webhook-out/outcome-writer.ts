@@ -4,7 +4,7 @@
  * once it is in the store so the slots it held can serve the next delivery.
  */
 import type { Logger } from '../../observability/logger.js';
-import type { Delivery, DeliveryStore, FinishedAttempt } from './delivery-store.js';
+import type { Delivery, DeliveryStore, FinishedAttempt } from '../../core/delivery-store.js';
 
 /**
  * Outcomes are written in batches: at most this many milliseconds after the first one, or at

@@ -30,7 +30,10 @@ export interface DeliveryStore {
   /** True when what is stored survives a process crash. */
   readonly durable: boolean;
 
-  /** A random id of this store, fixed for its lifetime, so message ids of a new log never collide. */
+  /**
+   * A random id of this store, fixed for its lifetime, so message ids of a new log never collide.
+   * The backend makes it the epoch of the log the store follows (EventStore `head().epoch`).
+   */
   logId(): Promise<string>;
 
   putEndpoint(endpoint: EndpointRecord): Promise<void>;

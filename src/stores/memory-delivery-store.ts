@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { ClosedError } from '../../core/errors.js';
-import { claimWithin } from './delivery-store.js';
+import { ClosedError } from '../core/errors.js';
+import { newLogEpoch } from './log-epoch.js';
+import { claimWithin } from '../core/delivery-store.js';
 import type {
   Attempt,
   ClaimRequest,
@@ -11,7 +11,7 @@ import type {
   EndpointRecord,
   FinishedAttempt,
   NewDelivery,
-} from './delivery-store.js';
+} from '../core/delivery-store.js';
 
 type Row = { -readonly [K in keyof Delivery]: Delivery[K] };
 
@@ -21,7 +21,7 @@ type Row = { -readonly [K in keyof Delivery]: Delivery[K] };
  */
 export class MemoryDeliveryStore implements DeliveryStore {
   readonly durable = false;
-  readonly #logId = randomBytes(6).toString('hex');
+  readonly #logId: string;
   readonly #endpoints = new Map<string, EndpointRecord>();
   /** Insertion order is id order. */
   readonly #rows = new Map<number, Row>();
@@ -31,6 +31,11 @@ export class MemoryDeliveryStore implements DeliveryStore {
   #nextId = 1;
   #plannedThrough: number | undefined;
   #closed = false;
+
+  /** `logId`: the epoch of the log it follows (the backend passes it), else a new random one. */
+  constructor(opts: { logId?: string } = {}) {
+    this.#logId = opts.logId ?? newLogEpoch();
+  }
 
   #run<T>(fn: () => T): Promise<T> {
     if (this.#closed) return Promise.reject(new ClosedError('The delivery store'));

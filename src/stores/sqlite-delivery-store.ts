@@ -1,7 +1,6 @@
 import type Database from 'better-sqlite3';
-import { randomBytes } from 'node:crypto';
-import { ClosedError } from '../../core/errors.js';
-import { claimWithin } from './delivery-store.js';
+import { ClosedError } from '../core/errors.js';
+import { claimWithin } from '../core/delivery-store.js';
 import type {
   Attempt,
   ClaimRequest,
@@ -12,7 +11,7 @@ import type {
   EndpointRecord,
   FinishedAttempt,
   NewDelivery,
-} from './delivery-store.js';
+} from '../core/delivery-store.js';
 
 /** Rows deleted per statement while pruning, so a prune never holds the write lock for long. */
 const PRUNE_CHUNK_ROWS = 5_000;
@@ -61,6 +60,7 @@ function toDelivery(r: DeliveryRow): Delivery {
  *
  * Claims run in `BEGIN IMMEDIATE` transactions: SQLite's write lock serialises them across every
  * connection and process sharing the file, so the read-then-update of a claim is atomic.
+ * Its tables are made by the file's migrations (sqlite-migrations.ts), like every other table.
  */
 export class SqliteDeliveryStore implements DeliveryStore {
   readonly durable: boolean;
@@ -80,7 +80,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
   #closed = false;
 
   /**
-   * `db` stays open when this store closes: its owner (the event store) closes it. `sync`
+   * `db` is migrated (migrateSqlite) and stays open when this store closes: its owner (the event store) closes it. `sync`
    * resolves once every commit so far survives a power loss (SqliteEventStore.sync): awaited
    * after the writes an API acknowledges (endpoints, hold, retry), when the connection itself
    * does not fsync its commits.
@@ -90,44 +90,6 @@ export class SqliteDeliveryStore implements DeliveryStore {
     this.#sync = opts.sync;
     this.#commitsFsync = (db.pragma('synchronous', { simple: true }) as number) >= 2;
     this.durable = opts.durable ?? db.name !== ':memory:';
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS outbound_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS outbound_endpoints (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS outbound_deliveries (
-        id             INTEGER PRIMARY KEY AUTOINCREMENT,
-        endpoint_id    TEXT    NOT NULL,
-        event_seq      INTEGER NOT NULL,
-        msg_id         TEXT    NOT NULL,
-        body           TEXT    NOT NULL,
-        status         TEXT    NOT NULL,
-        attempts       INTEGER NOT NULL DEFAULT 0,
-        schedule_start INTEGER NOT NULL DEFAULT 0,
-        next_at        INTEGER NOT NULL,
-        claims         INTEGER NOT NULL DEFAULT 0,
-        lease_owner    TEXT,
-        created_at     INTEGER NOT NULL,
-        updated_at     INTEGER NOT NULL,
-        last_status    INTEGER,
-        last_error     TEXT
-      );
-      -- Due work is looked up among pending rows only: a finished delivery leaves this index
-      -- instead of moving inside it, and the index stays the size of the queue, not the history.
-      DROP INDEX IF EXISTS outbound_due;
-      CREATE INDEX IF NOT EXISTS outbound_pending_due ON outbound_deliveries (endpoint_id, next_at) WHERE status = 'pending';
-      CREATE INDEX IF NOT EXISTS outbound_fifo ON outbound_deliveries (endpoint_id, status, id);
-      CREATE INDEX IF NOT EXISTS outbound_by_endpoint ON outbound_deliveries (endpoint_id, id);
-      CREATE TABLE IF NOT EXISTS outbound_attempts (
-        id            INTEGER PRIMARY KEY,
-        delivery_id   INTEGER NOT NULL,
-        at            INTEGER NOT NULL,
-        duration_ms   INTEGER NOT NULL,
-        status        INTEGER,
-        response_body TEXT    NOT NULL,
-        error         TEXT
-      );
-      CREATE INDEX IF NOT EXISTS outbound_attempts_by_delivery ON outbound_attempts (delivery_id, id);
-    `);
-    db.prepare(`INSERT OR IGNORE INTO outbound_meta (k, v) VALUES ('log_id', ?)`).run(randomBytes(6).toString('hex'));
     const cols =
       'id, endpoint_id, event_seq, msg_id, body, status, attempts, schedule_start, next_at, claims, ' +
       'lease_owner, created_at, updated_at, last_status, last_error';

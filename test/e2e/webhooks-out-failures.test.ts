@@ -88,7 +88,11 @@ describe('outbound webhooks: failing receivers', () => {
     await waitFor(async () => (await getJson(`${h.url}/v1/endpoints/${ep.id}/deliveries?status=held`)).deliveries.length === 2);
     assert.equal(rx.requests.length, 1);
     rx.handle(() => ({ status: 200 }));
-    const patch = await fetch(`${h.url}/v1/endpoints/${ep.id}`, { method: 'PATCH', body: JSON.stringify({ enabled: true }) });
+    const patch = await fetch(`${h.url}/v1/endpoints/${ep.id}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ enabled: true }),
+    });
     assert.equal(patch.status, 200);
     await waitFor(() => rx.requests.length === 3, 5_000, 'both held deliveries');
     assert.deepEqual(rx.requests.slice(1).map((r) => JSON.parse(r.body).data).sort(), ['first', 'second']);

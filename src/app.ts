@@ -63,11 +63,17 @@ export interface Herald {
   close(): Promise<void>;
 }
 
+/** Parts a caller may supply instead of the ones the config chooses. */
+export interface HeraldParts {
+  /** How this node learns that the log moved (default: the in-process MemoryBroker). */
+  broker?: Broker;
+}
+
 /** Wires a Herald node from a validated config. Nothing listens until `listen()`. */
-export function createHerald(config: Config, log: Logger): Herald {
+export function createHerald(config: Config, log: Logger, parts: HeraldParts = {}): Herald {
   const metrics = new Metrics();
   const store = createStore(config);
-  const broker: Broker = new MemoryBroker();
+  const broker: Broker = parts.broker ?? new MemoryBroker();
   const hub = new Hub({
     store,
     broker,
@@ -76,6 +82,13 @@ export function createHerald(config: Config, log: Logger): Herald {
       metrics.publishLatency.observe(seconds);
     },
     onDelivered: (n) => metrics.delivered(n),
+    onBrokerFailure: (err, first) => {
+      metrics.brokerFailures.inc();
+      // Once per outage: a down broker fails every retry, and the log must stay readable.
+      if (first) log.error({ err }, 'broker unavailable: publishes answer 503 and /readyz is not ready until it is back');
+    },
+    onBrokerRecovered: () => log.info('broker available again'),
+    onGapFillFailure: (err) => log.error({ err }, 'could not read the log to fill a gap the broker left'),
     writeWindowMs: config.dispatch.writeWindowMs,
     maxConcurrentReplays: config.limits.concurrentReplays,
   });
@@ -157,11 +170,11 @@ export function createHerald(config: Config, log: Logger): Herald {
     streamRoutes(scope, sse, config.limits.channelsPerStream, gate);
     compatRoutes(scope, { hub, sse, feedChannel: config.compat.feedChannel, wsChannel: config.compat.wsChannel, guard, gate });
     presenceRoutes(scope, security);
-    opsRoutes(scope, { hub, metrics, isClosing: () => closing, checks: kafka ? [kafka] : [] });
+    opsRoutes(scope, { hub, metrics, isClosing: () => closing, checks: kafka ? [hub.brokerCheck, kafka] : [hub.brokerCheck] });
     pageRoutes(scope);
-    webhookInRoutes(scope, { receiver: webhooks, guard, log });
+    webhookInRoutes(scope, { receiver: webhooks, guard, log, epoch: () => hub.epoch() });
     demoOrderRoutes(scope, { sources: webhooks.sources, guard });
-    outboundRoutes(scope, outbound, guard);
+    outboundRoutes(scope, outbound, guard, hub);
   });
 
   const retention = {

@@ -9,6 +9,8 @@ import type { Receipt, ReceiptInput, ReceiptQuery } from './inbound-receipt.js';
  * - **Positions.** `append` assigns each new event a `seq`, an integer > 0, strictly greater than
  *   every `seq` the store has ever assigned, including pruned ones: a position is never reused,
  *   so a client holding an old id can always tell whether it missed something.
+ *   Each event's `id` is `<epoch>-<seq>` with the store's `epoch` (see `LogBounds.epoch`), which
+ *   stays the same across restarts of a durable store and differs for every new log.
  * - **Atomic batches.** One `append` call is one transaction: either every input is stored (or
  *   found to be a duplicate) or none is, and the call rejects.
  * - **Durability.** When `append` resolves, the events survive the process being killed
@@ -74,7 +76,7 @@ export interface EventStore {
    */
   readPage(patterns: readonly string[], after: number, limit: number): Promise<ReadPage>;
 
-  /** The position of the newest event ever appended (0 when none), and the prune watermark. */
+  /** The position of the newest event ever appended (0 when none), the prune watermark, the epoch. */
   head(): Promise<LogBounds>;
 
   /** Applies retention; resolves to the number of events deleted. */
@@ -140,6 +142,13 @@ export interface LogBounds {
   readonly lastSeq: number;
   /** Every event with `seq <= prunedThrough` may be gone; 0 when nothing was ever pruned. */
   readonly prunedThrough: number;
+  /**
+   * The log's identity: made (core/position.ts `newEpoch`) when the log is created, the same for
+   * as long as the log lives, new when it was lost or rebuilt. Event ids carry it
+   * (`<epoch>-<seq>`), so a position from another log is recognised instead of mistaken for one
+   * of this log.
+   */
+  readonly epoch: string;
 }
 
 export interface RetentionPolicy {

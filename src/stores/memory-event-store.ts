@@ -9,6 +9,7 @@ import {
   type RetentionPolicy,
 } from '../core/event-store.js';
 import { READ_SCAN_MAX_ROWS } from '../core/limits.js';
+import { newEpoch } from '../core/position.js';
 import { channelMatcher } from '../core/subscriber-index.js';
 import { makeReceipt, type Receipt, type ReceiptInput, type ReceiptQuery } from '../core/inbound-receipt.js';
 
@@ -35,6 +36,8 @@ export class MemoryEventStore implements EventStore {
   /** Per outside stream (`EventInput.origin`), the highest offset stored and its event. */
   readonly #streams = new Map<string, { offset: number; event: StoredEvent }>();
   readonly #now: () => number;
+  /** New with every store: a restarted process has a new, empty log, and its ids say so. */
+  readonly #epoch = newEpoch();
   #closed = false;
 
   constructor(opts: { now?: () => number } = {}) {
@@ -57,7 +60,7 @@ export class MemoryEventStore implements EventStore {
       if (known) {
         // The first event, or, once it was pruned, what this input would have stored (as SQLite).
         const event =
-          this.#eventAt(known.seq) ?? makeStoredEvent(known.seq, input.channel, input.type, input.data, known.at);
+          this.#eventAt(known.seq) ?? makeStoredEvent(known.seq, input.channel, input.type, input.data, known.at, this.#epoch);
         const receiptId = input.receipt && this.#addReceipt(input.receipt, 'duplicate', known.seq).id;
         results.push({ event, duplicate: true, receiptId });
         continue;
@@ -65,12 +68,12 @@ export class MemoryEventStore implements EventStore {
       const digestKey = input.receipt?.digest === undefined ? undefined : `${input.receipt.source}\n${input.receipt.digest}`;
       const signed = digestKey === undefined ? undefined : this.#digests.get(digestKey);
       if (signed && signed.keepUntil >= now) {
-        const event = this.#eventAt(signed.seq) ?? makeStoredEvent(signed.seq, input.channel, input.type, input.data, signed.at);
+        const event = this.#eventAt(signed.seq) ?? makeStoredEvent(signed.seq, input.channel, input.type, input.data, signed.at, this.#epoch);
         const receiptId = this.#addReceipt(input.receipt!, 'duplicate', signed.seq).id;
         results.push({ event, duplicate: true, receiptId });
         continue;
       }
-      const event = makeStoredEvent(++this.#lastSeq, input.channel, input.type, input.data, now);
+      const event = makeStoredEvent(++this.#lastSeq, input.channel, input.type, input.data, now, this.#epoch);
       this.#events.push(event);
       if (origin) this.#streams.set(origin.stream, { offset: origin.offset, event });
       if (key !== undefined) this.#keys.set(key, { seq: event.seq, at: now, keepUntil: now + (input.idempotencyTtlMs ?? 0) });
@@ -107,7 +110,7 @@ export class MemoryEventStore implements EventStore {
 
   head(): Promise<LogBounds> {
     if (this.#closed) return Promise.reject(new ClosedError('The event store'));
-    return Promise.resolve({ lastSeq: this.#lastSeq, prunedThrough: this.#prunedThrough });
+    return Promise.resolve({ lastSeq: this.#lastSeq, prunedThrough: this.#prunedThrough, epoch: this.#epoch });
   }
 
   prune(policy: RetentionPolicy, now: number): Promise<number> {

@@ -11,6 +11,7 @@ import {
   type ReadPage,
   type RetentionPolicy,
 } from '../core/event-store.js';
+import { newEpoch } from '../core/position.js';
 import { makeReceipt, type Receipt, type ReceiptInput, type ReceiptQuery } from '../core/inbound-receipt.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { SqliteLogReader } from './sqlite-log-reader.js';
@@ -79,6 +80,7 @@ export class SqliteEventStore implements EventStore {
    */
   readonly #syncing: number[] = [];
   #prunedThrough: number;
+  readonly #epoch: string;
   #closed = false;
 
   constructor(opts: SqliteEventStoreOptions) {
@@ -124,8 +126,13 @@ export class SqliteEventStore implements EventStore {
       | { v: number }
       | undefined;
     this.#prunedThrough = pruned?.v ?? 0;
+    // The log's identity (LogBounds.epoch), made once with the log; every process that opens the
+    // file reads the same one (INSERT OR IGNORE: the first to create it wins).
+    db.exec('CREATE TABLE IF NOT EXISTS log_epoch (one INTEGER PRIMARY KEY CHECK (one = 1), epoch TEXT NOT NULL)');
+    db.prepare('INSERT OR IGNORE INTO log_epoch (one, epoch) VALUES (1, ?)').run(newEpoch());
+    const epoch = (this.#epoch = (db.prepare('SELECT epoch FROM log_epoch').get() as { epoch: string }).epoch);
 
-    this.#reader = new SqliteLogReader(db);
+    this.#reader = new SqliteLogReader(db, epoch);
     this.#insert = db.prepare('INSERT INTO events (channel, type, data, time) VALUES (?, ?, ?, ?)');
     this.#findKey = db.prepare(
       `SELECT k.seq, k.at AS time, e.channel, e.type, e.data
@@ -133,7 +140,7 @@ export class SqliteEventStore implements EventStore {
     );
     // Receipts live in their own table (sqlite-receipts.ts), written inside #appendTx below.
     this.#receipts = new SqliteReceipts(db);
-    this.#positions = new SqliteStreamPositions(db);
+    this.#positions = new SqliteStreamPositions(db, epoch);
     this.#insertKey = db.prepare('INSERT INTO idempotency_keys (key, seq, at, keep_until) VALUES (?, ?, ?, ?)');
     this.#appendTx = db.transaction((inputs: readonly EventInput[]) => {
       const now = this.#now();
@@ -155,6 +162,7 @@ export class SqliteEventStore implements EventStore {
               known.type ?? input.type,
               known.data ?? input.data,
               known.time,
+              epoch,
             );
             const receiptId = input.receipt && this.#receipts.insert(input.receipt, 'duplicate', known.seq);
             results.push({ event, duplicate: true, receiptId });
@@ -165,7 +173,7 @@ export class SqliteEventStore implements EventStore {
         const signedBefore = digest === undefined ? undefined : this.#receipts.findDigest(input.receipt!.source, digest, now);
         if (signedBefore) {
           const { seq, time, channel, type, data } = signedBefore;
-          const event = makeStoredEvent(seq, channel ?? input.channel, type ?? input.type, data ?? input.data, time);
+          const event = makeStoredEvent(seq, channel ?? input.channel, type ?? input.type, data ?? input.data, time, epoch);
           const receiptId = this.#receipts.insert(input.receipt!, 'duplicate', seq);
           results.push({ event, duplicate: true, receiptId });
           continue;
@@ -174,7 +182,7 @@ export class SqliteEventStore implements EventStore {
         if (key !== undefined) this.#insertKey.run(key, seq, now, now + (input.idempotencyTtlMs ?? 0));
         if (origin) this.#positions.record(origin.stream, origin.offset, seq);
         const receiptId = input.receipt && this.#receipts.insert(input.receipt, input.receipt.status, seq);
-        results.push({ event: makeStoredEvent(seq, input.channel, input.type, input.data, now), duplicate: false, receiptId });
+        results.push({ event: makeStoredEvent(seq, input.channel, input.type, input.data, now, epoch), duplicate: false, receiptId });
       }
       return results;
     });
@@ -249,7 +257,7 @@ export class SqliteEventStore implements EventStore {
     if (this.#closed) return Promise.reject(new ClosedError('The event store'));
     // After a failed fsync nothing can be promised: /readyz says so, and traffic goes elsewhere.
     if (this.#wal?.failure) return Promise.reject(this.#wal.failure);
-    return Promise.resolve({ lastSeq: this.#lastSeq, prunedThrough: this.#prunedThrough });
+    return Promise.resolve({ lastSeq: this.#lastSeq, prunedThrough: this.#prunedThrough, epoch: this.#epoch });
   }
 
   prune(policy: RetentionPolicy, now: number): Promise<number> {

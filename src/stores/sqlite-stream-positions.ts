@@ -19,8 +19,10 @@ interface MarkRow {
 export class SqliteStreamPositions {
   readonly #find: Database.Statement;
   readonly #record: Database.Statement;
+  readonly #epoch: string;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, epoch: string) {
+    this.#epoch = epoch;
     db.exec(`
       CREATE TABLE IF NOT EXISTS stream_positions (
         stream      TEXT    PRIMARY KEY,
@@ -52,6 +54,7 @@ export class SqliteStreamPositions {
       row.type ?? input.type,
       row.data ?? input.data,
       row.time ?? now,
+      this.#epoch,
     );
   }
 

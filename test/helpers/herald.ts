@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { createHerald, type Herald } from '../../src/app.js';
+import { createHerald, type Herald, type HeraldParts } from '../../src/app.js';
 import { buildConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { packageRoot } from '../../src/http/routes/pages.js';
@@ -11,11 +11,11 @@ import { packageRoot } from '../../src/http/routes/pages.js';
 /** A Herald in this process, on a free loopback port, with its own data folder. */
 export async function startInProcess(
   file: Record<string, unknown> = {},
-  opts: { dataDir?: string } = {},
+  opts: { dataDir?: string; parts?: HeraldParts } = {},
 ): Promise<{ herald: Herald; url: string; dataDir: string; close: () => Promise<void> }> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'herald-test-'));
   const config = buildConfig({ log: { level: 'silent' }, ...file }, { PORT: '0', HOST: '127.0.0.1', HERALD_DATA_DIR: dataDir });
-  const herald = createHerald(config, createLogger(config.log.level));
+  const herald = createHerald(config, createLogger(config.log.level), opts.parts);
   const url = await herald.listen();
   return { herald, url, dataDir, close: () => herald.close() };
 }

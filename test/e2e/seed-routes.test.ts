@@ -112,7 +112,7 @@ describe('publish API', () => {
 
   test('health, readiness and Prometheus metrics', async () => {
     assert.deepEqual(await fetch(`${h.url}/healthz`).then((r) => r.json()), { status: 'ok' });
-    assert.deepEqual(await fetch(`${h.url}/readyz`).then((r) => r.json()), { status: 'ready' });
+    assert.deepEqual(await fetch(`${h.url}/readyz`).then((r) => r.json()), { status: 'ready', checks: { broker: 'up' } });
     const es = openEventSource(`${h.url}/v1/stream?channel=m`);
     await waitFor(() => es.opens > 0);
     await post({ channel: 'm', data: 1 });

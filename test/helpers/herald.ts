@@ -110,3 +110,11 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
   }
   return { status: res.status, headers: res.headers, text, json: json as any };
 }
+
+/**
+ * The log position inside an event id (`<epoch>-<seq>`). Clients treat ids as opaque; tests look
+ * inside only to check that ids follow the log's order.
+ */
+export function seqOfId(id: string): number {
+  return Number(id.slice(id.lastIndexOf('-') + 1));
+}

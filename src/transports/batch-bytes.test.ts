@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { makeStoredEvent, type StoredEvent } from '../core/event.js';
 import { BatchBytes, concatFrames } from './batch-bytes.js';
 
-const frame = (e: StoredEvent) => Buffer.from(`<${e.id}>`);
+const frame = (e: StoredEvent) => Buffer.from(`<${e.seq}>`);
 const events = [1, 2, 3].map((seq) => makeStoredEvent(seq, 'orders', 'message', '"x"', 0, 'test01'));
 
 test('subscribers of the same batch share one buffer, encoded once', () => {

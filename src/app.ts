@@ -46,11 +46,17 @@ export interface Herald {
   close(): Promise<void>;
 }
 
+/** Parts a caller may supply instead of the ones the config chooses. */
+export interface HeraldParts {
+  /** How this node learns that the log moved (default: the in-process MemoryBroker). */
+  broker?: Broker;
+}
+
 /** Wires a Herald node from a validated config. Nothing listens until `listen()`. */
-export function createHerald(config: Config, log: Logger): Herald {
+export function createHerald(config: Config, log: Logger, parts: HeraldParts = {}): Herald {
   const metrics = new Metrics();
   const backend = createBackend(config.backend);
-  const broker: Broker = new MemoryBroker();
+  const broker: Broker = parts.broker ?? new MemoryBroker();
   const storeHealth = new StoreHealth({ log, probe: backend.writeProbe });
   const hub = new Hub({
     store: backend.log,
@@ -62,6 +68,13 @@ export function createHerald(config: Config, log: Logger): Herald {
       metrics.publishLatency.observe(seconds);
     },
     onDelivered: (n) => metrics.delivered(n),
+    onBrokerFailure: (err, first) => {
+      metrics.brokerFailures.inc();
+      // Once per outage: a down broker fails every retry, and the log must stay readable.
+      if (first) log.error({ err }, 'broker unavailable: publishes answer 503 and /readyz is not ready until it is back');
+    },
+    onBrokerRecovered: () => log.info('broker available again'),
+    onGapFillFailure: (err) => log.error({ err }, 'could not read the log to fill a gap the broker left'),
     writeWindowMs: config.dispatch.writeWindowMs,
     maxConcurrentReplays: config.limits.concurrentReplays,
   });
@@ -146,7 +159,7 @@ export function createHerald(config: Config, log: Logger): Herald {
       hub,
       metrics,
       isClosing: () => closing,
-      checks: kafka ? [kafka] : [],
+      checks: kafka ? [hub.brokerCheck, kafka] : [hub.brokerCheck],
       storeWritable: () => storeHealth.check(),
       // Metrics name sources, channels' traffic and queue depths: with auth configured they are
       // an operator's, unless metrics.public opens them to a scraper.
@@ -155,9 +168,9 @@ export function createHerald(config: Config, log: Logger): Herald {
       },
     });
     pageRoutes(scope);
-    webhookInRoutes(scope, { receiver: webhooks, guard, log });
+    webhookInRoutes(scope, { receiver: webhooks, guard, log, epoch: () => hub.epoch() });
     demoOrderRoutes(scope, { sources: webhooks.sources, guard });
-    outboundRoutes(scope, outbound, guard);
+    outboundRoutes(scope, outbound, guard, hub);
   });
 
   const retention = {

@@ -14,6 +14,10 @@ export const ERRORS = {
   IDEMPOTENCY_KEY_INVALID: { status: 400, message: 'The idempotency key is invalid.' },
   DATA_MISSING: { status: 400, message: 'The event has no data.' },
   POSITION_INVALID: { status: 400, message: 'The event id is not one Herald issued.' },
+  EPOCH_CHANGED: {
+    status: 410,
+    message: 'The event id is from a log that was lost or rebuilt; read again from the start (no position).',
+  },
   LIMIT_INVALID: { status: 400, message: 'The limit is out of range.' },
   BATCH_EMPTY: { status: 400, message: 'A batch needs at least one event.' },
   BATCH_TOO_LARGE: { status: 400, message: 'The batch has too many events.' },
@@ -89,6 +93,10 @@ export const ERRORS = {
   RECORD_UNMAPPABLE: { status: 422, message: 'The Kafka record does not fill its channel or type template.' },
   SHUTTING_DOWN: { status: 503, message: 'Herald is shutting down.' },
   STORE_UNAVAILABLE: { status: 503, message: 'The event store is unavailable.' },
+  BROKER_UNAVAILABLE: {
+    status: 503,
+    message: 'The broker that tells other nodes about new events is unavailable; nothing was stored, retry later.',
+  },
   INTERNAL: { status: 500, message: 'Something went wrong inside Herald.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

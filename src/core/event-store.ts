@@ -9,6 +9,8 @@ import type { Receipt, ReceiptInput, ReceiptQuery } from './inbound-receipt.js';
  * - **Positions.** `append` assigns each new event a `seq`, an integer > 0, strictly greater than
  *   every `seq` the store has ever assigned, including pruned ones: a position is never reused,
  *   so a client holding an old id can always tell whether it missed something.
+ *   Each event's `id` is `<epoch>-<seq>` with the store's `epoch` (see `LogBounds.epoch`), which
+ *   stays the same across restarts of a durable store and differs for every new log.
  * - **Atomic batches.** One `append` call is one transaction: either every input is stored (or
  *   found to be a duplicate) or none is, and the call rejects.
  * - **Durability.** When `append` resolves, the events survive the process being killed
@@ -144,10 +146,10 @@ export interface LogBounds {
   /** Every event with `seq <= prunedThrough` may be gone; 0 when nothing was ever pruned. */
   readonly prunedThrough: number;
   /**
-   * The log's identity: a short random string made when the log was created, the same for every
-   * reader of that log, never changed by appends, pruning or reopening. A log that is lost and
-   * made again (a deleted file, a memory log after a restart) has a new one, so a position from
-   * the old log can be told apart from the same number in the new.
+   * The log's identity: made (core/position.ts `newEpoch`) when the log is created, the same for
+   * as long as the log lives, new when it was lost or rebuilt. Event ids carry it
+   * (`<epoch>-<seq>`), so a position from another log is recognised instead of mistaken for one
+   * of this log.
    */
   readonly epoch: string;
 }

@@ -2,6 +2,7 @@ import { checkChannel } from './channel.js';
 import { HeraldError } from './errors.js';
 import type { ReceiptInput } from './inbound-receipt.js';
 import { DEFAULT_EVENT_TYPE, IDEMPOTENCY_KEY_MAX_BYTES, TYPE_MAX_BYTES } from './limits.js';
+import { formatEventId } from './position.js';
 
 /**
  * What a publisher hands to the hub, already validated at the boundary (see `toEventInput`).
@@ -37,7 +38,7 @@ export interface StreamPosition {
 
 /**
  * An event as the log keeps it. `seq` is the log position (strictly increasing, never reused);
- * clients see it only as the opaque string `id`.
+ * clients see it only as the opaque string `id`: `<epoch>-<seq>` (see core/position.ts).
  */
 export interface StoredEvent {
   readonly seq: number;
@@ -61,8 +62,9 @@ export function makeStoredEvent(
   type: string,
   data: string,
   time: number,
+  epoch: string,
 ): StoredEvent {
-  return { seq, id: String(seq), channel, type, data, time, encoded: {} };
+  return { seq, id: formatEventId(epoch, seq), channel, type, data, time, encoded: {} };
 }
 
 /** The public JSON shape of an event: `data` is the value as published. */
@@ -154,11 +156,4 @@ export function toEventInput(raw: unknown, where = ''): EventInput {
     throw err;
   }
   return { channel: o.channel as string, type, data, idempotencyKey };
-}
-
-/** Parses a client-supplied event id (`Last-Event-ID`, `since`, `after`) into a log position. */
-export function parsePosition(value: unknown): number {
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
-  if (typeof value === 'string' && /^\d{1,15}$/.test(value)) return Number(value);
-  throw new HeraldError('POSITION_INVALID', 'an event id is a non-negative integer Herald issued');
 }

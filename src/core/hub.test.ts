@@ -17,7 +17,7 @@ class Recorder extends Subscription {
   maxBacklogBytes = 1_000_000;
   protected write(events: readonly StoredEvent[]): void {
     this.writes.push(events.length);
-    for (const e of events) this.seen.push(e.id);
+    for (const e of events) this.seen.push(String(e.seq));
   }
   protected writeReset(reason: ResetReason, head: string): void {
     this.resets.push({ reason, head });
@@ -60,7 +60,7 @@ test('an event is in the log before the publish resolves and before a subscriber
   await hub.subscribe(sub);
   const [r] = await hub.publish([ev('a', 1)]);
   assert.equal((await store.read(['a'], 0, 10))[0]!.id, r!.event.id);
-  assert.deepEqual(sub.seen, [r!.event.id]);
+  assert.deepEqual(sub.seen, [String(r!.event.seq)]);
   await new Promise((res) => setImmediate(res));
   assert.equal(storedWhenSeen, 1);
 });
@@ -72,7 +72,7 @@ test('resume closes the seam: events published during the replay arrive once, in
   let open!: () => void;
   store.gate = new Promise((r) => (open = r));
   const sub = new Recorder(['a', 'b']);
-  const subscribed = hub.subscribe(sub, 4);
+  const subscribed = hub.subscribe(sub, { seq: 4 });
   // While the replay read is held, more events are committed and dispatched.
   for (let i = 11; i <= 15; i++) await hub.publish([ev(i % 2 ? 'a' : 'b', i)]);
   open();
@@ -88,7 +88,7 @@ test('an event published during the replay that matches two patterns of one subs
   let open!: () => void;
   store.gate = new Promise((r) => (open = r));
   const sub = new Recorder(['c.x', 'c.>']);
-  const subscribed = hub.subscribe(sub, 0);
+  const subscribed = hub.subscribe(sub, { seq: 0 });
   // The replay has read an empty log; the event is committed and dispatched (once per matching
   // pattern) while the subscription is still replaying.
   await hub.publish([ev('c.x', 1)]);
@@ -113,18 +113,39 @@ test('a position older than retention, or unknown to the log, gets a reset, then
   for (let i = 1; i <= 5; i++) await hub.publish([ev('a', i)]);
   await store.prune({ maxAgeMs: 0, maxEvents: 2, idempotencyTtlMs: 0 }, Date.now());
   const pruned = new Recorder(['a']);
-  await hub.subscribe(pruned, 1);
-  assert.deepEqual(pruned.resets, [{ reason: 'position_pruned', head: '5' }]);
+  const { epoch } = await store.head();
+  await hub.subscribe(pruned, { seq: 1 });
+  assert.deepEqual(pruned.resets, [{ reason: 'position_pruned', head: `${epoch}-5` }]);
   const future = new Recorder(['a']);
-  await hub.subscribe(future, 99);
-  assert.deepEqual(future.resets, [{ reason: 'position_unknown', head: '5' }]);
+  await hub.subscribe(future, { seq: 99, epoch });
+  assert.deepEqual(future.resets, [{ reason: 'position_unknown', head: `${epoch}-5` }]);
   await hub.publish([ev('a', 6)]);
   assert.deepEqual(pruned.seen, ['6']);
   assert.deepEqual(future.seen, ['6']);
   const current = new Recorder(['a']);
-  await hub.subscribe(current, 3);
+  await hub.subscribe(current, { seq: 3, epoch });
   assert.deepEqual(current.resets, []);
   assert.deepEqual(current.seen, ['4', '5', '6']);
+});
+
+test('a position from another log gets an epoch_changed reset, below the head as above it', async () => {
+  const store = new MemoryEventStore();
+  const hub = new Hub({ store, broker: new MemoryBroker() });
+  for (let i = 1; i <= 5; i++) await hub.publish([ev('a', i)]);
+  const { epoch } = await store.head();
+  const other = epoch === 'zzzzzz' ? 'yyyyyy' : 'zzzzzz';
+  const below = new Recorder(['a']);
+  await hub.subscribe(below, { seq: 2, epoch: other });
+  const above = new Recorder(['a']);
+  await hub.subscribe(above, { seq: 9, epoch: other });
+  for (const sub of [below, above]) {
+    assert.deepEqual(sub.resets, [{ reason: 'epoch_changed', head: `${epoch}-5` }]);
+    assert.deepEqual(sub.seen, []);
+  }
+  await hub.publish([ev('a', 6)]);
+  assert.deepEqual(below.seen, ['6']);
+  await assert.rejects(hub.history(['a'], { seq: 2, epoch: other }, 10, {}), { code: 'EPOCH_CHANGED' });
+  assert.equal((await hub.history(['a'], { seq: 2, epoch }, 10, {})).length, 4);
 });
 
 test('publishes of one tick are committed together and reach a subscriber in one write', async () => {
@@ -147,7 +168,7 @@ test('an event that comes during a write round joins the writes the round has no
   assert.deepEqual(subs[subs.length - 1]!.writes, []);
   const [b] = await hub.publish([ev('a', 2)]);
   await new Promise((r) => setTimeout(r, 20));
-  const ids = [a!.event.id, b!.event.id];
+  const ids = [String(a!.event.seq), String(b!.event.seq)];
   for (const s of subs) assert.deepEqual(s.seen, ids);
   // Reached before the second event: two writes. Not yet reached: both events in one write.
   assert.deepEqual(subs[0]!.writes, [1, 1]);
@@ -183,6 +204,6 @@ test('publishes after close are refused; close waits for those in flight', async
   const hub = new Hub({ store, broker: new MemoryBroker() });
   const pending = hub.publish([ev('a', 1)]);
   await hub.close();
-  assert.equal((await pending)[0]!.event.id, '1');
+  assert.equal((await pending)[0]!.event.seq, 1);
   await assert.rejects(hub.publish([ev('a', 2)]), /closed/);
 });

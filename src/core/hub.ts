@@ -1,8 +1,11 @@
 import type { Broker } from './broker.js';
+import { BrokerLink } from './broker-link.js';
 import { ClosedError, HeraldError } from './errors.js';
 import type { EventInput, StoredEvent } from './event.js';
 import type { AppendResult, EventStore, LogBounds } from './event-store.js';
 import { REPLAY_PAGE_EVENTS, WRITE_SLICE_SUBSCRIBERS } from './limits.js';
+import { LogFollower } from './log-follower.js';
+import { formatEventId, inLog, type Position } from './position.js';
 import { ReplaySlots } from './replay-slots.js';
 import { SubscriberIndex } from './subscriber-index.js';
 import type { Subscription } from './subscription.js';
@@ -24,6 +27,15 @@ export interface HubOptions {
   writeWindowMs?: number;
   /** Replays (resumes and history reads) running at once on this node; 0 or absent: no limit. */
   maxConcurrentReplays?: number;
+  /**
+   * Called on every failed broker call (a publish, or a retry while it is down); `first` is true
+   * for the first failure of an outage, so it is logged once and counted every time.
+   */
+  onBrokerFailure?: (err: unknown, first: boolean) => void;
+  /** Called when the broker works again after an outage. */
+  onBrokerRecovered?: () => void;
+  /** Called when reading the log to fill a gap the broker left failed (the next batch retries). */
+  onGapFillFailure?: (err: unknown) => void;
   now?: () => number;
 }
 
@@ -48,7 +60,6 @@ export class Hub {
    * head, readiness), so no transport or adapter can write to it, prune it, or depend on a store.
    */
   readonly #store: EventStore;
-  readonly #broker: Broker;
   readonly #index = new SubscriberIndex<Subscription>();
   readonly #opts: HubOptions;
   #queue: PendingPublish[] = [];
@@ -64,13 +75,28 @@ export class Hub {
   #roundPos = 0;
   /** Who may read history now: a node-wide limit, one replay per connection (see ReplaySlots). */
   readonly replays: ReplaySlots;
+  /** Hands the broker's batches to `dispatch` in log order, filling gaps from the log. */
+  readonly #follower: LogFollower;
+  /** Announces committed batches; knows whether the broker works (see BrokerLink). */
+  readonly #link: BrokerLink;
 
   constructor(opts: HubOptions) {
     this.#opts = opts;
     this.#store = opts.store;
-    this.#broker = opts.broker;
     this.replays = new ReplaySlots(opts.maxConcurrentReplays ?? 0);
-    this.#broker.onEvents((events) => this.dispatch(events));
+    this.#follower = new LogFollower({
+      head: async () => (await this.#store.head()).lastSeq,
+      readPage: (patterns, after, limit) => this.#store.readPage(patterns, after, limit),
+      deliver: (events) => this.dispatch(events),
+      onError: (err) => opts.onGapFillFailure?.(err),
+    });
+    opts.broker.onEvents((events) => this.#follower.receive(events));
+    this.#link = new BrokerLink(opts.broker, { onFailure: opts.onBrokerFailure, onRecovered: opts.onBrokerRecovered });
+  }
+
+  /** For `/readyz`: the `broker` check, not ready (503) while the broker is down. */
+  get brokerCheck(): { readonly name: string; readonly ready: boolean; readonly state: string; readonly listedOnlyWhenFailing: boolean } {
+    return this.#link;
   }
 
   /** Number of (subscription, pattern) entries in the index. */
@@ -107,6 +133,13 @@ export class Hub {
     const batch = this.#queue;
     this.#queue = [];
     if (batch.length === 0) return;
+    // With the broker down, other nodes would not hear of the event: refused before the append,
+    // so nothing is stored that the publisher was told failed.
+    if (!this.#link.ready) {
+      const down = new HeraldError('BROKER_UNAVAILABLE');
+      for (const p of batch) p.reject(down);
+      return;
+    }
     const all: EventInput[] = [];
     for (const p of batch) for (const i of p.inputs) all.push(i);
     let results: AppendResult[];
@@ -122,13 +155,11 @@ export class Hub {
     const fresh: StoredEvent[] = [];
     for (const r of results) if (!r.duplicate) fresh.push(r.event);
     if (fresh.length > 0) {
-      // The events are durable now; a broker failure must not turn an accepted publish into an
-      // error (other nodes catch up from the log when their subscribers resume).
-      try {
-        await this.#broker.publish(fresh);
-      } catch {
-        /* reported by the broker's own logging */
-      }
+      // The events are durable now: a broker failure must not turn an accepted publish into an
+      // error. It makes the node not ready and refuses the next publishes until the broker is
+      // back; this node's subscribers get the events at once, other nodes from the log when the
+      // broker's next batch shows them the gap.
+      if (!(await this.#link.announce(fresh))) this.#follower.receive(fresh);
     }
     const end = process.hrtime.bigint();
     let offset = 0;
@@ -141,7 +172,8 @@ export class Hub {
   }
 
   /**
-   * Delivers events heard from the broker to local subscribers, one write per subscriber.
+   * Delivers events heard from the broker (in log order: see LogFollower) to local subscribers,
+   * one write per subscriber.
    *
    * With a write window, a write round starts at once when the previous one started at least
    * `writeWindowMs` ago, and otherwise when it will have: events that arrive faster than that
@@ -235,7 +267,7 @@ export class Hub {
    * It reads the log in bounded pages (EventStore.readPage) with the event loop turning between
    * them, so however long the log, other clients are served every few milliseconds.
    */
-  async subscribe(sub: Subscription, since?: number): Promise<void> {
+  async subscribe(sub: Subscription, since?: Position): Promise<void> {
     if (this.#closed) throw new ClosedError('The hub');
     const release = since === undefined ? undefined : await this.replays.acquire(sub.group ?? sub);
     try {
@@ -253,17 +285,22 @@ export class Hub {
     }
   }
 
-  async #bringUpToDate(sub: Subscription, since: number | undefined): Promise<void> {
+  async #bringUpToDate(sub: Subscription, since: Position | undefined): Promise<void> {
     const head = await this.#store.head();
+    const headId = formatEventId(head.epoch, head.lastSeq);
     if (since === undefined) {
       sub.startAt(head.lastSeq);
-    } else if (since > head.lastSeq) {
-      sub.reset('position_unknown', head.lastSeq);
-    } else if (since < head.prunedThrough) {
-      sub.reset('position_pruned', head.lastSeq);
+    } else if (!inLog(since, head.epoch)) {
+      // An id from a log that was lost or rebuilt: its seq means nothing here, whether above
+      // the head (it would wait for events it already has) or below it (it would skip some).
+      sub.reset('epoch_changed', head.lastSeq, headId);
+    } else if (since.seq > head.lastSeq) {
+      sub.reset('position_unknown', head.lastSeq, headId);
+    } else if (since.seq < head.prunedThrough) {
+      sub.reset('position_pruned', head.lastSeq, headId);
     } else {
-      sub.startAt(since);
-      let after = since;
+      sub.startAt(since.seq);
+      let after = since.seq;
       for (;;) {
         const page = await this.#store.readPage(sub.patterns, after, REPLAY_PAGE_EVENTS);
         if (sub.closed) return;
@@ -285,11 +322,12 @@ export class Hub {
    * History for `GET /v1/events`: events after `after` matching `patterns`, at most `limit`,
    * read under the same replay slots as resumes (`owner`: the client's connection).
    */
-  async history(patterns: readonly string[], after: number, limit: number, owner: object): Promise<StoredEvent[]> {
+  async history(patterns: readonly string[], after: Position, limit: number, owner: object): Promise<StoredEvent[]> {
     if (this.#closed) throw new ClosedError('The hub');
+    const seq = await this.seqOf(after);
     const release = await this.replays.acquire(owner);
     try {
-      return await this.#store.read(patterns, after, limit);
+      return await this.#store.read(patterns, seq, limit);
     } finally {
       release();
     }
@@ -313,6 +351,22 @@ export class Hub {
     return this.#store.read(patterns, after, limit);
   }
 
+  /**
+   * The seq of a position a client sent back, in this log; EPOCH_CHANGED when it names another
+   * log (one that was lost or rebuilt), where reading from its seq would skip or repeat events.
+   */
+  async seqOf(p: Position): Promise<number> {
+    if (p.epoch === undefined) return p.seq;
+    const { epoch } = await this.#store.head();
+    if (!inLog(p, epoch)) throw new HeraldError('EPOCH_CHANGED');
+    return p.seq;
+  }
+
+  /** The log's epoch: what every event id this node emits starts with (`<epoch>-<seq>`). */
+  async epoch(): Promise<string> {
+    return (await this.#store.head()).epoch;
+  }
+
   /** Removes a subscription from the index. Idempotent. */
   unsubscribe(sub: Subscription): void {
     sub.markClosed();
@@ -323,6 +377,7 @@ export class Hub {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#link.close();
     while (this.#inFlight || this.#queue.length > 0 || this.#flushScheduled) {
       await (this.#inFlight ?? new Promise((r) => setImmediate(r)));
     }

@@ -3,8 +3,12 @@ import type { StoredEvent } from './event.js';
 /** Why a subscription was cut off by Herald; transports map these to close codes. */
 export type DisconnectReason = 'slow' | 'shutdown' | 'closed';
 
-/** Why a resume position could not be honoured: the client must reload its state. */
-export type ResetReason = 'position_pruned' | 'position_unknown';
+/**
+ * Why a resume position could not be honoured: the client must reload its state.
+ * `position_pruned`: retention deleted events after it; `position_unknown`: it is past the head
+ * of the log; `epoch_changed`: it is from another log (one that was lost or rebuilt).
+ */
+export type ResetReason = 'position_pruned' | 'position_unknown' | 'epoch_changed';
 
 /**
  * Several subscriptions of one connection (the WebSocket case) share a group, so an event that
@@ -20,7 +24,9 @@ export interface DispatchGroup {
  * The hub drives it through a small state machine: *replaying* (live events are queued while the
  * log is read), then *live* (events go straight to the transport), then *closed*. `#lastSeq` is
  * the position of the newest event handed to the transport: anything at or below it is a
- * duplicate and is dropped, which is what closes the seam between replay and live events.
+ * duplicate and is dropped, which is what closes the seam between replay and live events. That
+ * is safe only because the hub offers live events in log order, each once, whatever the broker
+ * did (core/log-follower.ts fills the gaps a broker leaves before dispatching).
  *
  * Transports implement the four abstract members; they never see the state machine.
  */
@@ -118,10 +124,11 @@ export abstract class Subscription {
     this.#lastSeq = Math.max(this.#lastSeq, position);
   }
 
-  reset(reason: ResetReason, head: number): void {
+  /** Hub side: the position is not honoured; the client resumes from `head` (its id: `headId`). */
+  reset(reason: ResetReason, head: number, headId: string): void {
     if (this.#closed) return;
     this.#lastSeq = head;
-    this.writeReset(reason, String(head));
+    this.writeReset(reason, headId);
   }
 
   /** Hub side: replay is done; queued live events past the replay go out, the rest are dropped. */

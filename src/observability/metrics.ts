@@ -21,6 +21,7 @@ export class Metrics {
   readonly connections: Gauge<'transport'>;
   readonly published: Counter;
   readonly publishLatency: Histogram;
+  readonly brokerFailures: Counter;
   #delivered = 0;
   readonly #connectionCounts: Record<Transport, number> = { sse: 0, ws: 0, sse_compat: 0, ws_compat: 0 };
   readonly #slowCounts: Record<Transport, number> = { sse: 0, ws: 0, sse_compat: 0, ws_compat: 0 };
@@ -62,6 +63,11 @@ export class Metrics {
         this.reset();
         this.inc(self.#delivered);
       },
+    });
+    this.brokerFailures = new Counter({
+      name: 'herald_broker_failures_total',
+      help: 'Failed broker calls (announcing committed events, or retrying while the broker is down).',
+      registers: [this.registry],
     });
     this.publishLatency = new Histogram({
       name: 'herald_publish_duration_seconds',

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import type { DeliveryStore } from '../core/delivery-store.js';
 import type { EventStore } from '../core/event-store.js';
 import type { Receipt, ReceiptInput, ReceiptQuery } from '../core/inbound-receipt.js';
-import { newLogEpoch } from './log-epoch.js';
+import { newEpoch } from '../core/position.js';
 import { MemoryDeliveryStore } from './memory-delivery-store.js';
 import { MemoryEventStore } from './memory-event-store.js';
 import { SqliteDeliveryStore } from './sqlite-delivery-store.js';
@@ -50,7 +50,7 @@ export function createBackend(opts: BackendOptions): BackendSet {
   switch (opts.type) {
     case 'memory': {
       // Message ids of the delivery queue carry the log's epoch, as in SQLite.
-      const epoch = newLogEpoch();
+      const epoch = newEpoch();
       const log = new MemoryEventStore({ epoch });
       const deliveries = new MemoryDeliveryStore({ logId: epoch });
       return { type: opts.type, log, inbound: log, deliveries, close: () => log.close() };

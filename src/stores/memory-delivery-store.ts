@@ -1,5 +1,5 @@
 import { ClosedError } from '../core/errors.js';
-import { newLogEpoch } from './log-epoch.js';
+import { newEpoch } from '../core/position.js';
 import { claimWithin } from '../core/delivery-store.js';
 import type {
   Attempt,
@@ -34,7 +34,7 @@ export class MemoryDeliveryStore implements DeliveryStore {
 
   /** `logId`: the epoch of the log it follows (the backend passes it), else a new random one. */
   constructor(opts: { logId?: string } = {}) {
-    this.#logId = opts.logId ?? newLogEpoch();
+    this.#logId = opts.logId ?? newEpoch();
   }
 
   #run<T>(fn: () => T): Promise<T> {

@@ -9,9 +9,9 @@ import {
   type RetentionPolicy,
 } from '../core/event-store.js';
 import { READ_SCAN_MAX_ROWS } from '../core/limits.js';
+import { newEpoch } from '../core/position.js';
 import { channelMatcher } from '../core/subscriber-index.js';
 import { makeReceipt, type Receipt, type ReceiptInput, type ReceiptQuery } from '../core/inbound-receipt.js';
-import { newLogEpoch } from './log-epoch.js';
 
 /**
  * The log in process memory: for tests and for deployments that accept losing history on
@@ -42,7 +42,7 @@ export class MemoryEventStore implements EventStore {
 
   constructor(opts: { now?: () => number; epoch?: string } = {}) {
     this.#now = opts.now ?? Date.now;
-    this.#epoch = opts.epoch ?? newLogEpoch();
+    this.#epoch = opts.epoch ?? newEpoch();
   }
 
   append(inputs: readonly EventInput[]): Promise<AppendResult[]> {
@@ -61,7 +61,7 @@ export class MemoryEventStore implements EventStore {
       if (known) {
         // The first event, or, once it was pruned, what this input would have stored (as SQLite).
         const event =
-          this.#eventAt(known.seq) ?? makeStoredEvent(known.seq, input.channel, input.type, input.data, known.at);
+          this.#eventAt(known.seq) ?? makeStoredEvent(known.seq, input.channel, input.type, input.data, known.at, this.#epoch);
         const receiptId = input.receipt && this.#addReceipt(input.receipt, 'duplicate', known.seq).id;
         results.push({ event, duplicate: true, receiptId });
         continue;
@@ -69,12 +69,12 @@ export class MemoryEventStore implements EventStore {
       const digestKey = input.receipt?.digest === undefined ? undefined : `${input.receipt.source}\n${input.receipt.digest}`;
       const signed = digestKey === undefined ? undefined : this.#digests.get(digestKey);
       if (signed && signed.keepUntil >= now) {
-        const event = this.#eventAt(signed.seq) ?? makeStoredEvent(signed.seq, input.channel, input.type, input.data, signed.at);
+        const event = this.#eventAt(signed.seq) ?? makeStoredEvent(signed.seq, input.channel, input.type, input.data, signed.at, this.#epoch);
         const receiptId = this.#addReceipt(input.receipt!, 'duplicate', signed.seq).id;
         results.push({ event, duplicate: true, receiptId });
         continue;
       }
-      const event = makeStoredEvent(++this.#lastSeq, input.channel, input.type, input.data, now);
+      const event = makeStoredEvent(++this.#lastSeq, input.channel, input.type, input.data, now, this.#epoch);
       this.#events.push(event);
       if (origin) this.#streams.set(origin.stream, { offset: origin.offset, event });
       if (key !== undefined) this.#keys.set(key, { seq: event.seq, at: now, keepUntil: now + (input.idempotencyTtlMs ?? 0) });

@@ -111,8 +111,9 @@ export class SqliteEventStore implements EventStore {
       | { v: number }
       | undefined;
     this.#prunedThrough = pruned?.v ?? 0;
+    const epoch = this.#epoch;
 
-    this.#reader = new SqliteLogReader(db);
+    this.#reader = new SqliteLogReader(db, epoch);
     this.#insert = db.prepare('INSERT INTO events (channel, type, data, time) VALUES (?, ?, ?, ?)');
     this.#findKey = db.prepare(
       `SELECT k.seq, k.at AS time, e.channel, e.type, e.data
@@ -120,7 +121,7 @@ export class SqliteEventStore implements EventStore {
     );
     // Receipts live in their own table (sqlite-receipts.ts), written inside #appendTx below.
     this.#receipts = new SqliteReceipts(db);
-    this.#positions = new SqliteStreamPositions(db);
+    this.#positions = new SqliteStreamPositions(db, epoch);
     this.#insertKey = db.prepare('INSERT INTO idempotency_keys (key, seq, at, keep_until) VALUES (?, ?, ?, ?)');
     this.#appendTx = db.transaction((inputs: readonly EventInput[]) => {
       const now = this.#now();
@@ -142,6 +143,7 @@ export class SqliteEventStore implements EventStore {
               known.type ?? input.type,
               known.data ?? input.data,
               known.time,
+              epoch,
             );
             const receiptId = input.receipt && this.#receipts.insert(input.receipt, 'duplicate', known.seq);
             results.push({ event, duplicate: true, receiptId });
@@ -152,7 +154,7 @@ export class SqliteEventStore implements EventStore {
         const signedBefore = digest === undefined ? undefined : this.#receipts.findDigest(input.receipt!.source, digest, now);
         if (signedBefore) {
           const { seq, time, channel, type, data } = signedBefore;
-          const event = makeStoredEvent(seq, channel ?? input.channel, type ?? input.type, data ?? input.data, time);
+          const event = makeStoredEvent(seq, channel ?? input.channel, type ?? input.type, data ?? input.data, time, epoch);
           const receiptId = this.#receipts.insert(input.receipt!, 'duplicate', seq);
           results.push({ event, duplicate: true, receiptId });
           continue;
@@ -161,7 +163,7 @@ export class SqliteEventStore implements EventStore {
         if (key !== undefined) this.#insertKey.run(key, seq, now, now + (input.idempotencyTtlMs ?? 0));
         if (origin) this.#positions.record(origin.stream, origin.offset, seq);
         const receiptId = input.receipt && this.#receipts.insert(input.receipt, input.receipt.status, seq);
-        results.push({ event: makeStoredEvent(seq, input.channel, input.type, input.data, now), duplicate: false, receiptId });
+        results.push({ event: makeStoredEvent(seq, input.channel, input.type, input.data, now, epoch), duplicate: false, receiptId });
       }
       return results;
     });

@@ -53,9 +53,11 @@ export class SqliteLogReader {
   readonly #one: Database.Statement;
   readonly #scan: Database.Statement;
   readonly #byNames = new Map<number, Database.Statement>();
+  readonly #epoch: string;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, epoch: string) {
     this.#db = db;
+    this.#epoch = epoch;
     this.#maxSeq = db.prepare('SELECT MAX(seq) AS seq FROM events');
     // Skip-scan over the index: the next distinct name in [from, to), one seek each.
     this.#nextName = db.prepare('SELECT channel FROM events WHERE channel > ? AND channel < ? ORDER BY channel LIMIT 1');
@@ -80,7 +82,7 @@ export class SqliteLogReader {
       const rows = this.#one.all(plan.names[0], after, last, want) as Row[];
       const full = rows.length === want;
       const through = full ? rows[rows.length - 1]!.seq : last;
-      return { events: rows.map(toEvent), through, end: through >= last };
+      return { events: rows.map((r) => toEvent(r, this.#epoch)), through, end: through >= last };
     }
     const out: StoredEvent[] = [];
     let lo = after;
@@ -92,7 +94,7 @@ export class SqliteLogReader {
       if (plan.kind === 'names') {
         const want = limit - out.length;
         const rows = this.#namesStatement(plan.names.length).all(...plan.names, lo, hi, want) as Row[];
-        for (const r of rows) out.push(toEvent(r));
+        for (const r of rows) out.push(toEvent(r, this.#epoch));
         if (rows.length === want) {
           const through = rows[rows.length - 1]!.seq;
           return { events: out, through, end: through >= last };
@@ -100,7 +102,7 @@ export class SqliteLogReader {
       } else {
         for (const r of this.#scan.iterate(lo, hi) as IterableIterator<Row>) {
           if (!plan.match(r.channel)) continue;
-          out.push(toEvent(r));
+          out.push(toEvent(r, this.#epoch));
           if (out.length === limit) {
             const through = r.seq;
             // Leaves the iterator early: better-sqlite3 resets the statement on return().
@@ -160,6 +162,6 @@ export class SqliteLogReader {
   }
 }
 
-function toEvent(r: Row): StoredEvent {
-  return makeStoredEvent(r.seq, r.channel, r.type, r.data, r.time);
+function toEvent(r: Row, epoch: string): StoredEvent {
+  return makeStoredEvent(r.seq, r.channel, r.type, r.data, r.time, epoch);
 }

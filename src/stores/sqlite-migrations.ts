@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { newLogEpoch } from './log-epoch.js';
+import { newEpoch } from '../core/position.js';
 
 /**
  * One step of the SQLite schema. `up` runs inside the transaction that also records `version`
@@ -127,7 +127,7 @@ const MIGRATIONS: readonly Migration[] = [
     up(db) {
       db.exec('CREATE TABLE log_identity (epoch TEXT NOT NULL, created_at INTEGER NOT NULL)');
       const named = db.prepare(`SELECT v FROM outbound_meta WHERE k = 'log_id'`).get() as { v: string } | undefined;
-      const epoch = named?.v ?? newLogEpoch();
+      const epoch = named?.v ?? newEpoch();
       db.prepare('INSERT INTO log_identity (epoch, created_at) VALUES (?, ?)').run(epoch, Date.now());
       db.prepare(`INSERT OR IGNORE INTO outbound_meta (k, v) VALUES ('log_id', ?)`).run(epoch);
     },

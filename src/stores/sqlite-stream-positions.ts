@@ -19,8 +19,10 @@ interface MarkRow {
 export class SqliteStreamPositions {
   readonly #find: Database.Statement;
   readonly #record: Database.Statement;
+  readonly #epoch: string;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, epoch: string) {
+    this.#epoch = epoch;
     this.#find = db.prepare(
       `SELECT p.last_offset, p.seq, e.channel, e.type, e.data, e.time
          FROM stream_positions p LEFT JOIN events e ON e.seq = p.seq WHERE p.stream = ?`,
@@ -45,6 +47,7 @@ export class SqliteStreamPositions {
       row.type ?? input.type,
       row.data ?? input.data,
       row.time ?? now,
+      this.#epoch,
     );
   }
 

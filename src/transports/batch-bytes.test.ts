@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import { makeStoredEvent, type StoredEvent } from '../core/event.js';
 import { BatchBytes, concatFrames } from './batch-bytes.js';
 
-const frame = (e: StoredEvent) => Buffer.from(`<${e.id}>`);
-const events = [1, 2, 3].map((seq) => makeStoredEvent(seq, 'orders', 'message', '"x"', 0));
+const frame = (e: StoredEvent) => Buffer.from(`<${e.seq}>`);
+const events = [1, 2, 3].map((seq) => makeStoredEvent(seq, 'orders', 'message', '"x"', 0, 'test01'));
 
 test('subscribers of the same batch share one buffer, encoded once', () => {
   let encoded = 0;
@@ -25,7 +25,7 @@ test('a different list of events gets its own bytes', () => {
   assert.equal(batches.of([events[0]!, events[1]!]).toString(), '<1><2>');
   assert.equal(batches.of([events[1]!]).toString(), '<2>');
   // Same ids, other objects (a replay reads new ones from the log): encoded again, same bytes.
-  const replayed = makeStoredEvent(2, 'orders', 'message', '"x"', 0);
+  const replayed = makeStoredEvent(2, 'orders', 'message', '"x"', 0, 'test01');
   assert.equal(batches.of([replayed]).toString(), '<2>');
 });
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Agent, request } from 'undici';
 import { openEventSource, openWs } from '../helpers/clients.js';
-import { spawnHerald, waitFor } from '../helpers/herald.js';
+import { seqOfId, spawnHerald, waitFor } from '../helpers/herald.js';
 
 test('every event acknowledged with 2xx is served after SIGKILL and restart', async () => {
   const first = await spawnHerald({ store: { type: 'sqlite', sqlite: { synchronous: 'full' } } });
@@ -58,7 +58,7 @@ test('every event acknowledged with 2xx is served after SIGKILL and restart', as
       headers: { 'content-type': 'application/json' },
       body: '{"channel":"after","data":1}',
     }).then((r) => r.json())) as { id: string };
-    assert.ok(Number(next.id) > Math.max(...[...seen].map(Number)));
+    assert.ok(seqOfId(next.id) > Math.max(...[...seen].map(seqOfId)));
   } finally {
     await second.stop();
   }

@@ -61,7 +61,7 @@ describe('WebSocket: /v1/ws JSON protocol with the ws package', () => {
     c.send({ op: 'publish', channel: 'chat.room-1', data: { text: 'hi' }, ref: 'p1' });
     const ack = await c.next((f) => f.ref === 'p1');
     assert.equal(ack.op, 'ack');
-    assert.match(ack.id, /^\d+$/);
+    assert.match(ack.id, /^[0-9a-z]+-\d+$/);
     const ev = await c.next((f) => f.op === 'event');
     assert.equal(ev.id, ack.id);
     c.send({ op: 'publish', channel: 'orders', data: 1, ref: 'p2' });

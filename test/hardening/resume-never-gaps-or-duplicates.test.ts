@@ -220,7 +220,7 @@ async function runScenario(s: Scenario, store: EventStore, clock: { now: number 
       o.expectReset = 'position_pruned';
     }
     opened.push(o);
-    const subscribed = hub.subscribe(o.conn, since);
+    const subscribed = hub.subscribe(o.conn, since === undefined ? undefined : { seq: since });
     if (wait) await subscribed;
     else pending.push(subscribed);
     return o;

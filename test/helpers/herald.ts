@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { createHerald, type Herald } from '../../src/app.js';
+import { createHerald, type Herald, type HeraldParts } from '../../src/app.js';
 import { buildConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { packageRoot } from '../../src/http/routes/pages.js';
@@ -11,11 +11,11 @@ import { packageRoot } from '../../src/http/routes/pages.js';
 /** A Herald in this process, on a free loopback port, with its own data folder. */
 export async function startInProcess(
   file: Record<string, unknown> = {},
-  opts: { dataDir?: string } = {},
+  opts: { dataDir?: string; parts?: HeraldParts } = {},
 ): Promise<{ herald: Herald; url: string; dataDir: string; close: () => Promise<void> }> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'herald-test-'));
   const config = buildConfig({ log: { level: 'silent' }, ...file }, { PORT: '0', HOST: '127.0.0.1', HERALD_DATA_DIR: dataDir });
-  const herald = createHerald(config, createLogger(config.log.level));
+  const herald = createHerald(config, createLogger(config.log.level), opts.parts);
   const url = await herald.listen();
   return { herald, url, dataDir, close: () => herald.close() };
 }
@@ -109,4 +109,12 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
     json = undefined;
   }
   return { status: res.status, headers: res.headers, text, json: json as any };
+}
+
+/**
+ * The log position inside an event id (`<epoch>-<seq>`). Clients treat ids as opaque; tests look
+ * inside only to check that ids follow the log's order.
+ */
+export function seqOfId(id: string): number {
+  return Number(id.slice(id.lastIndexOf('-') + 1));
 }

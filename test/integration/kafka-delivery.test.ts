@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { openEventSource, openWs } from '../helpers/clients.js';
-import { startInProcess, waitFor } from '../helpers/herald.js';
+import { seqOfId, startInProcess, waitFor } from '../helpers/herald.js';
 import { committedOffsets, createTopics, groupMembers, needKafka, testProducer, unique, type TestRecord } from '../helpers/kafka.js';
 import { FAST_GROUP } from './kafka-helpers.js';
 
@@ -75,7 +75,7 @@ describe('Kafka in: records become channel events', () => {
       assert.deepEqual(seqs, Array.from({ length: 10 }, (_, i) => i * 4 + Number(key[1])), `order of ${key}`);
     }
     for (const g of got) assert.equal(g.type, g.seq % 2 === 0 ? 'order.created' : 'order.paid');
-    const ids = sse.messages.map((m) => Number(m.lastEventId));
+    const ids = sse.messages.map((m) => seqOfId(m.lastEventId));
     assert.deepEqual(ids, [...ids].sort((a, b) => a - b), 'SSE ids follow the log');
 
     // WebSocket: every user record on users.<region>, each user's records in produce order

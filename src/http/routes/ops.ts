@@ -7,6 +7,11 @@ export interface ReadinessCheck {
   readonly name: string;
   readonly ready: boolean;
   readonly state: string;
+  /**
+   * Listed in `checks` only while not ready: a part every node has (the broker) shows up when it
+   * fails, so a healthy single node still answers `{"status":"ready"}`.
+   */
+  readonly listedOnlyWhenFailing?: boolean;
 }
 
 /** `/healthz` (the process answers), `/readyz` (it can take traffic), `/metrics` (Prometheus). */
@@ -33,7 +38,7 @@ export function opsRoutes(
       return reply.code(503).send({ status: 'store_unavailable' });
     }
     if (deps.storeWritable && !(await deps.storeWritable())) return reply.code(503).send({ status: 'store_not_writable' });
-    const checks = deps.checks ?? [];
+    const checks = (deps.checks ?? []).filter((c) => !c.listedOnlyWhenFailing || !c.ready);
     if (checks.length === 0) return { status: 'ready' };
     const states = Object.fromEntries(checks.map((c) => [c.name, c.state]));
     const notReady = checks.find((c) => !c.ready);

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { HeraldError } from '../../core/errors.js';
-import { parsePosition } from '../../core/event.js';
+import { formatEventId, parsePosition, type Position } from '../../core/position.js';
 import type { Attempt, Delivery, DeliveryStatus, EndpointRecord } from '../../core/delivery-store.js';
 import type { OutboundWebhooks } from '../../transports/webhook-out/outbound-webhooks.js';
 import { parseJson } from '../errors.js';
@@ -13,20 +13,26 @@ export const DELIVERIES_PAGE_DEFAULT = 50;
 const STATUSES = new Set<DeliveryStatus>(['pending', 'delivered', 'dead', 'held']);
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
+/** What the routes need of the log to turn positions into event ids and back (the hub). */
+export interface LogPositions {
+  epoch(): Promise<string>;
+  seqOf(p: Position): Promise<number>;
+}
+
 /**
  * `/v1/endpoints` and `/v1/deliveries`: the operator API of outbound webhooks. Every route is
  * behind `guard.operator` (dev mode: loopback clients only). Secrets are shown once, when made
  * (create, rotate), and custom header values are never shown back.
  */
-export function outboundRoutes(parent: FastifyInstance, outbound: OutboundWebhooks, guard: Guard): void {
+export function outboundRoutes(parent: FastifyInstance, outbound: OutboundWebhooks, guard: Guard, log: LogPositions): void {
   // A scope of their own, so the operator check covers exactly these routes.
   void parent.register(async (app) => {
     app.addHook('onRequest', async (req) => guard.operator(req));
-    routes(app, outbound);
+    routes(app, outbound, log);
   });
 }
 
-function routes(app: FastifyInstance, outbound: OutboundWebhooks): void {
+function routes(app: FastifyInstance, outbound: OutboundWebhooks, log: LogPositions): void {
   const endpointView = (e: EndpointRecord) => ({
     id: e.id,
     url: e.url,
@@ -86,9 +92,10 @@ function routes(app: FastifyInstance, outbound: OutboundWebhooks): void {
     }
     const before = q.before === undefined ? undefined : parseDeliveryId(q.before);
     const list = await outbound.listDeliveries(req.params.id, { status, before, limit });
+    const epoch = await log.epoch();
     const withAttempts = await Promise.all(
       list.map(async (d) => ({
-        ...deliveryView(d),
+        ...deliveryView(d, epoch),
         attempts: ((await outbound.store.getDelivery(d.id))?.attempts ?? []).map(attemptView),
       })),
     );
@@ -100,23 +107,24 @@ function routes(app: FastifyInstance, outbound: OutboundWebhooks): void {
     if (body === null || typeof body !== 'object' || Array.isArray(body) || !('after' in body)) {
       throw new HeraldError('BODY_INVALID', 'send { "after": "<event id>" } (use "0" for everything the log still holds)');
     }
-    const r = await outbound.replay(req.params.id, parsePosition(body.after));
+    const r = await outbound.replay(req.params.id, await log.seqOf(parsePosition(body.after)));
+    const epoch = await log.epoch();
     return reply.code(202).send({
       queued: r.queued,
-      through: String(r.through),
-      next: r.next === null ? null : String(r.next),
-      prunedThrough: String(r.prunedThrough),
+      through: formatEventId(epoch, r.through),
+      next: r.next === null ? null : formatEventId(epoch, r.next),
+      prunedThrough: formatEventId(epoch, r.prunedThrough),
     });
   });
 
   app.get<{ Params: { id: string } }>('/v1/deliveries/:id', async (req) => {
     const { delivery, attempts } = await outbound.getDelivery(parseDeliveryId(req.params.id));
-    return { ...deliveryView(delivery), payload: JSON.parse(delivery.body) as unknown, attempts: attempts.map(attemptView) };
+    return { ...deliveryView(delivery, await log.epoch()), payload: JSON.parse(delivery.body) as unknown, attempts: attempts.map(attemptView) };
   });
 
   app.post<{ Params: { id: string } }>('/v1/deliveries/:id/retry', async (req, reply) => {
     const d = await outbound.retryDelivery(parseDeliveryId(req.params.id));
-    return reply.code(202).send(deliveryView(d));
+    return reply.code(202).send(deliveryView(d, await log.epoch()));
   });
 }
 
@@ -130,11 +138,11 @@ function parseDeliveryId(value: string): number {
   return Number(m[1]);
 }
 
-function deliveryView(d: Delivery) {
+function deliveryView(d: Delivery, epoch: string) {
   return {
     id: formatDeliveryId(d.id),
     endpointId: d.endpointId,
-    eventId: String(d.eventSeq),
+    eventId: formatEventId(epoch, d.eventSeq),
     webhookId: d.msgId,
     status: d.status,
     attemptCount: d.attempts,

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { HeraldError } from '../../core/errors.js';
-import { eventToJson, parsePosition, toEventInput, type EventInput } from '../../core/event.js';
+import { eventToJson, toEventInput, type EventInput } from '../../core/event.js';
+import { parsePosition } from '../../core/position.js';
 import { checkChannel } from '../../core/channel.js';
 import type { Hub } from '../../core/hub.js';
 import { EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX, PUBLISH_BATCH_MAX_EVENTS } from '../../core/limits.js';
@@ -39,7 +40,7 @@ export function publishRoutes(app: FastifyInstance, hub: Hub, guard: Guard): voi
       if (!check.ok) throw new HeraldError('CHANNEL_INVALID', `${c}: ${check.reason}`);
       guard.subscriber(req, c);
     }
-    const after = q.after === undefined ? 0 : parsePosition(single(q.after));
+    const after = q.after === undefined ? { seq: 0 } : parsePosition(single(q.after));
     let limit = EVENTS_PAGE_DEFAULT;
     if (q.limit !== undefined) {
       limit = Number(single(q.limit));

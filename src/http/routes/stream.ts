@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { checkChannel } from '../../core/channel.js';
 import { HeraldError } from '../../core/errors.js';
-import { parsePosition } from '../../core/event.js';
+import { parsePosition, type Position } from '../../core/position.js';
 import { typedFrame } from '../../transports/sse/sse-encoder.js';
 import type { SseStreams } from '../../transports/sse/sse-streams.js';
 import type { StreamGate } from '../../auth/stream-gate.js';
@@ -15,13 +15,13 @@ import type { StreamGate } from '../../auth/stream-gate.js';
  * unknown position (the client gets a reset), never as a failed stream: an EventSource gives up
  * for good on a non-200 answer.
  */
-export function resumePosition(header: string | string[] | undefined, query: unknown): number | undefined {
+export function resumePosition(header: string | string[] | undefined, query: unknown): Position | undefined {
   const h = Array.isArray(header) ? header[0] : header;
   if (h !== undefined && h !== '') {
     try {
       return parsePosition(h.trim());
     } catch {
-      return Number.MAX_SAFE_INTEGER;
+      return { seq: Number.MAX_SAFE_INTEGER };
     }
   }
   if (query === undefined || query === '') return undefined;

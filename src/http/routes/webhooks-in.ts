@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HeraldError } from '../../core/errors.js';
 import type { Receipt, ReceiptStatus } from '../../core/inbound-receipt.js';
+import { formatEventId } from '../../core/position.js';
 import type { Logger } from '../../observability/logger.js';
 import type { WebhookReceiver } from '../../transports/webhook-in/webhook-receiver.js';
 import { errorHandler } from '../errors.js';
@@ -17,7 +18,10 @@ const STATUSES: readonly ReceiptStatus[] = ['accepted', 'duplicate', 'replayed',
  * limit), the inbound log `GET /v1/webhooks/{name}/received` and
  * `POST /v1/webhooks/{name}/received/{id}/replay` (operator APIs).
  */
-export function webhookInRoutes(app: FastifyInstance, deps: { receiver: WebhookReceiver; guard: Guard; log: Logger }): void {
+export function webhookInRoutes(
+  app: FastifyInstance,
+  deps: { receiver: WebhookReceiver; guard: Guard; log: Logger; epoch: () => Promise<string> },
+): void {
   const { receiver, guard } = deps;
   const handleError = errorHandler(deps.log);
 
@@ -73,8 +77,9 @@ export function webhookInRoutes(app: FastifyInstance, deps: { receiver: WebhookR
     }
     const receipts = await receiver.list(source, { before, limit, status });
     const last = receipts[receipts.length - 1];
+    const epoch = await deps.epoch();
     return {
-      received: receipts.map(receiptToJson),
+      received: receipts.map((r) => receiptToJson(r, epoch)),
       ...(receipts.length === limit && last ? { next: String(last.id) } : {}),
     };
   });
@@ -93,8 +98,8 @@ function receiptId(v: string): number {
   return Number(v);
 }
 
-/** The public shape of a receipt: the payload only for accepted arrivals. */
-export function receiptToJson(r: Receipt): Record<string, unknown> {
+/** The public shape of a receipt: the payload only for accepted arrivals; `epoch`: the log's. */
+export function receiptToJson(r: Receipt, epoch: string): Record<string, unknown> {
   const out: Record<string, unknown> = {
     id: String(r.id),
     status: r.status,
@@ -102,7 +107,7 @@ export function receiptToJson(r: Receipt): Record<string, unknown> {
   };
   if (r.providerId !== undefined) out.providerEventId = r.providerId;
   if (r.type !== undefined) out.type = r.type;
-  if (r.seq !== undefined) out.eventId = String(r.seq);
+  if (r.seq !== undefined) out.eventId = formatEventId(epoch, r.seq);
   if (r.replayOf !== undefined) out.replayOf = String(r.replayOf);
   if (r.error) out.error = r.error;
   out.headers = r.headers;

@@ -1,6 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { StoredEvent } from '../../core/event.js';
 import type { Hub } from '../../core/hub.js';
+import type { Position } from '../../core/position.js';
 import type { DisconnectReason } from '../../core/subscription.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics, Transport } from '../../observability/metrics.js';
@@ -23,7 +24,7 @@ export interface OpenStream {
   /** Headers already decided for this response (CORS). */
   headers: OutgoingHttpHeaders;
   patterns: readonly string[];
-  since: number | undefined;
+  since: Position | undefined;
   frame: (e: StoredEvent) => Buffer;
   transport: Transport;
 }

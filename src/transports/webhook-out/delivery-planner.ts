@@ -76,7 +76,7 @@ export class DeliveryPlanner {
     if (this.#closed) return;
     const sub = new PlannerSubscription(this);
     this.#sub = sub;
-    await this.#opts.hub.subscribe(sub, this.#cursor);
+    await this.#opts.hub.subscribe(sub, { seq: this.#cursor });
   }
 
   /** The message id of an event: the same for every endpoint, attempt and resend. */
@@ -194,8 +194,9 @@ class PlannerSubscription extends Subscription {
     this.#planner.accept(events);
   }
 
-  protected writeReset(reason: ResetReason, headId: string): void {
-    this.#planner.skipTo(reason, Number(headId));
+  protected writeReset(reason: ResetReason, _headId: string): void {
+    // The subscription stands at the head now (Subscription.reset).
+    this.#planner.skipTo(reason, this.lastSeq);
   }
 
   backlogBytes(): number {

@@ -1,7 +1,8 @@
 import type { WebSocket } from 'ws';
 import { checkChannel, matches } from '../../core/channel.js';
 import { HeraldError, type ErrorCode } from '../../core/errors.js';
-import { eventJsonText, parsePosition, toEventInput, type StoredEvent } from '../../core/event.js';
+import { eventJsonText, toEventInput, type StoredEvent } from '../../core/event.js';
+import { parsePosition } from '../../core/position.js';
 import type { Hub } from '../../core/hub.js';
 import {
   Subscription,

@@ -207,3 +207,23 @@ test('publishes after close are refused; close waits for those in flight', async
   assert.equal((await pending)[0]!.event.seq, 1);
   await assert.rejects(hub.publish([ev('a', 2)]), /closed/);
 });
+
+test('a publish made while the hub still reads the head at start is dispatched, not taken for a duplicate', async () => {
+  // The hub's first head read (at construction) answers late; later ones at once. A subscriber
+  // goes live from 0 meanwhile, then an append commits before the hub knows where the log was.
+  class SlowFirstHead extends MemoryEventStore {
+    #calls = 0;
+    override async head() {
+      if (this.#calls++ === 0) await new Promise((r) => setTimeout(r, 20));
+      return super.head();
+    }
+  }
+  const hub = new Hub({ store: new SlowFirstHead(), broker: new MemoryBroker() });
+  const sub = new Recorder(['a']);
+  await hub.subscribe(sub);
+  const [r] = await hub.publish([ev('a', 1)]);
+  assert.equal(r!.event.seq, 1);
+  // Wait for the delivery (bounded): without it the event is lost for good, not late.
+  for (let i = 0; i < 100 && sub.seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(sub.seen, ['1']);
+});

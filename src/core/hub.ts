@@ -140,6 +140,7 @@ export class Hub {
       for (const p of batch) p.reject(down);
       return;
     }
+    await this.#follower.started; // once, at start: see LogFollower.started
     const all: EventInput[] = [];
     for (const p of batch) for (const i of p.inputs) all.push(i);
     let results: AppendResult[];

@@ -39,11 +39,17 @@ export class LogFollower {
   /** Batches waiting while the head is read or a gap is filled, oldest first. */
   #waiting: (readonly StoredEvent[])[] = [];
   #busy = false;
+  /**
+   * Settles once the head was read (or could not be). The node's own appends wait for it: an
+   * append committed before the head read returns would be counted as already handed on, and
+   * its batch dropped as a duplicate.
+   */
+  readonly started: Promise<void>;
 
   constructor(opts: LogFollowerOptions) {
     this.#o = opts;
     this.#busy = true;
-    void this.#run(() => this.#start());
+    this.started = this.#run(() => this.#start());
   }
 
   /** The last `seq` handed on (undefined until the head is known). */

@@ -11,7 +11,7 @@ function rawStream(url: string, channel: string) {
     socket.write(`GET /v1/stream?channel=${channel} HTTP/1.1\r\nHost: ${u.host}\r\nAccept: text/event-stream\r\n\r\n`),
   );
   socket.on('data', (b: Buffer) => {
-    const ids = [...b.toString().matchAll(/^id: ?(\d+)$/gm)].map((m) => m[1]!);
+    const ids = [...b.toString().matchAll(/^id: ?([0-9a-z]+-\d+|\d+)$/gm)].map((m) => m[1]!);
     if (ids.length > 0) reads.push(ids);
   });
   return { reads, close: () => socket.destroy() };

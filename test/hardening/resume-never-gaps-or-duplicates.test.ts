@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { parsePosition } from '../../src/core/position.js';
 import { MemoryBroker } from '../../src/brokers/memory-broker.js';
 import type { StoredEvent } from '../../src/core/event.js';
 import type { EventStore } from '../../src/core/event-store.js';
@@ -67,7 +68,7 @@ class Connection extends Subscription {
     for (const e of events) this.entries.push({ kind: 'event', seq: e.seq });
   }
   protected writeReset(reason: ResetReason, head: string): void {
-    this.entries.push({ kind: 'reset', reason, head: Number(head) });
+    this.entries.push({ kind: 'reset', reason, head: parsePosition(head).seq });
   }
   backlogBytes(): number {
     return this.slow ? this.maxBacklogBytes + 1 : 0;

@@ -38,7 +38,7 @@ test('a corrupt database file stops start-up naming the file and the cause', asy
   const dir = mkdtempSync(join(tmpdir(), 'herald-corrupt-'));
   const file = join(dir, 'herald.db');
   writeFileSync(file, 'SQLite format 2 -- not a database at all '.repeat(200));
-  const { code, stderr } = await failedStart({ backend: { type: "sqlite", file } }, dir);
+  const { code, stderr } = await failedStart({ backend: { type: 'sqlite', file } }, dir);
   assert.equal(code, 1);
   const line = oneLine(stderr);
   assert.ok(line.includes(file), line);
@@ -63,7 +63,7 @@ test('a database on a read-only file system stops start-up naming the file and t
   }
   try {
     const file = join(ro, 'herald.db');
-    const { code, stderr } = await failedStart({ backend: { type: "sqlite", file } }, mkdtempSync(join(tmpdir(), 'herald-cfg-')));
+    const { code, stderr } = await failedStart({ backend: { type: 'sqlite', file } }, mkdtempSync(join(tmpdir(), 'herald-cfg-')));
     assert.equal(code, 1);
     const line = oneLine(stderr);
     assert.ok(line.includes(file), line);

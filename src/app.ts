@@ -11,13 +11,14 @@ import type { Config } from './config/schema.js';
 import { errorHandler } from './http/errors.js';
 import { corsOptions, requireJsonBody } from './http/local-api.js';
 import { Security } from './auth/security.js';
+import { presenceLookup } from './auth/presence-lookup.js';
 import { StreamGate } from './auth/stream-gate.js';
 import { admitUpgrade, rejectUpgrade } from './auth/ws-admission.js';
 import { serverOptions } from './http/server-options.js';
-import { presenceRoutes } from './presence/presence-routes.js';
 import { compatRoutes } from './http/routes/compat.js';
 import { opsRoutes } from './http/routes/ops.js';
 import { pageRoutes } from './http/routes/pages.js';
+import { presenceRoutes } from './http/routes/presence.js';
 import { publishRoutes } from './http/routes/publish.js';
 import { streamRoutes } from './http/routes/stream.js';
 import type { Logger } from './observability/logger.js';
@@ -202,7 +203,7 @@ export function createHerald(config: Config, log: Logger): Herald {
     publishRoutes(scope, hub, guard);
     streamRoutes(scope, sse, config.limits.channelsPerStream, gate);
     compatRoutes(scope, { hub, sse, feedChannel: config.compat.feedChannel, wsChannel: config.compat.wsChannel, guard, gate });
-    presenceRoutes(scope, security);
+    presenceRoutes(scope, presenceLookup(security));
     opsRoutes(scope, {
       hub,
       metrics,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { checkChannel } from '../core/channel.js';
 import { TYPE_MAX_BYTES } from '../core/limits.js';
-import { RecordTemplate } from '../sources/kafka-template.js';
+import { RecordTemplate } from './kafka-template.js';
 import { DEFAULTS } from './defaults.js';
 
 const d = DEFAULTS.kafka;

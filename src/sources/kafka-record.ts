@@ -3,7 +3,7 @@ import { checkChannel } from '../core/channel.js';
 import type { ErrorCode } from '../core/errors.js';
 import type { EventInput, StreamPosition } from '../core/event.js';
 import { DEFAULT_EVENT_TYPE, TYPE_MAX_BYTES } from '../core/limits.js';
-import type { RecordTemplate, TemplateRecord } from './kafka-template.js';
+import type { RecordTemplate, TemplateRecord } from '../config/kafka-template.js';
 
 /**
  * The trust line for Kafka records: one record in, either an EventInput (with its stream

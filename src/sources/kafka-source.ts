@@ -3,14 +3,14 @@ import type { Registry } from 'prom-client';
 import type { KafkaConfig } from '../config/kafka-schema.js';
 import type { EventInput } from '../core/event.js';
 import type { Hub } from '../core/hub.js';
-import type { ReadinessCheck } from '../http/routes/ops.js';
+import type { ReadinessCheck } from '../core/readiness.js';
 import type { Logger } from '../observability/logger.js';
 import { kafkaConnectionOptions } from './kafka-connection.js';
 import { KafkaDeadLetter } from './kafka-dead-letter.js';
 import { KafkaLag } from './kafka-lag.js';
 import { KafkaMetrics, type KafkaSourceState } from './kafka-metrics.js';
 import { mapRecord, rejectionInput, type KafkaRecord, type Rejection, type TopicMapping } from './kafka-record.js';
-import { RecordTemplate } from './kafka-template.js';
+import { RecordTemplate } from '../config/kafka-template.js';
 
 /** milliseconds: the first wait before retrying a failed append, commit target or connection. */
 const RETRY_BASE_DELAY_MS = 100;

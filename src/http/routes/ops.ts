@@ -1,13 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Hub } from '../../core/hub.js';
+import type { ReadinessCheck } from '../../core/readiness.js';
 import type { Metrics } from '../../observability/metrics.js';
 
-/** A component `/readyz` asks besides the store (the Kafka consumer). */
-export interface ReadinessCheck {
-  readonly name: string;
-  readonly ready: boolean;
-  readonly state: string;
-}
 
 /** `/healthz` (the process answers), `/readyz` (it can take traffic), `/metrics` (Prometheus). */
 export function opsRoutes(

@@ -173,7 +173,7 @@ export function createHerald(config: Config, log: Logger): Herald {
     loggerInstance: log as FastifyBaseLogger,
     // Per-request lines would double the cost of every publish; errors are logged by the handler.
     // No request logs and no onResponse hook: SSE streams drop fastify's response listener
-    // (FASTIFY_RESPONSE_LISTENER in src/transports/sse/sse-streams.ts).
+    // (FASTIFY_RESPONSE_LISTENER in src/transports/sse/sse-internals.ts).
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.limits.maxBodyBytes,
     // Streams are long-lived; fastify must not wait for them on close (SseStreams ends them).

@@ -10,7 +10,8 @@ import {
   type ResetReason,
 } from '../../core/subscription.js';
 import { BatchBytes, concatFrames } from '../batch-bytes.js';
-import { rawSocket, whenDrained } from '../drain.js';
+import { whenDrained } from '../drain.js';
+import { rawSocket } from './ws-internals.js';
 import { textFrame } from './ws-frames.js';
 import type { Logger } from '../../observability/logger.js';
 import type { WsPolicy } from './ws-policy.js';

@@ -182,8 +182,6 @@ export const DEFAULTS = {
      * (GitHub, Shopify, an hmac typeHeader): off, so one signed body cannot pick its channel.
      */
     unsignedTypeInChannel: false,
-    /** seconds a rejected arrival's receipt is kept (24 h). */
-    rejectedRetentionSeconds: 86_400,
     /** Generic `hmac` provider: the signature header, its encoding, and a prefix before it. */
     hmac: { header: 'x-signature', encoding: 'hex' as 'hex' | 'base64', prefix: '' },
   },

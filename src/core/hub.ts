@@ -24,7 +24,6 @@ export interface HubOptions {
   writeWindowMs?: number;
   /** Replays (resumes and history reads) running at once on this node; 0 or absent: no limit. */
   maxConcurrentReplays?: number;
-  now?: () => number;
 }
 
 interface PendingPublish {

@@ -42,9 +42,10 @@ async function token(argv: string[]): Promise<void> {
 async function main(): Promise<void> {
   if (process.argv[2] === 'token') return token(process.argv.slice(3));
   let config;
+  const deprecations: string[] = [];
   try {
     const path = configPath(process.argv.slice(2));
-    config = buildConfig(path ? loadConfigFile(path) : {}, process.env);
+    config = buildConfig(path ? loadConfigFile(path) : {}, process.env, (w) => deprecations.push(w));
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`herald: ${err.message}\n`);
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger(config.log.level);
+  for (const w of deprecations) log.warn(w);
   const herald = createHerald(config, log);
   const url = await herald.listen();
   log.info(

@@ -89,8 +89,8 @@ export const kafkaSchema = z
     bufferMaxRecords: positiveInt.default(d.bufferMaxRecords),
     fetchMaxBytes: positiveInt.default(d.fetchMaxBytes),
     fetchMaxWaitMs: positiveInt.default(d.fetchMaxWaitMs),
-    lagIntervalMs: positiveInt.default(d.lagIntervalMs),
-    retryMaxDelayMs: positiveInt.default(d.retryMaxDelayMs),
+    lagIntervalSeconds: z.number().positive().default(d.lagIntervalSeconds),
+    retryMaxDelaySeconds: z.number().positive().default(d.retryMaxDelaySeconds),
   })
   .strict()
   .refine((k) => k.heartbeatIntervalMs * 3 <= k.sessionTimeoutMs, {

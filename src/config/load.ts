@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { applyRenamedKeys } from './renamed-keys.js';
 import { configSchema, type Config } from './schema.js';
 
 export class ConfigError extends Error {
@@ -21,13 +22,17 @@ function deepFreeze<T>(o: T): T {
 
 /**
  * Validates a parsed config object (from the file, or `{}`), adds the environment's settings
- * and returns the frozen result. The error names the first bad key by its path.
+ * and returns the frozen result. The error names the first bad key by its path. A renamed key
+ * (src/config/renamed-keys.ts) is read under its new name and reported to `deprecated`, once.
  */
 export function buildConfig(
   file: unknown,
   env: { PORT?: string | undefined; HOST?: string | undefined; HERALD_DATA_DIR?: string | undefined } = {},
+  deprecated: (warning: string) => void = () => {},
 ): Config {
-  const parsed = configSchema.safeParse(file ?? {});
+  const renamed = applyRenamedKeys(file);
+  if (renamed.problem !== undefined) throw new ConfigError(renamed.problem);
+  const parsed = configSchema.safeParse(renamed.file ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     let path = issue.path.join('.');
@@ -53,6 +58,7 @@ export function buildConfig(
   if (!isAbsolute(cfg.store.sqlite.file) && cfg.store.sqlite.file !== ':memory:') {
     cfg.store.sqlite.file = resolve(dataDir, cfg.store.sqlite.file);
   }
+  for (const w of renamed.warnings) deprecated(w);
   return deepFreeze(cfg);
 }
 

@@ -186,7 +186,7 @@ export class KafkaSource implements ReadinessCheck {
       consumer,
       metrics: this.#metrics,
       topics: cfg.topics.map((t) => t.topic),
-      intervalMs: cfg.lagIntervalMs,
+      intervalMs: cfg.lagIntervalSeconds * 1000,
       position: (topic, partition) => this.#positions.get(`${topic}:${partition}`)?.offset,
       fromBeginning: (topic) => cfg.topics.some((t) => t.topic === topic && t.fromBeginning),
     });
@@ -375,7 +375,7 @@ export class KafkaSource implements ReadinessCheck {
   }
 
   #backoff(failures: number): number {
-    const exp = Math.min(this.#config.retryMaxDelayMs, RETRY_BASE_DELAY_MS * 2 ** Math.min(failures, 16));
+    const exp = Math.min(this.#config.retryMaxDelaySeconds * 1000, RETRY_BASE_DELAY_MS * 2 ** Math.min(failures, 16));
     // Full jitter, so members of a group that failed together do not retry in step.
     return Math.round(exp / 2 + (Math.random() * exp) / 2);
   }

@@ -8,13 +8,14 @@ import type { Config } from './config/schema.js';
 import { errorHandler } from './http/errors.js';
 import { corsOptions, requireJsonBody } from './http/local-api.js';
 import { Security } from './auth/security.js';
+import { presenceLookup } from './auth/presence-lookup.js';
 import { StreamGate } from './auth/stream-gate.js';
 import { admitUpgrade, rejectUpgrade } from './auth/ws-admission.js';
 import { serverOptions } from './http/server-options.js';
-import { presenceRoutes } from './presence/presence-routes.js';
 import { compatRoutes } from './http/routes/compat.js';
 import { opsRoutes } from './http/routes/ops.js';
 import { pageRoutes } from './http/routes/pages.js';
+import { presenceRoutes } from './http/routes/presence.js';
 import { publishRoutes } from './http/routes/publish.js';
 import { streamRoutes } from './http/routes/stream.js';
 import type { Logger } from './observability/logger.js';
@@ -124,7 +125,7 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     loggerInstance: log as FastifyBaseLogger,
     // Per-request lines would double the cost of every publish; errors are logged by the handler.
     // No request logs and no onResponse hook: SSE streams drop fastify's response listener
-    // (FASTIFY_RESPONSE_LISTENER in src/transports/sse/sse-streams.ts).
+    // (FASTIFY_RESPONSE_LISTENER in src/transports/sse/sse-internals.ts).
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.limits.maxBodyBytes,
     // Streams are long-lived; fastify must not wait for them on close (SseStreams ends them).
@@ -154,7 +155,7 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     publishRoutes(scope, hub, guard);
     streamRoutes(scope, sse, config.limits.channelsPerStream, gate);
     compatRoutes(scope, { hub, sse, feedChannel: config.compat.feedChannel, wsChannel: config.compat.wsChannel, guard, gate });
-    presenceRoutes(scope, security);
+    presenceRoutes(scope, presenceLookup(security));
     opsRoutes(scope, {
       hub,
       metrics,

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ApiKeyConfig } from './auth-schema.js';
+import type { ApiKeyConfig } from '../config/auth-schema.js';
 import { scopesToGrants, type Principal } from './permissions.js';
 
 interface KnownKey {

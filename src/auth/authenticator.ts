@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { HeraldError } from '../core/errors.js';
 import { ApiKeyTable } from './api-keys.js';
-import type { AuthConfig } from './auth-schema.js';
+import type { AuthConfig } from '../config/auth-schema.js';
 import { JwtVerifier } from './jwt-verifier.js';
 import { ANONYMOUS, type Principal } from './permissions.js';
 

@@ -2,7 +2,8 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { checkChannel } from '../core/channel.js';
 import { HeraldError } from '../core/errors.js';
-import type { JwtConfig } from './auth-schema.js';
+import type { JwtConfig } from '../config/auth-schema.js';
+import { algorithmsFor, HMAC_ALGS, OKP_ALGS, RSA_ALGS } from '../config/jwt-key.js';
 import type { Principal } from './permissions.js';
 
 /** The longest `sub` kept as an identity: it names presence members and rate-limit buckets. */
@@ -13,48 +14,6 @@ export const TOKEN_GRANTS_MAX = 256;
 export const JWKS_TIMEOUT_MS = 5_000;
 /** After a failed or unmatched JWKS fetch, wait this long before fetching again (no stampede). */
 export const JWKS_COOLDOWN_MS = 30_000;
-
-const HMAC_ALGS = ['HS256', 'HS384', 'HS512'];
-const RSA_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
-const EC_ALGS: Record<string, string[]> = { 'P-256': ['ES256'], 'P-384': ['ES384'], 'P-521': ['ES512'] };
-const OKP_ALGS = ['EdDSA', 'Ed25519'];
-
-/**
- * The algorithms a key may verify, from the key's own type. Pinning the list to the key is what
- * defeats algorithm confusion: `alg: none` is never listed, and a token signed with HS256 using
- * the RSA public key as its HMAC secret is refused because an RSA key only verifies RS/PS.
- */
-function algorithmsFor(key: KeyObject): string[] {
-  switch (key.asymmetricKeyType) {
-    case 'rsa':
-    case 'rsa-pss':
-      return RSA_ALGS;
-    case 'ec': {
-      const curve = key.asymmetricKeyDetails?.namedCurve ?? '';
-      const algs = EC_ALGS[curve === 'prime256v1' ? 'P-256' : curve === 'secp384r1' ? 'P-384' : curve === 'secp521r1' ? 'P-521' : curve];
-      if (!algs) throw new Error(`auth.jwt.publicKey: unsupported EC curve ${curve}`);
-      return algs;
-    }
-    case 'ed25519':
-      return OKP_ALGS;
-    default:
-      throw new Error(`auth.jwt.publicKey: unsupported key type ${key.asymmetricKeyType ?? 'unknown'}`);
-  }
-}
-
-/**
- * Why `pem` cannot verify tokens (not a public key node can read, or of a type with no JWS
- * algorithm), or undefined when it can. The config schema asks this at start, so a bad key stops
- * Herald with an error that names `auth.jwt.publicKey` instead of a stack trace.
- */
-export function publicKeyProblem(pem: string): string | undefined {
-  try {
-    algorithmsFor(createPublicKey(pem));
-    return undefined;
-  } catch (err) {
-    return (err as Error).message.replace(/^auth\.jwt\.publicKey: /, '');
-  }
-}
 
 /**
  * Verifies JWTs (RFC 7519) with jose and turns their claims into a Principal: `sub` is the

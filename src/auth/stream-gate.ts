@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { isPattern } from '../core/channel.js';
+import type { StreamAdmission, StreamGuard } from '../http/guard.js';
 import type { PresenceChange } from '../presence/presence-registry.js';
 import { subscriberCredential } from './authenticator.js';
 import type { Security } from './security.js';
@@ -21,11 +22,6 @@ function truthy(v: unknown): boolean {
   return s === '' || s === '1' || s === 'true';
 }
 
-/** An SSE stream let in: call `opened()` once the stream's headers are out. */
-export interface StreamAdmission {
-  opened(): void;
-}
-
 /**
  * Runs a subscriber's checks before an SSE stream starts (`GET /v1/stream`, `GET /sse`): the
  * credential (Authorization header, `token` query parameter, or cookie), each channel's
@@ -33,7 +29,7 @@ export interface StreamAdmission {
  * before the stream opens. Once open, the stream ends with a `herald.error` event when its token
  * expires, and with `?presence=true` it also gets `herald.join` / `herald.leave` events.
  */
-export class StreamGate {
+export class StreamGate implements StreamGuard {
   readonly #security: Security;
 
   constructor(security: Security) {

@@ -1,6 +1,6 @@
 import { SignJWT } from 'jose';
 import { checkChannel } from '../core/channel.js';
-import { JWT_SECRET_MIN_BYTES } from './auth-schema.js';
+import { JWT_SECRET_MIN_BYTES } from '../config/auth-schema.js';
 
 /** Development tokens live an hour unless asked otherwise. */
 export const DEV_TOKEN_TTL_SECONDS = 3_600;

@@ -2,6 +2,7 @@ import { isPattern } from '../core/channel.js';
 import { HeraldError } from '../core/errors.js';
 import type { ConnectionLease, MessageBudget } from '../limits/limits.js';
 import type { PresenceChange } from '../presence/presence-registry.js';
+import type { Frame, WsPolicy, WsPolicyHost } from '../transports/ws/ws-policy.js';
 import { mayPublish, type Principal } from './permissions.js';
 import type { Security } from './security.js';
 import { MAX_TIMER_MS } from './stream-gate.js';
@@ -16,13 +17,6 @@ export const AUTH_CLOSE = {
   RATE_LIMITED: 4429,
 } as const;
 
-type Frame = Record<string, unknown>;
-
-/** What a session needs from its connection. */
-export interface WsSessionHost {
-  reply(frame: Frame): void;
-  close(code: number, reason: string): void;
-}
 
 /**
  * The auth side of one `/v1/ws` connection: who it is, what it may subscribe and publish, when
@@ -30,14 +24,14 @@ export interface WsSessionHost {
  * (src/transports/ws/ws-connection.ts) calls it at subscribe, unsubscribe and publish time and for
  * the ops it adds (`auth`, `presence`); event delivery never touches it.
  */
-export class WsSession {
+export class WsSession implements WsPolicy {
   readonly #security: Security;
   readonly #address: string | undefined;
   readonly #lease: ConnectionLease;
   readonly #budget: MessageBudget | undefined;
   #principal: Principal;
   #identityLease: ConnectionLease | undefined;
-  #host: WsSessionHost | undefined;
+  #host: WsPolicyHost | undefined;
   #expiry: NodeJS.Timeout | undefined;
   /** Subscribed patterns, with the presence membership (and watcher) each holds. */
   readonly #subs = new Map<string, { leave: () => void; unwatch: (() => void) | undefined }>();
@@ -62,7 +56,7 @@ export class WsSession {
   }
 
   /** Binds the session to its open connection and starts the expiry clock. */
-  attach(host: WsSessionHost): void {
+  attach(host: WsPolicyHost): void {
     this.#host = host;
     this.#armExpiry();
   }

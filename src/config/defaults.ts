@@ -189,8 +189,6 @@ export const DEFAULTS = {
      * (GitHub, Shopify, an hmac typeHeader): off, so one signed body cannot pick its channel.
      */
     unsignedTypeInChannel: false,
-    /** seconds a rejected arrival's receipt is kept (24 h). */
-    rejectedRetentionSeconds: 86_400,
     /** Generic `hmac` provider: the signature header, its encoding, and a prefix before it. */
     hmac: { header: 'x-signature', encoding: 'hex' as 'hex' | 'base64', prefix: '' },
   },
@@ -212,10 +210,10 @@ export const DEFAULTS = {
     fetchMaxBytes: 4_194_304,
     /** milliseconds a fetch waits on the broker for new records when there are none. */
     fetchMaxWaitMs: 500,
-    /** milliseconds between consumer lag measurements (`herald_kafka_consumer_lag`). */
-    lagIntervalMs: 5_000,
-    /** milliseconds: the longest wait between retries while the log or Kafka is unavailable. */
-    retryMaxDelayMs: 5_000,
+    /** seconds between consumer lag measurements (`herald_kafka_consumer_lag`). */
+    lagIntervalSeconds: 5,
+    /** seconds: the longest wait between retries while the log or Kafka is unavailable. */
+    retryMaxDelaySeconds: 5,
   },
   log: {
     level: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { checkChannel } from '../core/channel.js';
+import { isEventType } from '../core/event.js';
 import { TYPE_MAX_BYTES } from '../core/limits.js';
-import { RecordTemplate } from '../sources/kafka-template.js';
+import { RecordTemplate } from './kafka-template.js';
 import { DEFAULTS } from './defaults.js';
 
 const d = DEFAULTS.kafka;
@@ -28,8 +29,8 @@ function template(what: 'channel' | 'type') {
     if (what === 'channel') {
       const c = checkChannel(t.constant);
       if (!c.ok || c.pattern) ctx.addIssue({ code: 'custom', message: 'must be a channel name or a template' });
-    } else if (t.constant.length === 0 || Buffer.byteLength(t.constant) > TYPE_MAX_BYTES) {
-      ctx.addIssue({ code: 'custom', message: `must be 1 to ${TYPE_MAX_BYTES} bytes` });
+    } else if (!isEventType(t.constant)) {
+      ctx.addIssue({ code: 'custom', message: `must be 1 to ${TYPE_MAX_BYTES} bytes without control characters` });
     }
   });
 }
@@ -88,8 +89,8 @@ export const kafkaSchema = z
     bufferMaxRecords: positiveInt.default(d.bufferMaxRecords),
     fetchMaxBytes: positiveInt.default(d.fetchMaxBytes),
     fetchMaxWaitMs: positiveInt.default(d.fetchMaxWaitMs),
-    lagIntervalMs: positiveInt.default(d.lagIntervalMs),
-    retryMaxDelayMs: positiveInt.default(d.retryMaxDelayMs),
+    lagIntervalSeconds: z.number().positive().default(d.lagIntervalSeconds),
+    retryMaxDelaySeconds: z.number().positive().default(d.retryMaxDelaySeconds),
   })
   .strict()
   .refine((k) => k.heartbeatIntervalMs * 3 <= k.sessionTimeoutMs, {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULTS } from './defaults.js';
+import { applyRenamedKeys } from './renamed-keys.js';
 import { configSchema, type BackendConfig, type Config, type FileConfig } from './schema.js';
 
 export class ConfigError extends Error {
@@ -22,7 +23,9 @@ function deepFreeze<T>(o: T): T {
 
 /**
  * Validates a parsed config object (from the file, or `{}`), adds the environment's settings
- * and returns the frozen result. The error names the first bad key by its path.
+ * and returns the frozen result. The error names the first bad key by its path. A renamed key
+ * (src/config/renamed-keys.ts) or a `store` key (replaced by `backend`) is read under its new
+ * name and listed once in `deprecations`, which the CLI logs at start.
  */
 export function buildConfig(
   file: unknown,
@@ -33,7 +36,9 @@ export function buildConfig(
     HERALD_BACKEND?: string | undefined;
   } = {},
 ): Config {
-  const parsed = configSchema.safeParse(file ?? {});
+  const renamed = applyRenamedKeys(file);
+  if (renamed.problem !== undefined) throw new ConfigError(renamed.problem);
+  const parsed = configSchema.safeParse(renamed.file ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     let path = issue.path.join('.');
@@ -50,7 +55,7 @@ export function buildConfig(
     throw new ConfigError(`PORT must be an integer from 0 to 65535, got "${env.PORT}"`);
   }
   const dataDir = resolve(env.HERALD_DATA_DIR || './data');
-  const deprecations: string[] = [];
+  const deprecations: string[] = [...renamed.warnings];
   const { store: _legacy, backend: _chosen, ...rest } = parsed.data;
   const backend = resolveBackend(parsed.data, env.HERALD_BACKEND, deprecations);
   if (backend.type === 'sqlite' && !isAbsolute(backend.file) && backend.file !== ':memory:') {

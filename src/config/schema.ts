@@ -3,7 +3,7 @@ import { checkChannel } from '../core/channel.js';
 import { DEFAULTS } from './defaults.js';
 import { kafkaSchema } from './kafka-schema.js';
 import { sourcesSchema } from './sources-schema.js';
-import { authSchema, presenceSchema, trustProxySchema } from '../auth/auth-schema.js';
+import { authSchema, presenceSchema, trustProxySchema } from './auth-schema.js';
 
 const channelName = z.string().refine((s) => {
   const c = checkChannel(s);

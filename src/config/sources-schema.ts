@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { checkChannel } from '../core/channel.js';
+import { HEADER_NAME } from '../core/event.js';
 import { DEFAULTS } from './defaults.js';
 
 /** The providers Herald verifies; each has one verifier in src/transports/webhook-in/. */
@@ -10,7 +11,6 @@ export type Provider = (typeof PROVIDERS)[number];
 const SOURCE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** The placeholders a channel template may hold. */
 const PLACEHOLDER = /\{(type|source)\}/g;
-const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 /**
  * Where each provider's event type comes from when no signature covers it: GitHub and Shopify
  * sign only the body and send the type in a header, and so does a generic `hmac` source with a

@@ -105,16 +105,41 @@ export function dataText(e: StoredEvent): string {
   return e.data.charCodeAt(0) === 0x22 /* " */ ? (JSON.parse(e.data) as string) : e.data;
 }
 
-// C0 controls and DEL: CR, LF and NUL would let a value break out of an SSE field line.
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
+/*
+ * The text rules of the trust line, defined here once: every boundary (publish, inbound webhooks,
+ * Kafka records, outbound endpoint filters, the config) uses these, so no door is laxer than
+ * another.
+ */
 
-function checkLabel(value: unknown, max: number, what: string): string | undefined {
+/**
+ * C0 controls and DEL. CR and LF would let a value break out of an SSE field line or an HTTP
+ * header (response splitting, RFC 9110 §5.5), NUL ends a C string early in a log or a driver.
+ */
+// eslint-disable-next-line no-control-regex
+export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+/** RFC 9110 §5.6.2 token: the characters an HTTP header name may hold (no CR/LF, no `:`). */
+export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Why `value` is not a label of 1 to `max` bytes without control characters, or undefined. */
+export function checkLabel(value: unknown, max: number, what: string): string | undefined {
   if (typeof value !== 'string') return `${what} must be a string`;
   if (value.length === 0) return `${what} must not be empty`;
   if (Buffer.byteLength(value) > max) return `${what} must be at most ${max} bytes`;
-  if (CONTROL.test(value)) return `${what} must not contain control characters (CR, LF, NUL, ...)`;
+  if (CONTROL_CHARACTER.test(value)) return `${what} must not contain control characters (CR, LF, NUL, ...)`;
   return undefined;
+}
+
+/**
+ * Why `value` is not an event type, or undefined: 1 to TYPE_MAX_BYTES bytes (it travels in every
+ * SSE `event:` line, and an empty one reads as `message` there), no control character.
+ */
+export function checkEventType(value: unknown): string | undefined {
+  return checkLabel(value, TYPE_MAX_BYTES, 'type');
+}
+
+export function isEventType(value: unknown): value is string {
+  return checkEventType(value) === undefined;
 }
 
 /**
@@ -136,7 +161,7 @@ export function toEventInput(raw: unknown, where = ''): EventInput {
   }
   let type = DEFAULT_EVENT_TYPE;
   if (o.type !== undefined && o.type !== null) {
-    const bad = checkLabel(o.type, TYPE_MAX_BYTES, 'type');
+    const bad = checkEventType(o.type);
     if (bad) throw new HeraldError('TYPE_INVALID', where + bad);
     type = o.type as string;
   }

@@ -36,7 +36,6 @@ export interface HubOptions {
   onBrokerRecovered?: () => void;
   /** Called when reading the log to fill a gap the broker left failed (the next batch retries). */
   onGapFillFailure?: (err: unknown) => void;
-  now?: () => number;
 }
 
 interface PendingPublish {

@@ -19,6 +19,17 @@ export const PUBLISH_BATCH_MAX_EVENTS = 1_000;
 export const EVENTS_PAGE_MAX = 1_000;
 export const EVENTS_PAGE_DEFAULT = 100;
 
+/**
+ * Rows per page of the operator lists (`GET /v1/endpoints/{id}/deliveries`,
+ * `GET /v1/webhooks/{source}/received`), and the default page: each row carries a body or its
+ * attempts, so a page is kept smaller than a page of events.
+ */
+export const LIST_PAGE_MAX = 500;
+export const LIST_PAGE_DEFAULT = 50;
+
+/** Rows deleted per statement while pruning, so a prune never holds SQLite's write lock for long. */
+export const PRUNE_CHUNK_ROWS = 10_000;
+
 /** Events read from the store per replay query; a replay loops over pages of this size. */
 export const REPLAY_PAGE_EVENTS = 500;
 

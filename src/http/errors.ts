@@ -50,6 +50,16 @@ export function errorHandler(log: Logger) {
   };
 }
 
+/** A list's `?limit=`: `fallback` when absent, else an integer from 1 to `max` (400 LIMIT_INVALID). */
+export function parseLimit(value: string | undefined, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  const limit = Number(value);
+  if (!Number.isInteger(limit) || limit < 1 || limit > max) {
+    throw new HeraldError('LIMIT_INVALID', `limit is an integer from 1 to ${max}`);
+  }
+  return limit;
+}
+
 /** Parses a raw body as JSON, or throws JSON_INVALID (JSON_TOO_DEEP past JSON_MAX_DEPTH). */
 export function parseJson(body: unknown): unknown {
   if (!Buffer.isBuffer(body) || body.length === 0) {

@@ -1,15 +1,13 @@
 import type { FastifyRequest } from 'fastify';
-import { clientAddress } from './client-address.js';
-import { checkLocalCaller } from './local-api.js';
+import type { ServerResponse } from 'node:http';
 
 /**
  * Who may call the publish and operator APIs. With no credentials configured (dev mode) only
  * clients on this machine may, asking for it by a loopback name, from no web page but Herald's
  * own or one named in cors.origins (src/http/local-api.ts): a gateway reachable from a network
  * must never accept anonymous publishes. Subscriptions and the seed routes stay open, as in the
- * original example. With API
- * keys or JWT configured, src/auth/security.ts implements it (`Authorization: Bearer` only, so a
- * browser's cookie can never publish: no CSRF). Every check is synchronous: the credentials were
+ * original example. With API keys or JWT configured, only `Authorization: Bearer` counts, so a
+ * browser's cookie can never publish: no CSRF. src/auth/security.ts implements it in both modes. Every check is synchronous: the credentials were
  * resolved by an onRequest hook.
  */
 export interface Guard {
@@ -27,7 +25,16 @@ export interface Guard {
   operator(req: FastifyRequest): void;
 }
 
-export function devModeGuard(): Guard {
-  const loopbackOnly = (req: FastifyRequest) => checkLocalCaller(req.raw, clientAddress(req), []);
-  return { devMode: true, publisher: loopbackOnly, operator: loopbackOnly, subscriber: () => {}, history: () => {} };
+/** An SSE stream let in: call `opened()` once the stream's headers are out. */
+export interface StreamAdmission {
+  opened(): void;
+}
+
+/**
+ * Who may open an SSE stream (`GET /v1/stream`, `GET /sse`): credentials, each channel's
+ * permission and the connection limits, checked before the stream starts (src/auth/stream-gate.ts
+ * implements it). Rejects with the HeraldError to answer.
+ */
+export interface StreamGuard {
+  admit(req: FastifyRequest, res: ServerResponse, patterns: readonly string[]): Promise<StreamAdmission>;
 }

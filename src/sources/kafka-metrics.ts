@@ -5,9 +5,6 @@ export type KafkaSourceState = 'idle' | 'connecting' | 'consuming' | 'paused' | 
 
 const STATES: readonly KafkaSourceState[] = ['idle', 'connecting', 'consuming', 'paused', 'reconnecting', 'closed'];
 
-/** What happened to a consumed record. */
-export type RecordOutcome = 'stored' | 'duplicate' | 'rejected';
-
 /** The Kafka source's Prometheus metrics, on Herald's registry. */
 export class KafkaMetrics {
   readonly records: Counter<'topic' | 'outcome'>;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildConfig } from '../config/load.js';
 import { mapRecord, rejectionInput, type KafkaRecord, type TopicMapping } from './kafka-record.js';
-import { RecordTemplate } from './kafka-template.js';
+import { RecordTemplate } from '../config/kafka-template.js';
 
 const mapping = (channel: string, type?: string): TopicMapping => ({
   topic: 'orders',

@@ -1,9 +1,9 @@
 import { isUtf8 } from 'node:buffer';
 import { checkChannel } from '../core/channel.js';
 import type { ErrorCode } from '../core/errors.js';
-import type { EventInput, StreamPosition } from '../core/event.js';
+import { isEventType, type EventInput, type StreamPosition } from '../core/event.js';
 import { DEFAULT_EVENT_TYPE, TYPE_MAX_BYTES } from '../core/limits.js';
-import type { RecordTemplate, TemplateRecord } from './kafka-template.js';
+import type { RecordTemplate, TemplateRecord } from '../config/kafka-template.js';
 
 /**
  * The trust line for Kafka records: one record in, either an EventInput (with its stream
@@ -40,10 +40,6 @@ export type Mapped = { readonly ok: true; readonly input: EventInput } | ({ read
 
 /** The type of the events that record rejections in the log. */
 export const REJECTED_EVENT_TYPE = 'kafka.rejected';
-
-// C0 controls and DEL: a type travels in SSE `event:` lines, where CR/LF would inject fields.
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** The stream name the log keeps positions under: one per topic partition. */
 export function streamOf(topic: string, partition: number): string {
@@ -93,7 +89,7 @@ export function mapRecord(mapping: TopicMapping, r: KafkaRecord): Mapped {
   if (mapping.type) {
     const t = mapping.type.render(view);
     if (!t.ok) return { ok: false, code: 'RECORD_UNMAPPABLE', reason: `type: ${t.reason}` };
-    if (t.text.length === 0 || Buffer.byteLength(t.text) > TYPE_MAX_BYTES || CONTROL.test(t.text)) {
+    if (!isEventType(t.text)) {
       return {
         ok: false,
         code: 'RECORD_UNMAPPABLE',

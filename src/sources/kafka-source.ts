@@ -3,14 +3,14 @@ import type { Registry } from 'prom-client';
 import type { KafkaConfig } from '../config/kafka-schema.js';
 import type { EventInput } from '../core/event.js';
 import type { Hub } from '../core/hub.js';
-import type { ReadinessCheck } from '../http/routes/ops.js';
+import type { ReadinessCheck } from '../core/readiness.js';
 import type { Logger } from '../observability/logger.js';
 import { kafkaConnectionOptions } from './kafka-connection.js';
 import { KafkaDeadLetter } from './kafka-dead-letter.js';
 import { KafkaLag } from './kafka-lag.js';
 import { KafkaMetrics, type KafkaSourceState } from './kafka-metrics.js';
 import { mapRecord, rejectionInput, type KafkaRecord, type Rejection, type TopicMapping } from './kafka-record.js';
-import { RecordTemplate } from './kafka-template.js';
+import { RecordTemplate } from '../config/kafka-template.js';
 
 /** milliseconds: the first wait before retrying a failed append, commit target or connection. */
 const RETRY_BASE_DELAY_MS = 100;
@@ -186,7 +186,7 @@ export class KafkaSource implements ReadinessCheck {
       consumer,
       metrics: this.#metrics,
       topics: cfg.topics.map((t) => t.topic),
-      intervalMs: cfg.lagIntervalMs,
+      intervalMs: cfg.lagIntervalSeconds * 1000,
       position: (topic, partition) => this.#positions.get(`${topic}:${partition}`)?.offset,
       fromBeginning: (topic) => cfg.topics.some((t) => t.topic === topic && t.fromBeginning),
     });
@@ -375,7 +375,7 @@ export class KafkaSource implements ReadinessCheck {
   }
 
   #backoff(failures: number): number {
-    const exp = Math.min(this.#config.retryMaxDelayMs, RETRY_BASE_DELAY_MS * 2 ** Math.min(failures, 16));
+    const exp = Math.min(this.#config.retryMaxDelaySeconds * 1000, RETRY_BASE_DELAY_MS * 2 ** Math.min(failures, 16));
     // Full jitter, so members of a group that failed together do not retry in step.
     return Math.round(exp / 2 + (Math.random() * exp) / 2);
   }

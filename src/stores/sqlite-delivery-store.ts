@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { ClosedError } from '../core/errors.js';
 import { claimWithin } from '../core/delivery-store.js';
+import { PRUNE_CHUNK_ROWS } from '../core/limits.js';
 import type {
   Attempt,
   ClaimRequest,
@@ -13,8 +14,8 @@ import type {
   NewDelivery,
 } from '../core/delivery-store.js';
 
-/** Rows deleted per statement while pruning, so a prune never holds the write lock for long. */
-const PRUNE_CHUNK_ROWS = 5_000;
+/** Deliveries examined per prune transaction: each costs two deletes (its attempts, then itself). */
+const PRUNE_CHUNK_DELIVERIES = PRUNE_CHUNK_ROWS / 2;
 
 interface DeliveryRow {
   id: number;
@@ -239,7 +240,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       for (const c of claims) s.release!.run(now, now, c.id, c.claim);
     });
     this.#pruneChunk = db.transaction((after: number, before: number) => {
-      const rows = s.oldest!.all(after, PRUNE_CHUNK_ROWS) as { id: number; status: string; created_at: number }[];
+      const rows = s.oldest!.all(after, PRUNE_CHUNK_DELIVERIES) as { id: number; status: string; created_at: number }[];
       let deleted = 0;
       for (const r of rows) {
         if (r.created_at >= before) return { deleted, next: undefined };
@@ -248,7 +249,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
         s.deleteDelivery!.run(r.id);
         deleted++;
       }
-      return { deleted, next: rows.length < PRUNE_CHUNK_ROWS ? undefined : rows[rows.length - 1]!.id };
+      return { deleted, next: rows.length < PRUNE_CHUNK_DELIVERIES ? undefined : rows[rows.length - 1]!.id };
     });
     this.#deleteEndpointTx = db.transaction((id: string) => {
       s.deleteEndpointAttempts!.run(id);

@@ -12,6 +12,7 @@ import {
   type RetentionPolicy,
 } from '../core/event-store.js';
 import { makeReceipt, type Receipt, type ReceiptInput, type ReceiptQuery } from '../core/inbound-receipt.js';
+import { PRUNE_CHUNK_ROWS } from '../core/limits.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 import { SqliteLogReader } from './sqlite-log-reader.js';
 import { migrateSqlite, sqliteLogEpoch } from './sqlite-migrations.js';
@@ -42,8 +43,6 @@ export interface SqliteEventStoreOptions {
  * written, and a page found here costs no system call.
  */
 export const PAGE_CACHE_KIB = 65_536;
-/** Rows deleted per statement while pruning, so a prune never holds the write lock for long. */
-const PRUNE_CHUNK_ROWS = 10_000;
 
 interface Row {
   seq: number;

@@ -1,8 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Receipt, ReceiptInput, ReceiptQuery, ReceiptStatus } from '../core/inbound-receipt.js';
+import { PRUNE_CHUNK_ROWS } from '../core/limits.js';
 
-/** Rows deleted per statement while pruning receipts, so a prune never holds the lock long. */
-const PRUNE_CHUNK_ROWS = 10_000;
 
 interface ReceiptRow {
   id: number;

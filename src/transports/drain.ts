@@ -1,6 +1,4 @@
 import type { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
-import type { WebSocket } from 'ws';
 
 /**
  * Resolves once `stream` has handed its buffered bytes to the kernel ('drain') or is gone
@@ -17,12 +15,4 @@ export function whenDrained(stream: EventEmitter & { writableLength: number; des
     stream.on('drain', done);
     stream.on('close', done);
   });
-}
-
-/**
- * The TCP socket under a `ws` WebSocket. `ws` keeps it in `_socket`; Herald needs it to cork a
- * tick's frames into one write and to wait for 'drain' during a replay.
- */
-export function rawSocket(ws: WebSocket): Socket {
-  return (ws as unknown as { _socket: Socket })._socket;
 }

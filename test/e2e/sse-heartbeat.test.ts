@@ -37,7 +37,7 @@ describe('SSE heartbeats and what an open stream keeps', () => {
       assert.deepEqual(req.headers, {});
       // fastify's listener runs onResponse hooks and request logs, neither of which Herald has.
       // If this fails after a fastify upgrade, the listener was renamed: update
-      // FASTIFY_RESPONSE_LISTENER in src/transports/sse/sse-streams.ts.
+      // FASTIFY_RESPONSE_LISTENER in src/transports/sse/sse-internals.ts.
       const names = [...res.listeners('finish'), ...res.listeners('error')].map((l) => l.name);
       assert.ok(names.length > 0, 'node keeps its own finish listener');
       assert.ok(!names.includes('onResFinished'), names.join(', '));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { rawSocket } from '../../src/transports/drain.js';
+import { rawSocket } from '../../src/transports/ws/ws-internals.js';
 import { openWs } from '../helpers/clients.js';
 import { startInProcess, waitFor } from '../helpers/herald.js';
 

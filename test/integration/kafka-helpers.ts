@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { waitFor } from '../helpers/herald.js';
 
 /** Group timings the single test broker accepts (its minimum session is 6 s) and tests like. */
-export const FAST_GROUP = { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500, lagIntervalMs: 200, fetchMaxWaitMs: 100 };
+export const FAST_GROUP = { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500, lagIntervalSeconds: 0.2, fetchMaxWaitMs: 100 };
 
 export interface LoggedEvent {
   id: string;

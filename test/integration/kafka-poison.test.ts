@@ -112,7 +112,7 @@ describe('Kafka in: bad records and a failing log never stall a partition', () =
       ...FAST_GROUP,
       batchMaxRecords: 20,
       bufferMaxRecords: 50,
-      retryMaxDelayMs: 200,
+      retryMaxDelaySeconds: 0.2,
       topics: [{ topic, channel: 'bp.{key}', fromBeginning: true }],
     });
     const source = new KafkaSource({ config, hub, log: createLogger('silent'), registry });

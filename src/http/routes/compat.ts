@@ -6,8 +6,7 @@ import type { Hub } from '../../core/hub.js';
 import { plainFrame } from '../../transports/sse/sse-encoder.js';
 import type { SseStreams } from '../../transports/sse/sse-streams.js';
 import { parseJson, sendError } from '../errors.js';
-import type { Guard } from '../guard.js';
-import type { StreamGate } from '../../auth/stream-gate.js';
+import type { Guard, StreamGuard } from '../guard.js';
 import { decidedHeaders, resumePosition } from './stream.js';
 
 /** The text the seed routes answer with, word for word. */
@@ -34,7 +33,7 @@ export function rfc3339(d: Date): string {
  */
 export function compatRoutes(
   app: FastifyInstance,
-  deps: { hub: Hub; sse: SseStreams; feedChannel: string; wsChannel: string; guard?: Guard; gate?: StreamGate },
+  deps: { hub: Hub; sse: SseStreams; feedChannel: string; wsChannel: string; guard?: Guard; gate?: StreamGuard },
 ): void {
   const { hub, sse, feedChannel, wsChannel, guard, gate } = deps;
   // In dev mode the seed routes stay open, as in the original example; with credentials

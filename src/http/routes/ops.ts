@@ -1,18 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Hub } from '../../core/hub.js';
+import type { ReadinessCheck } from '../../core/readiness.js';
 import type { Metrics } from '../../observability/metrics.js';
-
-/** A component `/readyz` asks besides the store (the Kafka consumer). */
-export interface ReadinessCheck {
-  readonly name: string;
-  readonly ready: boolean;
-  readonly state: string;
-  /**
-   * Listed in `checks` only while not ready: a part every node has (the broker) shows up when it
-   * fails, so a healthy single node still answers `{"status":"ready"}`.
-   */
-  readonly listedOnlyWhenFailing?: boolean;
-}
 
 /** `/healthz` (the process answers), `/readyz` (it can take traffic), `/metrics` (Prometheus). */
 export function opsRoutes(

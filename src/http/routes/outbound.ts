@@ -2,13 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import { HeraldError } from '../../core/errors.js';
 import { formatEventId, parsePosition, type Position } from '../../core/position.js';
 import type { Attempt, Delivery, DeliveryStatus, EndpointRecord } from '../../core/delivery-store.js';
+import { LIST_PAGE_DEFAULT, LIST_PAGE_MAX } from '../../core/limits.js';
 import type { OutboundWebhooks } from '../../transports/webhook-out/outbound-webhooks.js';
-import { parseJson } from '../errors.js';
+import { parseJson, parseLimit } from '../errors.js';
 import type { Guard } from '../guard.js';
-
-/** Deliveries per page of the delivery log, and the default page. */
-export const DELIVERIES_PAGE_MAX = 500;
-export const DELIVERIES_PAGE_DEFAULT = 50;
 
 const STATUSES = new Set<DeliveryStatus>(['pending', 'delivered', 'dead', 'held']);
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -83,13 +80,7 @@ function routes(app: FastifyInstance, outbound: OutboundWebhooks, log: LogPositi
       }
       status = q.status as DeliveryStatus;
     }
-    let limit = DELIVERIES_PAGE_DEFAULT;
-    if (q.limit !== undefined) {
-      limit = Number(q.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > DELIVERIES_PAGE_MAX) {
-        throw new HeraldError('LIMIT_INVALID', `limit is an integer from 1 to ${DELIVERIES_PAGE_MAX}`);
-      }
-    }
+    const limit = parseLimit(q.limit, LIST_PAGE_DEFAULT, LIST_PAGE_MAX);
     const before = q.before === undefined ? undefined : parseDeliveryId(q.before);
     const list = await outbound.listDeliveries(req.params.id, { status, before, limit });
     const epoch = await log.epoch();

@@ -5,7 +5,7 @@ import { parsePosition } from '../../core/position.js';
 import { checkChannel } from '../../core/channel.js';
 import type { Hub } from '../../core/hub.js';
 import { EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX, PUBLISH_BATCH_MAX_EVENTS } from '../../core/limits.js';
-import { parseJson } from '../errors.js';
+import { parseJson, parseLimit } from '../errors.js';
 import type { Guard } from '../guard.js';
 
 /** `POST /v1/publish` and `GET /v1/events`: the publish API and the history behind resume. */
@@ -41,13 +41,7 @@ export function publishRoutes(app: FastifyInstance, hub: Hub, guard: Guard): voi
       guard.subscriber(req, c);
     }
     const after = q.after === undefined ? { seq: 0 } : parsePosition(single(q.after));
-    let limit = EVENTS_PAGE_DEFAULT;
-    if (q.limit !== undefined) {
-      limit = Number(single(q.limit));
-      if (!Number.isInteger(limit) || limit < 1 || limit > EVENTS_PAGE_MAX) {
-        throw new HeraldError('LIMIT_INVALID', `limit is an integer from 1 to ${EVENTS_PAGE_MAX}`);
-      }
-    }
+    const limit = parseLimit(q.limit === undefined ? undefined : single(q.limit), EVENTS_PAGE_DEFAULT, EVENTS_PAGE_MAX);
     // After the checks, so a refused or malformed request costs no token.
     guard.history(req);
     const events = await hub.history(channels, after, limit, req.raw.socket);

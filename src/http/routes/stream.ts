@@ -6,7 +6,7 @@ import { HeraldError } from '../../core/errors.js';
 import { parsePosition, type Position } from '../../core/position.js';
 import { typedFrame } from '../../transports/sse/sse-encoder.js';
 import type { SseStreams } from '../../transports/sse/sse-streams.js';
-import type { StreamGate } from '../../auth/stream-gate.js';
+import type { StreamGuard } from '../guard.js';
 
 /**
  * The resume position of an SSE request. The `Last-Event-ID` header wins over the `lastEventId`
@@ -34,7 +34,7 @@ export function decidedHeaders(reply: FastifyReply): OutgoingHttpHeaders {
 }
 
 /** `gate` checks credentials, permissions and limits before a stream opens (src/auth/stream-gate.ts). */
-export function streamRoutes(app: FastifyInstance, sse: SseStreams, maxChannels: number, gate?: StreamGate): void {
+export function streamRoutes(app: FastifyInstance, sse: SseStreams, maxChannels: number, gate?: StreamGuard): void {
   app.get('/v1/stream', { childLoggerFactory: streamLogger }, async (req, reply) => {
     const q = req.query as Record<string, string | string[] | undefined>;
     const patterns = [...new Set(([] as string[]).concat(q.channel ?? []))];

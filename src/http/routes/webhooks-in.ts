@@ -2,14 +2,11 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { HeraldError } from '../../core/errors.js';
 import type { Receipt, ReceiptStatus } from '../../core/inbound-receipt.js';
 import { formatEventId } from '../../core/position.js';
+import { LIST_PAGE_DEFAULT, LIST_PAGE_MAX } from '../../core/limits.js';
 import type { Logger } from '../../observability/logger.js';
 import type { WebhookReceiver } from '../../transports/webhook-in/webhook-receiver.js';
-import { errorHandler } from '../errors.js';
+import { errorHandler, parseLimit } from '../errors.js';
 import type { Guard } from '../guard.js';
-
-/** Receipts per page of `GET /v1/webhooks/{name}/received`, and the default page. */
-export const RECEIPTS_PAGE_MAX = 500;
-export const RECEIPTS_PAGE_DEFAULT = 50;
 
 const STATUSES: readonly ReceiptStatus[] = ['accepted', 'duplicate', 'replayed', 'rejected'];
 
@@ -66,10 +63,7 @@ export function webhookInRoutes(
     guard.operator(req);
     const source = receiver.source((req.params as { name: string }).name);
     const q = req.query as Record<string, string | undefined>;
-    const limit = q.limit === undefined ? RECEIPTS_PAGE_DEFAULT : Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > RECEIPTS_PAGE_MAX) {
-      throw new HeraldError('LIMIT_INVALID', `limit is an integer from 1 to ${RECEIPTS_PAGE_MAX}`);
-    }
+    const limit = parseLimit(q.limit, LIST_PAGE_DEFAULT, LIST_PAGE_MAX);
     const before = q.before === undefined ? 0 : receiptId(q.before);
     const status = q.status as ReceiptStatus | undefined;
     if (status !== undefined && !STATUSES.includes(status)) {

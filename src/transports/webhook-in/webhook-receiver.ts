@@ -1,11 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Counter } from 'prom-client';
 import { ClosedError, HeraldError } from '../../core/errors.js';
-import type { EventInput } from '../../core/event.js';
+import { CONTROL_CHARACTER, isEventType, type EventInput } from '../../core/event.js';
 import type { Hub } from '../../core/hub.js';
 import type { Receipt, ReceiptInput, ReceiptQuery } from '../../core/inbound-receipt.js';
 import { TYPE_MAX_BYTES } from '../../core/limits.js';
-import { DEFAULTS } from '../../config/defaults.js';
 import type { SourceConfig } from '../../config/sources-schema.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
@@ -20,11 +19,15 @@ export const PROVIDER_ID_MAX_BYTES = 180;
 export const AUDIT_HEADER_MAX_BYTES = 1_024;
 /** Receipts kept per source, newest first: bounds the log under a flood of forged requests. */
 export const RECEIPTS_MAX_PER_SOURCE = 100_000;
+/**
+ * seconds a rejected arrival's receipt is kept (24 h), or the source's `retentionSeconds` when
+ * shorter: long enough to debug a misconfigured provider, short enough that a flood of forged
+ * requests does not fill the disk for days. A constant, not a config key: no one has needed
+ * another value, and the per-source cap (RECEIPTS_MAX_PER_SOURCE) bounds them anyway.
+ */
+export const REJECTED_RETENTION_SECONDS = 86_400;
 /** Rejected receipts waiting for their batched write; past it they are counted, not kept. */
 export const REJECTED_QUEUE_MAX = 10_000;
-
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
 
 export interface Source {
   readonly name: string;
@@ -112,10 +115,11 @@ export class WebhookReceiver {
 
   #toInput(source: Source, req: InboundRequest, v: VerifiedWebhook): EventInput {
     const { id, type, payload } = v;
-    if (Buffer.byteLength(type) > TYPE_MAX_BYTES || CONTROL.test(type)) {
+    // The publish API's rule (core/event.ts): an empty type used to pass here.
+    if (!isEventType(type)) {
       throw new HeraldError('WEBHOOK_PAYLOAD_INVALID', `the event type must be 1-${TYPE_MAX_BYTES} bytes without control characters`);
     }
-    if (id !== undefined && (Buffer.byteLength(id) > PROVIDER_ID_MAX_BYTES || CONTROL.test(id))) {
+    if (id !== undefined && (Buffer.byteLength(id) > PROVIDER_ID_MAX_BYTES || CONTROL_CHARACTER.test(id))) {
       throw new HeraldError('WEBHOOK_PAYLOAD_INVALID', `the event id must be 1-${PROVIDER_ID_MAX_BYTES} bytes without control characters`);
     }
     const retentionMs = source.config.retentionSeconds * 1000;
@@ -147,7 +151,7 @@ export class WebhookReceiver {
     this.#counter.inc({ source: source.name, status: 'rejected' });
     this.#log.debug({ source: source.name, code: err.code }, 'webhook rejected');
     if (this.#closed || this.#rejected.length >= REJECTED_QUEUE_MAX) return;
-    const keepSeconds = Math.min(source.config.retentionSeconds, DEFAULTS.sources.rejectedRetentionSeconds);
+    const keepSeconds = Math.min(source.config.retentionSeconds, REJECTED_RETENTION_SECONDS);
     this.#rejected.push({
       source: source.name,
       status: 'rejected',

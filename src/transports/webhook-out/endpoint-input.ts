@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { checkChannel } from '../../core/channel.js';
 import { HeraldError } from '../../core/errors.js';
+import { HEADER_NAME, isEventType } from '../../core/event.js';
 import { TYPE_MAX_BYTES } from '../../core/limits.js';
 import type { Ordering } from '../../core/delivery-store.js';
 import { isForbiddenAddress } from './ssrf-guard.js';
@@ -20,10 +21,6 @@ export const HEADER_VALUE_MAX_CHARS = 4_096;
 /** Upper bound of an endpoint's `maxConcurrency`. */
 export const ENDPOINT_CONCURRENCY_MAX = 1_000;
 
-/** RFC 9110 §5.6.2 token: the characters a header name may hold. */
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
 /**
  * RFC 9110 §5.5: a field value is HTAB, SP, visible ASCII and obs-text (0x80-0xFF), nothing else.
  * A value outside it (CR/LF: request splitting; U+0100 and above: no single byte to send) is
@@ -144,7 +141,7 @@ function checkTypes(value: unknown): string[] {
     throw new HeraldError('TYPE_INVALID', `"types" must be null or a list of 1 to ${ENDPOINT_TYPES_MAX} event types`);
   }
   for (const t of value) {
-    if (typeof t !== 'string' || t.length === 0 || Buffer.byteLength(t) > TYPE_MAX_BYTES || CONTROL.test(t)) {
+    if (!isEventType(t)) {
       throw new HeraldError('TYPE_INVALID', `${JSON.stringify(t)}: an event type is 1 to ${TYPE_MAX_BYTES} bytes without control characters`);
     }
   }

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import type { Config } from '../../config/schema.js';
 import { HeraldError } from '../../core/errors.js';
 import type { Hub } from '../../core/hub.js';
+import { REPLAY_PAGE_EVENTS } from '../../core/limits.js';
 import type { Logger } from '../../observability/logger.js';
 import { DeliveryDispatcher, type DispatcherOptions } from './delivery-dispatcher.js';
 import { DeliveryPlanner } from './delivery-planner.js';
@@ -14,8 +15,6 @@ import { RetrySchedule } from './retry-policy.js';
 import { ThreadedWebhookSender } from './threaded-sender.js';
 import { WebhookSender, type Sender } from './webhook-sender.js';
 
-/** Events read from the log per page of a replay. */
-const REPLAY_PAGE_EVENTS = 500;
 /** Deliveries one replay call may create; a bigger replay is continued from the position it returns. */
 export const REPLAY_MAX_EVENTS = 10_000;
 /** milliseconds between prunes of finished deliveries. */

@@ -11,10 +11,11 @@ import {
   type ResetReason,
 } from '../../core/subscription.js';
 import { BatchBytes, concatFrames } from '../batch-bytes.js';
-import { rawSocket, whenDrained } from '../drain.js';
+import { whenDrained } from '../drain.js';
+import { rawSocket } from './ws-internals.js';
 import { textFrame } from './ws-frames.js';
 import type { Logger } from '../../observability/logger.js';
-import type { WsSession } from '../../auth/ws-session.js';
+import type { WsPolicy } from './ws-policy.js';
 
 /** WebSocket close codes Herald uses (RFC 6455 7.4; 4000-4999 are the application's). */
 export const CLOSE = {
@@ -69,7 +70,7 @@ export interface WsConnectionOptions {
   /** `true`, `false`, or the channel patterns clients may publish to. */
   clientPublish: boolean | readonly string[];
   /** Credentials, permissions, limits and presence of this connection (src/auth/ws-session.ts). */
-  session?: WsSession | undefined;
+  session?: WsPolicy | undefined;
   /** Called once when the connection is cut off as slow (for the metrics). */
   onSlow?: (() => void) | undefined;
 }

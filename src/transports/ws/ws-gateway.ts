@@ -5,11 +5,12 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { dataText, type StoredEvent } from '../../core/event.js';
 import type { Hub } from '../../core/hub.js';
 import { Subscription, type DisconnectReason, type ResetReason } from '../../core/subscription.js';
-import { rawSocket, whenDrained } from '../drain.js';
+import { whenDrained } from '../drain.js';
+import { rawSocket } from './ws-internals.js';
 import { Sweep } from '../sweep.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics, Transport } from '../../observability/metrics.js';
-import type { WsSession } from '../../auth/ws-session.js';
+import type { WsPolicy } from './ws-policy.js';
 import { CLOSE, closeSlow, sendBounded, SLOW_CLOSE_GRACE_MS, WsConnection } from './ws-connection.js';
 
 export interface WsGatewayOptions {
@@ -28,7 +29,7 @@ export interface WsGatewayOptions {
    * to the connection's session or rejects with the error to answer. Absent: every upgrade is
    * accepted.
    */
-  admit?: (req: IncomingMessage, channels: readonly string[]) => Promise<WsSession>;
+  admit?: (req: IncomingMessage, channels: readonly string[]) => Promise<WsPolicy>;
   /** Answers a refused upgrade (status and JSON error body). */
   reject?: (socket: Duplex, err: unknown) => void;
 }
@@ -170,7 +171,7 @@ export class WsGateway {
     );
   }
 
-  #accept(ws: WebSocket, transport: 'ws' | 'ws_compat', session: WsSession | undefined): void {
+  #accept(ws: WebSocket, transport: 'ws' | 'ws_compat', session: WsPolicy | undefined): void {
     const { hub, metrics, log } = this.#opts;
     const max = this.#opts.maxBacklogBytes;
     const onSlow = () => metrics.slowDisconnect(transport);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { checkChannel } from '../core/channel.js';
-import { DEFAULTS } from '../config/defaults.js';
-import { publicKeyProblem } from './jwt-verifier.js';
+import { DEFAULTS } from './defaults.js';
+import { publicKeyProblem } from './jwt-key.js';
 
 /**
  * The config schema of `auth`, `presence` and `trustProxy` (docs/auth.md). src/config/schema.ts
@@ -89,4 +89,3 @@ export const trustProxySchema = z.union([z.boolean(), z.number().int().min(1).ma
 export type AuthConfig = z.infer<typeof authSchema>;
 export type JwtConfig = NonNullable<AuthConfig['jwt']>;
 export type ApiKeyConfig = AuthConfig['apiKeys'][number];
-export type PresenceConfig = z.infer<typeof presenceSchema>;

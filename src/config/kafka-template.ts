@@ -11,7 +11,9 @@ import { isUtf8 } from 'node:buffer';
  *   indexes (`{value.user.id}`, `{value.items.0.sku}`); only strings, numbers and booleans
  *   resolve
  *
- * Templates are compiled once when the config is loaded; a bad template is a config error.
+ * Templates are compiled once when the config is loaded; a bad template is a config error. That
+ * is why this file lives in config/ although src/sources/ renders them: config sits below the
+ * sources in the layers, so the schema may use it and the sources may too.
  * Rendering never throws: a placeholder the record cannot fill makes `render` return undefined
  * with the reason, and the caller rejects the record.
  */

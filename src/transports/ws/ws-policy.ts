@@ -1,0 +1,30 @@
+/**
+ * What the WebSocket protocol core asks of a connection's credentials, permissions, limits and
+ * presence. src/auth/ws-session.ts implements it; the transport only knows this shape, so the
+ * layers run one way (auth uses the transport, never the reverse).
+ */
+
+export type Frame = Record<string, unknown>;
+
+/** What a policy needs from its connection. */
+export interface WsPolicyHost {
+  reply(frame: Frame): void;
+  close(code: number, reason: string): void;
+}
+
+export interface WsPolicy {
+  /** Called once the connection exists: replies and closes go through `host`. */
+  attach(host: WsPolicyHost): void;
+  /** False when the client sent past its frame rate (the policy has closed the connection). */
+  admitFrame(): boolean;
+  /** Throws the HeraldError to answer unless the connection may subscribe to `pattern`. */
+  authorizeSubscribe(pattern: string): void;
+  /** Throws unless the connection may publish to `channel` (`allowedByConfig`: websocket.clientPublish). */
+  authorizePublish(channel: string, allowedByConfig: boolean): void;
+  subscribed(pattern: string, frame: Frame): void;
+  unsubscribed(pattern: string): void;
+  /** Handles an op the core does not know (`auth`, `presence`); false when it is not the policy's. */
+  handleOp(op: unknown, frame: Frame, ref: unknown): boolean;
+  /** Gives back the connection's places (limits, presence); idempotent. */
+  close(): void;
+}

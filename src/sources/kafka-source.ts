@@ -7,6 +7,7 @@ import type { ReadinessCheck } from '../core/readiness.js';
 import type { Logger } from '../observability/logger.js';
 import { kafkaConnectionOptions } from './kafka-connection.js';
 import { KafkaDeadLetter } from './kafka-dead-letter.js';
+import { describeKafkaFailure } from './kafka-failure.js';
 import { KafkaLag } from './kafka-lag.js';
 import { KafkaMetrics, type KafkaSourceState } from './kafka-metrics.js';
 import { mapRecord, rejectionInput, type KafkaRecord, type Rejection, type TopicMapping } from './kafka-record.js';
@@ -135,7 +136,10 @@ export class KafkaSource implements ReadinessCheck {
         if (this.#closing) break;
         failures++;
         if (failures === 1 || failures % RETRY_WARN_EVERY === 0) {
-          this.#log.warn({ err, failures }, 'kafka: consumer failed; reconnecting');
+          // The message names the cause (no broker reachable at the configured address, a TLS
+          // or SASL failure), not only the client's "findGroupCoordinator failed 4 times".
+          const why = describeKafkaFailure(err, this.#config.brokers);
+          this.#log.warn({ err, failures }, `kafka: ${why}; reconnecting`);
         }
       }
       await this.#teardown();
@@ -312,7 +316,8 @@ export class KafkaSource implements ReadinessCheck {
         if (this.#closing) throw new Stopping();
         this.#metrics.retries.inc({ operation });
         if (failures === 0 || failures % RETRY_WARN_EVERY === 0) {
-          this.#log.warn({ err, operation, failures: failures + 1 }, 'kafka: paused, retrying');
+          const why = describeKafkaFailure(err, this.#config.brokers);
+          this.#log.warn({ err, operation, failures: failures + 1 }, `kafka: paused, retrying: ${why}`);
         }
         this.#setState('paused');
         await this.#sleep(this.#backoff(failures + 1));

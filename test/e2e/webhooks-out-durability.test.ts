@@ -71,9 +71,10 @@ test('two nodes sending from one queue never send the same delivery at once', as
   const log = createLogger('silent');
   const events = new SqliteEventStore({ file });
   const hub = new Hub({ store: events, broker: new MemoryBroker() });
-  // Node A plans and sends; node B only sends, from its own connection to the same file.
+  // Both nodes send, each from its own connection to the same file; only the holder of the
+  // planner lease (A, started first) plans, so each event becomes one delivery.
   const a = new OutboundWebhooks({ hub, store: new SqliteDeliveryStore(events.database), config: config.outbound, log });
-  const b = new OutboundWebhooks({ hub, store: new SqliteDeliveryStore(connect(file)), config: config.outbound, log, plan: false });
+  const b = new OutboundWebhooks({ hub, store: new SqliteDeliveryStore(connect(file)), config: config.outbound, log });
   const rx = await startReceiver();
   rx.handle(async () => {
     await new Promise((r) => setTimeout(r, Math.random() * 10));

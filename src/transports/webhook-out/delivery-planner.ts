@@ -1,7 +1,7 @@
 import { eventJsonText, type StoredEvent } from '../../core/event.js';
-import type { Hub } from '../../core/hub.js';
 import { Subscription, type DisconnectReason, type ResetReason } from '../../core/subscription.js';
 import type { Logger } from '../../observability/logger.js';
+import type { OutboundLog } from './outbound-log.js';
 import type { DeliveryHandOff } from './delivery-dispatcher.js';
 import type { DeliveryStore, NewDelivery } from '../../core/delivery-store.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
@@ -12,7 +12,8 @@ export const PLANNER_BACKLOG_MAX_BYTES = 16 * 1_048_576;
 const PLANNER_RETRY_DELAY_MS = 1_000;
 
 export interface DeliveryPlannerOptions {
-  hub: Hub;
+  /** The log, through the wing's own narrow interface (the hub satisfies it). */
+  hub: OutboundLog;
   store: DeliveryStore;
   registry: EndpointRegistry;
   log: Logger;

@@ -3,9 +3,9 @@ import type { LookupFunction } from 'node:net';
 import { hostname } from 'node:os';
 import type { Config } from '../../config/schema.js';
 import { HeraldError } from '../../core/errors.js';
-import type { Hub } from '../../core/hub.js';
 import { REPLAY_PAGE_EVENTS } from '../../core/limits.js';
 import type { Logger } from '../../observability/logger.js';
+import type { OutboundLog } from './outbound-log.js';
 import { DeliveryDispatcher, type DispatcherOptions } from './delivery-dispatcher.js';
 import { DeliveryPlanner } from './delivery-planner.js';
 import type { Delivery, DeliveryQuery, DeliveryStore, EndpointRecord, NewDelivery } from '../../core/delivery-store.js';
@@ -22,7 +22,8 @@ export const REPLAY_MAX_EVENTS = 10_000;
 const PRUNE_INTERVAL_MS = 60_000;
 
 export interface OutboundWebhooksOptions {
-  hub: Hub;
+  /** The log, through the wing's own narrow interface (the hub satisfies it). */
+  hub: OutboundLog;
   store: DeliveryStore;
   config: Config['outbound'];
   log: Logger;
@@ -41,7 +42,7 @@ export interface OutboundWebhooksOptions {
 export class OutboundWebhooks {
   readonly registry: EndpointRegistry;
   readonly store: DeliveryStore;
-  readonly #hub: Hub;
+  readonly #hub: OutboundLog;
   readonly #config: Config['outbound'];
   readonly #log: Logger;
   readonly #now: () => number;

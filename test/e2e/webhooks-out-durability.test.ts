@@ -123,4 +123,9 @@ test('after SIGKILL the restarted process takes back the dead one\'s leases at o
     second.logs.some((l) => l.msg === 'outbound webhooks: took back the leases of a stopped process'),
     'the restart says it took the leases back',
   );
+  // The killed process held the planner lease too: the restart plans at once instead of after it runs out.
+  assert.ok(
+    second.logs.some((l) => l.msg === 'outbound webhooks: took back the planner lease of a stopped process'),
+    'the restart says it took the planner lease back',
+  );
 });

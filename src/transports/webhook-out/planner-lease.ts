@@ -54,7 +54,9 @@ export class PlannerLease {
    * that fails to start here rejects, as a store that cannot be read fails the node's start.
    */
   async start(): Promise<void> {
-    await this.#attempt(true);
+    // Through #tick, so a close() during the first attempt waits for it.
+    this.#tick = this.#attempt(true).finally(() => (this.#tick = undefined));
+    await this.#tick;
     if (this.#closed) return;
     this.#timer = setInterval(() => void this.#try(), this.#opts.ttlMs / PLANNER_LEASE_RENEWALS);
     this.#timer.unref();
@@ -79,7 +81,11 @@ export class PlannerLease {
       got = this.#until !== undefined && now() + ttlMs / PLANNER_LEASE_RENEWALS < this.#until;
       if (got) return;
     }
-    if (this.#closed) return;
+    if (this.#closed) {
+      // Closed while the store answered: a lease just taken is given back, not left to run out.
+      if (got && this.#until === undefined) await store.releaseLease(PLANNER_LEASE, owner).catch(() => {});
+      return;
+    }
     if (got) {
       const was = this.#until;
       this.#until = at + ttlMs;

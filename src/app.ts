@@ -56,7 +56,10 @@ export interface HeraldParts {
 /** Wires a Herald node from a validated config. Nothing listens until `listen()`. */
 export function createHerald(config: Config, log: Logger, parts: HeraldParts = {}): Herald {
   const metrics = new Metrics();
-  const backend = createBackend(config.backend);
+  const backend = createBackend(config.backend, {
+    patterns: config.presence.channels,
+    leaveDelayMs: config.presence.leaveDelaySeconds * 1000,
+  });
   const broker: Broker = parts.broker ?? new MemoryBroker();
   const storeHealth = new StoreHealth({ log, probe: backend.writeProbe });
   const hub = new Hub({
@@ -80,7 +83,7 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     maxConcurrentReplays: config.limits.concurrentReplays,
   });
   const kafka = config.kafka && new KafkaSource({ config: config.kafka, hub, log, registry: metrics.registry });
-  const security = new Security(config, log);
+  const security = new Security(config, log, Date.now, backend.presence);
   const guard = security.guard;
   const gate = new StreamGate(security);
   const webhooks = new WebhookReceiver({ hub, inbound: backend.inbound, log, metrics, sources: config.sources });

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { HeraldError } from '../core/errors.js';
 import type { PresenceLookup } from '../http/routes/presence.js';
-import type { PresenceSnapshot } from '../presence/presence-registry.js';
+import type { PresenceSnapshot } from '../core/presence.js';
 import { subscriberCredential } from './authenticator.js';
 import { ANONYMOUS } from './permissions.js';
 import type { Security } from './security.js';

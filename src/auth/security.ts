@@ -7,6 +7,7 @@ import type { Guard } from '../http/guard.js';
 import { checkLocalCaller, sameOrigin } from '../http/local-api.js';
 import { Limits, type ConnectionLease } from '../limits/limits.js';
 import type { Logger } from '../observability/logger.js';
+import type { PresenceStore } from '../core/presence.js';
 import { PresenceRegistry } from '../presence/presence-registry.js';
 import { Authenticator, bearerToken, type Credential } from './authenticator.js';
 import { ANONYMOUS, maySubscribe, mayPublish, type Principal } from './permissions.js';
@@ -37,20 +38,26 @@ export class Security {
   readonly config: Config;
   readonly authenticator: Authenticator;
   readonly limits: Limits;
-  readonly presence: PresenceRegistry;
+  readonly presence: PresenceStore;
   readonly guard: Guard;
   readonly #log: Logger;
   readonly #resolved = new WeakMap<IncomingMessage, Resolved>();
 
-  constructor(config: Config, log: Logger, now: () => number = Date.now) {
+  /**
+   * `presence`: the backend set's presence store (src/stores/backend.ts); without one (a test of
+   * permissions alone), an in-process registry made from `config.presence`.
+   */
+  constructor(config: Config, log: Logger, now: () => number = Date.now, presence?: PresenceStore) {
     this.config = config;
     this.#log = log;
     this.authenticator = new Authenticator(config.auth);
     this.limits = new Limits(config.limits, now);
-    this.presence = new PresenceRegistry({
-      patterns: config.presence.channels,
-      leaveDelayMs: config.presence.leaveDelaySeconds * 1000,
-    });
+    this.presence =
+      presence ??
+      new PresenceRegistry({
+        patterns: config.presence.channels,
+        leaveDelayMs: config.presence.leaveDelaySeconds * 1000,
+      });
     this.guard = {
       devMode: this.devMode,
       publisher: (req, channel) => this.#publisher(req, channel),
@@ -224,7 +231,7 @@ export class Security {
     return list.includes('*') || list.includes(origin) || sameOrigin(origin, host);
   }
 
-  /** Ends presence timers; idempotent. */
+  /** Ends presence timers (the store is closed again with the backend: closing is idempotent). */
   close(): void {
     this.presence.close();
   }

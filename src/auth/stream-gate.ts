@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { isPattern } from '../core/channel.js';
 import type { StreamAdmission, StreamGuard } from '../http/guard.js';
-import type { PresenceChange } from '../presence/presence-registry.js';
+import type { PresenceChange } from '../core/presence.js';
 import { subscriberCredential } from './authenticator.js';
 import type { Security } from './security.js';
 

@@ -1,7 +1,7 @@
 import { isPattern } from '../core/channel.js';
 import { HeraldError } from '../core/errors.js';
 import type { ConnectionLease, MessageBudget } from '../limits/limits.js';
-import type { PresenceChange } from '../presence/presence-registry.js';
+import type { PresenceChange } from '../core/presence.js';
 import type { Frame, WsPolicy, WsPolicyHost } from '../transports/ws/ws-policy.js';
 import { mayPublish, type Principal } from './permissions.js';
 import type { Security } from './security.js';

@@ -140,6 +140,11 @@ export const DEFAULTS = {
     timeoutSeconds: 15,
     /** seconds: a claimed delivery is invisible to other workers this long; must exceed the timeout. */
     leaseSeconds: 60,
+    /**
+     * seconds the node that plans deliveries holds the planner lease unless it renews it (every
+     * third of it): when that node dies, another node of the same backend plans within this long.
+     */
+    plannerLeaseSeconds: 15,
     /** requests in flight at once across every endpoint of this node. */
     concurrency: 256,
     /**

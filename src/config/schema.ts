@@ -22,6 +22,7 @@ const outboundSchema = z
     retryJitter: z.number().min(0).max(1).default(o.retryJitter),
     timeoutSeconds: z.number().positive().default(o.timeoutSeconds),
     leaseSeconds: z.number().positive().default(o.leaseSeconds),
+    plannerLeaseSeconds: z.number().positive().default(o.plannerLeaseSeconds),
     concurrency: positiveInt.default(o.concurrency),
     senderThreads: z.number().int().min(0).max(16).default(o.senderThreads),
     maxConcurrencyPerEndpoint: positiveInt.default(o.maxConcurrencyPerEndpoint),

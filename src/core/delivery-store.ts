@@ -24,6 +24,13 @@
  * - **Attempts are history.** `finish` always records the attempt, even when the token is stale.
  * - **Held** deliveries belong to a disabled endpoint: kept, never claimed, released to
  *   `pending` (due at once) by `unhold` when the endpoint is enabled again.
+ * - **Named leases** say which node does work that must run on one node at a time (the
+ *   planner: two planners of one store would plan every event twice). `acquireLease` gives the
+ *   lease to `owner` until `now + ttlMs` when it is free, expired (`until <= now`) or already
+ *   `owner`'s (a renewal), atomically across every handle on the store, and resolves to whether
+ *   `owner` holds it; so two owners never hold one lease at once, by their clocks. A holder that
+ *   dies stops renewing and the lease is taken over once it expires; `releaseLease` gives it back
+ *   at once (graceful stop), and only when `owner` still holds it.
  * - **close()** is idempotent; the store does not own a shared database connection.
  */
 export interface DeliveryStore {
@@ -75,6 +82,13 @@ export interface DeliveryStore {
    */
   releaseOwners(owners: readonly string[], now: number): Promise<number>;
 
+  /** Takes or renews the lease `name` for `owner` until `now + ttlMs`; true when `owner` holds it. */
+  acquireLease(name: string, owner: string, now: number, ttlMs: number): Promise<boolean>;
+  /** Gives the lease `name` back when `owner` holds it, so another owner may take it at once. */
+  releaseLease(name: string, owner: string): Promise<void>;
+  /** Who holds the lease `name` at `now`, and until when; undefined when it is free or expired. */
+  leaseHolder(name: string, now: number): Promise<LeaseHolder | undefined>;
+
   /** Moves an endpoint's pending deliveries to `held`. Resolves to how many moved. */
   hold(endpointId: string, now: number): Promise<number>;
   /** Moves an endpoint's held deliveries back to `pending`, due at `now`. */
@@ -93,6 +107,13 @@ export interface DeliveryStore {
 }
 
 export type Ordering = 'parallel' | 'ordered';
+
+/** The holder of a named lease (DeliveryStore.acquireLease). */
+export interface LeaseHolder {
+  readonly owner: string;
+  /** Milliseconds since the epoch when the lease expires unless renewed. */
+  readonly until: number;
+}
 
 /** Why an endpoint is disabled: by an operator, by a 410 answer, or after failing too long. */
 export type DisabledReason = 'operator' | 'gone' | 'failing';

@@ -1,25 +1,5 @@
 import { matches } from '../core/channel.js';
-
-/** A member of a channel: one identity, however many connections (tabs) it has open. */
-export interface PresenceMember {
-  identity: string;
-  connections: number;
-}
-
-export interface PresenceSnapshot {
-  channel: string;
-  members: PresenceMember[];
-  /** Connections without an identity (anonymous subscribers of a public channel). */
-  anonymous: number;
-}
-
-export interface PresenceChange {
-  kind: 'join' | 'leave';
-  channel: string;
-  identity: string;
-}
-
-export type PresenceWatcher = (change: PresenceChange) => void;
+import type { PresenceMember, PresenceSnapshot, PresenceStore, PresenceChange, PresenceWatcher } from '../core/presence.js';
 
 interface Member {
   connections: number;
@@ -28,14 +8,16 @@ interface Member {
 }
 
 /**
- * Who is subscribed to each presence-enabled channel (`presence.channels`), on this node.
+ * The in-process PresenceStore (src/core/presence.ts): who is subscribed to each presence-enabled
+ * channel (`presence.channels`) on this node. It is the whole truth for the memory and SQLite
+ * backends, whose nodes share no presence; its entries die with the process, so it needs no TTL.
  *
  * A member is an identity: three tabs of one user are one member with three connections. When an
  * identity's last connection goes (closed, or dropped by the heartbeat when its peer vanished),
  * its `leave` waits `leaveDelayMs`: a reconnect within that window (a page reload, a network
  * blip) cancels it, so watchers see no leave/join pair.
  */
-export class PresenceRegistry {
+export class PresenceRegistry implements PresenceStore {
   readonly #patterns: readonly string[];
   readonly #leaveDelayMs: number;
   readonly #channels = new Map<string, Map<string, Member>>();

@@ -4,6 +4,8 @@ import type { DeliveryStore } from '../core/delivery-store.js';
 import type { EventStore } from '../core/event-store.js';
 import type { Receipt, ReceiptInput, ReceiptQuery } from '../core/inbound-receipt.js';
 import { newEpoch } from '../core/position.js';
+import type { PresenceStore } from '../core/presence.js';
+import { PresenceRegistry } from '../presence/presence-registry.js';
 import { MemoryDeliveryStore } from './memory-delivery-store.js';
 import { MemoryEventStore } from './memory-event-store.js';
 import { SqliteDeliveryStore } from './sqlite-delivery-store.js';
@@ -15,11 +17,19 @@ export type BackendOptions =
   | { readonly type: 'sqlite'; readonly file: string; readonly synchronous: 'full' | 'normal' }
   | { readonly type: 'memory' };
 
+/** What every backend's presence store needs (the `presence` config section). */
+export interface PresenceOptions {
+  /** Channel names and patterns that track presence (`presence.channels`). */
+  readonly patterns: readonly string[];
+  /** milliseconds a member stays after its last connection (`presence.leaveDelaySeconds`). */
+  readonly leaveDelayMs: number;
+}
+
 /**
  * Everything that must live together, from one backend: what is written in one transaction
  * (an event, its idempotency key, its inbound receipt, its Kafka offset) and what is owed from
- * it (outbound deliveries, their leases, the planner's cursor) survive or vanish together.
- * Presence is per node for now: a shared backend adds it here.
+ * it (outbound deliveries, their leases, the planner's cursor and lease) survive or vanish
+ * together; presence and coordination are shared by exactly the nodes that share the log.
  */
 export interface BackendSet {
   readonly type: BackendOptions['type'];
@@ -31,14 +41,23 @@ export interface BackendSet {
     listReceipts(source: string, query: ReceiptQuery): Promise<Receipt[]>;
     getReceipt(source: string, id: number): Promise<Receipt | undefined>;
   };
-  /** Outbound endpoints, deliveries, leases and the planner's cursor. */
+  /**
+   * Outbound endpoints, deliveries and their leases, the planner's cursor, and the named leases
+   * that coordinate the nodes (`planner`: the one node that plans deliveries).
+   */
   readonly deliveries: DeliveryStore;
+  /**
+   * Who is connected to each presence-enabled channel. Memory and SQLite keep it in process:
+   * presence is about this node's live connections, and no other node shares it; a shared
+   * backend (Redis) brings its own, with a TTL on each node's entries.
+   */
+  readonly presence: PresenceStore;
   /**
    * A small write that proves the backend takes writes again after a failed append (a full disk),
    * without touching the log; none where a failed append cannot come back by itself.
    */
   readonly writeProbe?: () => void;
-  /** Closes the log (the delivery store is closed by the outbound wing, before this). */
+  /** Closes presence and the log (the delivery store is closed by the outbound wing, before this). */
   close(): Promise<void>;
 }
 
@@ -46,14 +65,15 @@ export interface BackendSet {
  * The one place that knows every backend. A new backend (Redis, Postgres) is one new case here,
  * returning its own implementation of each interface, each passing the same contract suites.
  */
-export function createBackend(opts: BackendOptions): BackendSet {
+export function createBackend(opts: BackendOptions, presenceOptions: PresenceOptions = NO_PRESENCE): BackendSet {
   switch (opts.type) {
     case 'memory': {
       // Message ids of the delivery queue carry the log's epoch, as in SQLite.
       const epoch = newEpoch();
       const log = new MemoryEventStore({ epoch });
       const deliveries = new MemoryDeliveryStore({ logId: epoch });
-      return { type: opts.type, log, inbound: log, deliveries, close: () => log.close() };
+      const presence = new PresenceRegistry(presenceOptions);
+      return { type: opts.type, log, inbound: log, deliveries, presence, close: closeAll(presence, log) };
     }
     case 'sqlite': {
       // One file: its migrations (sqlite-migrations.ts) make every table; the delivery queue
@@ -61,9 +81,20 @@ export function createBackend(opts: BackendOptions): BackendSet {
       const log = openSqlite(opts);
       const deliveries = new SqliteDeliveryStore(log.database, { sync: () => log.sync() });
       const writeProbe = sqliteWriteProbe(log.database);
-      return { type: opts.type, log, inbound: log, deliveries, writeProbe, close: () => log.close() };
+      const presence = new PresenceRegistry(presenceOptions);
+      return { type: opts.type, log, inbound: log, deliveries, presence, writeProbe, close: closeAll(presence, log) };
     }
   }
+}
+
+/** No channel tracks presence (a backend made without the presence config, as in some tests). */
+const NO_PRESENCE: PresenceOptions = { patterns: [], leaveDelayMs: 0 };
+
+function closeAll(presence: PresenceStore, log: EventStore): () => Promise<void> {
+  return () => {
+    presence.close();
+    return log.close();
+  };
 }
 
 /**

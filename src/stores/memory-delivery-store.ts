@@ -10,6 +10,7 @@ import type {
   DeliveryStore,
   EndpointRecord,
   FinishedAttempt,
+  LeaseHolder,
   NewDelivery,
 } from '../core/delivery-store.js';
 
@@ -30,6 +31,7 @@ export class MemoryDeliveryStore implements DeliveryStore {
   readonly #pendingIds = new Map<string, Set<number>>();
   #nextId = 1;
   #plannedThrough: number | undefined;
+  readonly #leases = new Map<string, LeaseHolder>();
   #closed = false;
 
   /** `logId`: the epoch of the log it follows (the backend passes it), else a new random one. */
@@ -178,6 +180,28 @@ export class MemoryDeliveryStore implements DeliveryStore {
         n++;
       }
       return n;
+    });
+  }
+
+  acquireLease(name: string, owner: string, now: number, ttlMs: number): Promise<boolean> {
+    return this.#run(() => {
+      const held = this.#leases.get(name);
+      if (held && held.owner !== owner && held.until > now) return false;
+      this.#leases.set(name, { owner, until: now + ttlMs });
+      return true;
+    });
+  }
+
+  releaseLease(name: string, owner: string): Promise<void> {
+    return this.#run(() => {
+      if (this.#leases.get(name)?.owner === owner) this.#leases.delete(name);
+    });
+  }
+
+  leaseHolder(name: string, now: number): Promise<LeaseHolder | undefined> {
+    return this.#run(() => {
+      const held = this.#leases.get(name);
+      return held && held.until > now ? { ...held } : undefined;
     });
   }
 

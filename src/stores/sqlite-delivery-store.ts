@@ -11,8 +11,10 @@ import type {
   DeliveryStore,
   EndpointRecord,
   FinishedAttempt,
+  LeaseHolder,
   NewDelivery,
 } from '../core/delivery-store.js';
+import { sqliteLeases, type SqliteLeases } from './sqlite-leases.js';
 
 /** Deliveries examined per prune transaction: each costs two deletes (its attempts, then itself). */
 const PRUNE_CHUNK_DELIVERIES = PRUNE_CHUNK_ROWS / 2;
@@ -76,6 +78,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
   readonly #deleteEndpointTx: (id: string) => boolean;
   readonly #pruneChunk: (after: number, before: number) => { deleted: number; next: number | undefined };
   readonly #sync: (() => Promise<void>) | undefined;
+  readonly #leases: SqliteLeases;
   /** Whether the connection fsyncs every commit itself (`synchronous` FULL or above), read once. */
   readonly #commitsFsync: boolean;
   #closed = false;
@@ -179,6 +182,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       deleteDelivery: db.prepare('DELETE FROM outbound_deliveries WHERE id = ?'),
     });
 
+    this.#leases = sqliteLeases(db);
     this.#enqueueTx = db.transaction((rows: readonly NewDelivery[], plannedThrough?: number) => {
       const leased: Delivery[] = [];
       for (const r of rows) {
@@ -353,6 +357,18 @@ export class SqliteDeliveryStore implements DeliveryStore {
     return this.#run(() =>
       this.#db.transaction(() => owners.reduce((n, o) => n + this.#s.releaseOwner!.run(now, now, o).changes, 0))(),
     );
+  }
+
+  acquireLease(name: string, owner: string, now: number, ttlMs: number): Promise<boolean> {
+    return this.#run(() => this.#leases.acquire(name, owner, now, ttlMs));
+  }
+
+  releaseLease(name: string, owner: string): Promise<void> {
+    return this.#run(() => this.#leases.release(name, owner));
+  }
+
+  leaseHolder(name: string, now: number): Promise<LeaseHolder | undefined> {
+    return this.#run(() => this.#leases.holder(name, now));
   }
 
   hold(endpointId: string, now: number): Promise<number> {

@@ -13,7 +13,7 @@ interface Migration {
 /**
  * Every table of the SQLite backend, in the order it came to be: the log, its idempotency keys,
  * inbound receipts and digests, stream positions (Kafka), and the outbound delivery queue with its
- * planner cursor and leases. The one place that knows the schema; stores only prepare statements.
+ * planner cursor, its delivery leases and its named leases (the planner's). The one place that knows the schema; stores only prepare statements.
  *
  * Never edit a released step: add one. A step must be safe on any file the previous steps (or a
  * release from before versioning) left behind.
@@ -130,6 +130,13 @@ const MIGRATIONS: readonly Migration[] = [
       const epoch = named?.v ?? newEpoch();
       db.prepare('INSERT INTO log_identity (epoch, created_at) VALUES (?, ?)').run(epoch, Date.now());
       db.prepare(`INSERT OR IGNORE INTO outbound_meta (k, v) VALUES ('log_id', ?)`).run(epoch);
+    },
+  },
+  {
+    // Named leases with an owner and an expiry: the one node that plans deliveries holds `planner`.
+    version: 3,
+    up(db) {
+      db.exec('CREATE TABLE outbound_leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until INTEGER NOT NULL) WITHOUT ROWID');
     },
   },
 ];

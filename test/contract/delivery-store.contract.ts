@@ -121,6 +121,28 @@ export function deliveryStoreContract(name: string, factory: DeliveryStoreFactor
       await s.close();
     });
 
+    test('a named lease has one holder: renewed by it, refused to others, taken over once expired', async () => {
+      const s = await factory.create();
+      const ttl = 15_000;
+      assert.equal(await s.leaseHolder('planner', 1_000), undefined, 'free at first');
+      assert.equal(await s.acquireLease('planner', 'a', 1_000, ttl), true, 'a free lease is taken');
+      assert.deepEqual(await s.leaseHolder('planner', 1_000), { owner: 'a', until: 1_000 + ttl });
+      assert.equal(await s.acquireLease('planner', 'b', 1_000 + ttl - 1, ttl), false, 'held until it expires');
+      assert.equal(await s.acquireLease('planner', 'a', 10_000, ttl), true, 'the holder renews');
+      assert.equal(await s.acquireLease('planner', 'b', 1_000 + ttl, ttl), false, 'a renewal moved the expiry');
+      assert.equal(await s.acquireLease('other', 'b', 10_000, ttl), true, 'each name is a lease of its own');
+      // The holder stops renewing (it died): at its expiry the lease is free, and b takes it over.
+      assert.equal(await s.leaseHolder('planner', 10_000 + ttl), undefined, 'an expired lease has no holder');
+      assert.equal(await s.acquireLease('planner', 'b', 10_000 + ttl, ttl), true, 'taken over at expiry');
+      assert.equal(await s.acquireLease('planner', 'a', 10_000 + ttl + 1, ttl), false, 'the old holder has lost it');
+      await s.releaseLease('planner', 'a');
+      assert.equal((await s.leaseHolder('planner', 10_000 + ttl))?.owner, 'b', 'only the holder can give it back');
+      await s.releaseLease('planner', 'b');
+      assert.equal(await s.leaseHolder('planner', 10_000 + ttl), undefined, 'given back');
+      assert.equal(await s.acquireLease('planner', 'a', 10_000 + ttl + 1, ttl), true, 'and free again at once');
+      await s.close();
+    });
+
     test('a claim stops at max deliveries or max body bytes, says it was cut, and always takes one', async () => {
       const s = await factory.create();
       await s.enqueue([1, 2, 3, 4, 5].map((n) => row('a', n)).concat([row('b', 6)]));
@@ -318,6 +340,19 @@ export function deliveryStoreContract(name: string, factory: DeliveryStoreFactor
           }
         }
         assert.equal(owners.size, 300);
+        await a.close();
+        await b.close();
+      });
+
+      test('two handles taking one lease at once: exactly one holds it', async () => {
+        const a = await factory.create();
+        const b = await factory.second!();
+        for (let round = 0; round < 20; round++) {
+          const now = round * 100_000; // every round starts with the previous lease expired
+          const [x, y] = await Promise.all([a.acquireLease('planner', 'a', now, 1_000), b.acquireLease('planner', 'b', now, 1_000)]);
+          assert.equal(Number(x) + Number(y), 1, `round ${round}: a ${x}, b ${y}`);
+          assert.equal((await b.leaseHolder('planner', now))?.owner, x ? 'a' : 'b');
+        }
         await a.close();
         await b.close();
       });

@@ -130,6 +130,16 @@ describe('presence: members per identity, join/leave events, debounced leaves, h
     }
   });
 
+  test('members live in the backend set\'s presence store, the one a shared backend replaces', async () => {
+    const c = await join('u3');
+    const store = h.herald.backend.presence;
+    assert.equal(h.herald.security.presence, store, 'every transport counts members in the backend\'s store');
+    await waitFor(() => store.snapshot(ROOM).members.some((m) => m.identity === 'u3'), 5_000, 'u3 in the backend\'s store');
+    assert.deepEqual((await member('u3')), { identity: 'u3', connections: 1 });
+    c.close();
+    open.splice(open.indexOf(c), 1);
+  });
+
   test('presence is refused where it is not enabled, and to those who may not subscribe', async () => {
     const off = await fetch(`${h.url}/v1/channels/orders/presence`, { headers: { authorization: `Bearer ${await tokenFor('x')}` } });
     assert.equal(off.status, 404);

@@ -71,9 +71,10 @@ test('two nodes sending from one queue never send the same delivery at once', as
   const log = createLogger('silent');
   const events = new SqliteEventStore({ file });
   const hub = new Hub({ store: events, broker: new MemoryBroker() });
-  // Node A plans and sends; node B only sends, from its own connection to the same file.
+  // Both nodes send, each from its own connection to the same file; only the holder of the
+  // planner lease (A, started first) plans, so each event becomes one delivery.
   const a = new OutboundWebhooks({ hub, store: new SqliteDeliveryStore(events.database), config: config.outbound, log });
-  const b = new OutboundWebhooks({ hub, store: new SqliteDeliveryStore(connect(file)), config: config.outbound, log, plan: false });
+  const b = new OutboundWebhooks({ hub, store: new SqliteDeliveryStore(connect(file)), config: config.outbound, log });
   const rx = await startReceiver();
   rx.handle(async () => {
     await new Promise((r) => setTimeout(r, Math.random() * 10));
@@ -121,5 +122,10 @@ test('after SIGKILL the restarted process takes back the dead one\'s leases at o
   assert.ok(
     second.logs.some((l) => l.msg === 'outbound webhooks: took back the leases of a stopped process'),
     'the restart says it took the leases back',
+  );
+  // The killed process held the planner lease too: the restart plans at once instead of after it runs out.
+  assert.ok(
+    second.logs.some((l) => l.msg === 'outbound webhooks: took back the planner lease of a stopped process'),
+    'the restart says it took the planner lease back',
   );
 });

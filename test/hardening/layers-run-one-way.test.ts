@@ -117,3 +117,13 @@ test('no two parts import each other, directly or round a cycle', () => {
   for (const p of [...parts].sort()) if (!state.has(p)) visit(p);
   assert.deepEqual(cycles, []);
 });
+
+test('adapters reach storage only through interfaces: no transport, source or HTTP part imports a store or broker', () => {
+  // Only the wiring (app.ts) and the command line choose implementations (src/stores/backend.ts);
+  // everything above the stores sees the interfaces of core/ and of its own folder.
+  const adapters = new Set(['transports', 'sources', 'http', 'auth', 'limits', 'presence']);
+  const reach = edges
+    .filter((e) => adapters.has(e.from) && (e.to === 'stores' || e.to === 'brokers'))
+    .map((e) => `${e.at}: ${e.from} imports ${e.to}`);
+  assert.deepEqual(reach, []);
+});

@@ -1,7 +1,7 @@
 import { eventJsonText, type StoredEvent } from '../../core/event.js';
-import type { Hub } from '../../core/hub.js';
 import { Subscription, type DisconnectReason, type ResetReason } from '../../core/subscription.js';
 import type { Logger } from '../../observability/logger.js';
+import type { OutboundLog } from './outbound-log.js';
 import type { DeliveryHandOff } from './delivery-dispatcher.js';
 import type { DeliveryStore, NewDelivery } from '../../core/delivery-store.js';
 import type { EndpointRegistry } from './endpoint-registry.js';
@@ -12,7 +12,8 @@ export const PLANNER_BACKLOG_MAX_BYTES = 16 * 1_048_576;
 const PLANNER_RETRY_DELAY_MS = 1_000;
 
 export interface DeliveryPlannerOptions {
-  hub: Hub;
+  /** The log, through the wing's own narrow interface (the hub satisfies it). */
+  hub: OutboundLog;
   store: DeliveryStore;
   registry: EndpointRegistry;
   log: Logger;
@@ -48,6 +49,8 @@ export class DeliveryPlanner {
   /** A position the next drain moves the cursor to, after a reset. */
   #skipTo: number | undefined;
   #closed = false;
+  /** Raised by every start and close, so a resume left over from an earlier run does nothing. */
+  #run = 0;
 
   constructor(opts: DeliveryPlannerOptions) {
     this.#opts = opts;
@@ -58,9 +61,18 @@ export class DeliveryPlanner {
     return this.#cursor;
   }
 
+  /**
+   * Starts (or, after `close`, starts again) from the cursor in the store: a node that takes the
+   * planner lease over resumes where the previous holder stopped.
+   */
   async start(): Promise<void> {
     const { store, hub } = this.#opts;
-    this.#logId = await store.logId();
+    this.#closed = false;
+    const run = ++this.#run;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#skipTo = undefined;
+    await this.loadLogId();
     let cursor = await store.plannedThrough();
     if (cursor === undefined) {
       // First start on this store: nothing before now is owed to anyone (endpoints start at
@@ -69,14 +81,19 @@ export class DeliveryPlanner {
       await store.enqueue([], cursor);
     }
     this.#cursor = cursor;
-    await this.#subscribe();
+    await this.#subscribe(run);
   }
 
-  async #subscribe(): Promise<void> {
-    if (this.#closed) return;
+  async #subscribe(run: number): Promise<void> {
+    if (this.#closed || run !== this.#run) return;
     const sub = new PlannerSubscription(this);
     this.#sub = sub;
     await this.#opts.hub.subscribe(sub, { seq: this.#cursor });
+  }
+
+  /** Reads the log's id that message ids carry (a node that replays without planning needs it). */
+  async loadLogId(): Promise<void> {
+    this.#logId = await this.#opts.store.logId();
   }
 
   /** The message id of an event: the same for every endpoint, attempt and resend. */
@@ -131,11 +148,12 @@ export class DeliveryPlanner {
   /** Subscription side: cut off (too far behind); resume from the cursor once drained. */
   cutOff(reason: DisconnectReason, delayMs = 0): void {
     if (reason !== 'slow' || this.#closed) return;
+    const run = this.#run;
     this.#opts.log.warn({ cursor: this.#cursor }, 'outbound webhooks: planner fell behind; reading from the log');
     void (async () => {
       await this.#draining;
       if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
-      await this.#subscribe();
+      await this.#subscribe(run);
     })().catch((err: unknown) => this.#opts.log.error({ err }, 'outbound webhooks: planner could not resume'));
   }
 
@@ -175,6 +193,7 @@ export class DeliveryPlanner {
   /** Stops listening and waits for what is being stored. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#run++;
     if (this.#sub) this.#opts.hub.unsubscribe(this.#sub);
     await this.#draining;
   }

@@ -3,14 +3,15 @@ import type { LookupFunction } from 'node:net';
 import { hostname } from 'node:os';
 import type { Config } from '../../config/schema.js';
 import { HeraldError } from '../../core/errors.js';
-import type { Hub } from '../../core/hub.js';
 import { REPLAY_PAGE_EVENTS } from '../../core/limits.js';
 import type { Logger } from '../../observability/logger.js';
+import type { OutboundLog } from './outbound-log.js';
 import { DeliveryDispatcher, type DispatcherOptions } from './delivery-dispatcher.js';
 import { DeliveryPlanner } from './delivery-planner.js';
 import type { Delivery, DeliveryQuery, DeliveryStore, EndpointRecord, NewDelivery } from '../../core/delivery-store.js';
 import { toEndpointInput, toEndpointPatch } from './endpoint-input.js';
 import { EndpointRegistry } from './endpoint-registry.js';
+import { PLANNER_LEASE, PlannerLease } from './planner-lease.js';
 import { RetrySchedule } from './retry-policy.js';
 import { ThreadedWebhookSender } from './threaded-sender.js';
 import { WebhookSender, type Sender } from './webhook-sender.js';
@@ -21,7 +22,8 @@ export const REPLAY_MAX_EVENTS = 10_000;
 const PRUNE_INTERVAL_MS = 60_000;
 
 export interface OutboundWebhooksOptions {
-  hub: Hub;
+  /** The log, through the wing's own narrow interface (the hub satisfies it). */
+  hub: OutboundLog;
   store: DeliveryStore;
   config: Config['outbound'];
   log: Logger;
@@ -30,31 +32,26 @@ export interface OutboundWebhooksOptions {
   lookup?: LookupFunction;
   /** Observes each recorded attempt (metrics, benchmarks). */
   onAttempt?: DispatcherOptions['onAttempt'];
-  /**
-   * False for a node that only sends: one planner per delivery store turns the log into
-   * deliveries, any number of nodes may claim and send them (see docs/outbound-webhooks.md).
-   */
-  plan?: boolean;
 }
 
 /**
- * Outbound webhooks, assembled: the endpoint registry, the planner (log → deliveries), the
- * dispatcher (deliveries → HTTP) and the operator operations the HTTP routes expose.
- * See docs/outbound-webhooks.md.
+ * Outbound webhooks, assembled: the endpoint registry, the planner (log → deliveries) on the one
+ * node holding the planner lease, the dispatcher (deliveries → HTTP) on every node, and the
+ * operator operations the HTTP routes expose. See docs/outbound-webhooks.md.
  */
 export class OutboundWebhooks {
   readonly registry: EndpointRegistry;
   readonly store: DeliveryStore;
-  readonly #hub: Hub;
+  readonly #hub: OutboundLog;
   readonly #config: Config['outbound'];
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #schedule: RetrySchedule;
   readonly #planner: DeliveryPlanner;
+  readonly #plannerLease: PlannerLease;
   readonly #dispatcher: DeliveryDispatcher;
   readonly #sender: Sender;
   #pruner: NodeJS.Timeout | undefined;
-  readonly #plan: boolean;
   #started = false;
   #closed: Promise<void> | undefined;
 
@@ -65,7 +62,6 @@ export class OutboundWebhooks {
     ownersHere.add(this.#owner);
     const c = (this.#config = opts.config);
     this.#hub = opts.hub;
-    this.#plan = opts.plan ?? true;
     this.store = opts.store;
     this.#log = opts.log;
     const now = (this.#now = opts.now ?? Date.now);
@@ -106,6 +102,15 @@ export class OutboundWebhooks {
       firstDelayMs: () => this.#schedule.delayBefore(0) ?? 0,
       handOff: this.#dispatcher,
     });
+    this.#plannerLease = new PlannerLease({
+      store: opts.store,
+      owner: this.#owner,
+      ttlMs: c.plannerLeaseSeconds * 1000,
+      now,
+      log: opts.log,
+      gained: () => this.#planner.start(),
+      lost: () => this.#planner.close(),
+    });
   }
 
   /** Loads endpoints, catches up on events not yet planned, and starts the workers. */
@@ -114,7 +119,8 @@ export class OutboundWebhooks {
     this.#started = true;
     await this.registry.load();
     await this.#recoverLeases();
-    if (this.#plan) await this.#planner.start();
+    await this.#planner.loadLogId();
+    await this.#plannerLease.start();
     if (this.#config.send) this.#dispatcher.start();
     const retentionMs = this.#config.deliveryRetentionSeconds * 1000;
     this.#pruner = setInterval(() => {
@@ -133,10 +139,20 @@ export class OutboundWebhooks {
    * same id, as in a container where Herald is process 1). Other hosts' leases run out as usual.
    */
   async #recoverLeases(): Promise<void> {
+    const planner = await this.store.leaseHolder(PLANNER_LEASE, this.#now());
+    if (planner && planner.owner !== this.#owner && isGoneLocalOwner(planner.owner)) {
+      await this.store.releaseLease(PLANNER_LEASE, planner.owner);
+      this.#log.info({ owner: planner.owner }, 'outbound webhooks: took back the planner lease of a stopped process');
+    }
     const dead = (await this.store.leaseOwners()).filter((o) => o !== this.#owner && isGoneLocalOwner(o));
     if (dead.length === 0) return;
     const n = await this.store.releaseOwners(dead, this.#now());
     if (n > 0) this.#log.info({ released: n, owners: dead }, 'outbound webhooks: took back the leases of a stopped process');
+  }
+
+  /** This node's name on its leases (the planner lease's holder names the node that plans). */
+  get owner(): string {
+    return this.#owner;
   }
 
   /** Requests in flight on this node. */
@@ -153,12 +169,17 @@ export class OutboundWebhooks {
   close(drainMs = 5_000): Promise<void> {
     this.#closed ??= (async () => {
       clearInterval(this.#pruner);
-      await this.#planner.close();
+      await this.#plannerLease.close();
       await this.#dispatcher.close(drainMs);
       ownersHere.delete(this.#owner);
       await this.store.close();
     })();
     return this.#closed;
+  }
+
+  /** The newest log position planned: this node's planner's, or the store's when another node plans. */
+  async #plannedThrough(): Promise<number> {
+    return this.#plannerLease.held ? this.#planner.cursor : ((await this.store.plannedThrough()) ?? 0);
   }
 
   /** Tells the system channel that Herald disabled an endpoint (never its URL: it may hold a token). */
@@ -184,7 +205,7 @@ export class OutboundWebhooks {
     const input = toEndpointInput(body, this.#config.allowPrivateTargets);
     // Deliveries start after the newest event the planner has seen: the endpoint gets what is
     // published from now on, and history only by an explicit replay.
-    const head = Math.max(this.#planner.cursor, (await this.#hub.head()).lastSeq);
+    const head = Math.max(await this.#plannedThrough(), (await this.#hub.head()).lastSeq);
     return this.registry.create(input, head);
   }
 
@@ -230,7 +251,7 @@ export class OutboundWebhooks {
   async replay(id: string, after: number): Promise<{ queued: number; through: number; next: number | null; prunedThrough: number }> {
     const e = this.registry.require(id);
     const bounds = await this.#hub.head();
-    const until = this.#planner.cursor;
+    const until = await this.#plannedThrough();
     const now = this.#now();
     let cursor = after;
     let queued = 0;

@@ -1,3 +1,4 @@
+import { parsePosition } from '../src/core/position.js';
 import { connect as netConnect, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import { serveRpc } from './bench-ipc.js';
@@ -181,7 +182,7 @@ function openSse(c: Client, ready: (err?: Error) => void): void {
     const lines = (tail + chunk).split('\n');
     tail = lines.pop()!;
     for (const line of lines) {
-      if (line.startsWith('id: ')) onId(c, Number(line.slice(4)));
+      if (line.startsWith('id: ')) onId(c, parsePosition(line.slice(4)).seq);
       else if (line.startsWith('event: herald.reset')) s.resets++;
     }
   });
@@ -208,7 +209,7 @@ function openWs(c: Client, ready: (err?: Error) => void): void {
   ws.on('message', (data: Buffer) => {
     const text = data.toString();
     if (text.startsWith(EVENT_PREFIX)) {
-      onId(c, Number(text.slice(EVENT_PREFIX.length, text.indexOf('"', EVENT_PREFIX.length))));
+      onId(c, parsePosition(text.slice(EVENT_PREFIX.length, text.indexOf('"', EVENT_PREFIX.length))).seq);
       return;
     }
     const m = JSON.parse(text) as { op?: string; ref?: number; code?: string };

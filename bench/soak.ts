@@ -1,3 +1,4 @@
+import { parsePosition } from '../src/core/position.js';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -181,7 +182,7 @@ async function main(): Promise<number> {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ channel: CHANNEL, data: 'end' }),
     }).then((r) => r.json() as Promise<{ id: string }>);
-    const headId = Number(head.id);
+    const headId = parsePosition(head.id).seq;
     let behind = Infinity;
     const catchUpDeadline = Date.now() + CATCH_UP_MS;
     while (Date.now() < catchUpDeadline) {
@@ -202,7 +203,7 @@ async function main(): Promise<number> {
     let gaps = 0;
     for (const [a, b] of final.flatMap((x) => x.suspects)) {
       const page = (await fetch(`${herald.url}/v1/events?channel=${CHANNEL}&after=${a}&limit=1`).then((r) => r.json())) as { events: { id: string }[] };
-      if (page.events.length > 0 && Number(page.events[0]!.id) < b) gaps++;
+      if (page.events.length > 0 && parsePosition(page.events[0]!.id).seq < b) gaps++;
     }
     const sum = (k: keyof SoakStats) => final.reduce((acc, x) => acc + (x[k] as number), 0);
     const suspects = sum('suspectCount');

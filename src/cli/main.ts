@@ -2,11 +2,13 @@
 import { createHerald, StartupError } from '../app.js';
 import { buildConfig, ConfigError, loadConfigFile } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
+import { BACKUP_USAGE, backupCommand } from './backup-command.js';
 import { TOKEN_USAGE, tokenCommand, UsageError } from './token-command.js';
 
 /**
  * The only place that reads process.env and argv or calls process.exit.
  * Usage: herald [--config FILE]   (or HERALD_CONFIG=FILE); PORT, HOST, HERALD_DATA_DIR.
+ *        herald token ...   herald backup FILE
  */
 function configPath(argv: string[]): string | undefined {
   const i = argv.indexOf('--config');
@@ -39,8 +41,30 @@ async function token(argv: string[]): Promise<void> {
   }
 }
 
+/** `herald backup FILE`: an online copy of the SQLite database (src/cli/backup-command.ts). */
+async function backup(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${BACKUP_USAGE}\n`);
+    return;
+  }
+  try {
+    const path = configPath(argv);
+    const config = buildConfig(path ? loadConfigFile(path) : {}, process.env);
+    const r = await backupCommand(argv, config);
+    process.stdout.write(`backed up ${r.source} to ${r.destination} (${r.pages} pages)\n`);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      process.stderr.write(`herald backup: ${err.message}\n${err instanceof UsageError ? BACKUP_USAGE + '\n' : ''}`);
+      process.exit(2);
+    }
+    process.stderr.write(`herald backup: ${(err as Error).message ?? String(err)}\n`);
+    process.exit(1);
+  }
+}
+
 async function main(): Promise<void> {
   if (process.argv[2] === 'token') return token(process.argv.slice(3));
+  if (process.argv[2] === 'backup') return backup(process.argv.slice(3));
   let config;
   try {
     const path = configPath(process.argv.slice(2));

@@ -14,7 +14,7 @@ import {
 import { makeReceipt, type Receipt, type ReceiptInput, type ReceiptQuery } from '../core/inbound-receipt.js';
 import { PRUNE_CHUNK_ROWS } from '../core/limits.js';
 import { SqliteCheckpointer } from './sqlite-checkpointer.js';
-import { SqliteLogReader } from './sqlite-log-reader.js';
+import { SqliteLogReader, type EventRow } from './sqlite-log-reader.js';
 import { migrateSqlite, sqliteLogEpoch } from './sqlite-migrations.js';
 import { SqliteReceipts } from './sqlite-receipts.js';
 import { SqliteStreamPositions } from './sqlite-stream-positions.js';
@@ -43,14 +43,6 @@ export interface SqliteEventStoreOptions {
  * written, and a page found here costs no system call.
  */
 export const PAGE_CACHE_KIB = 65_536;
-
-interface Row {
-  seq: number;
-  channel: string;
-  type: string;
-  data: string;
-  time: number;
-}
 
 /**
  * The embedded default log: one SQLite file in WAL mode (better-sqlite3, synchronous API).
@@ -134,7 +126,7 @@ export class SqliteEventStore implements EventStore {
         }
         const key = input.idempotencyKey;
         if (key !== undefined) {
-          const known = this.#findKey.get(key) as Partial<Row> & { seq: number; time: number } | undefined;
+          const known = this.#findKey.get(key) as Partial<EventRow> & { seq: number; time: number } | undefined;
           if (known) {
             const event = makeStoredEvent(
               known.seq,

@@ -16,7 +16,8 @@ export const INDEX_MAX_CHANNELS = 64;
 /** Prepared read statements kept, keyed by how many names they look up. */
 const STATEMENT_CACHE = 64;
 
-interface Row {
+/** An `events` row as SQLite returns it. */
+export interface EventRow {
   seq: number;
   channel: string;
   type: string;
@@ -79,7 +80,7 @@ export class SqliteLogReader {
     if (plan.kind === 'names' && plan.names.length === 0) return { events: [], through: last, end: true };
     if (plan.kind === 'names' && plan.names.length === 1) {
       const want = Math.min(limit, READ_SCAN_MAX_ROWS);
-      const rows = this.#one.all(plan.names[0], after, last, want) as Row[];
+      const rows = this.#one.all(plan.names[0], after, last, want) as EventRow[];
       const full = rows.length === want;
       const through = full ? rows[rows.length - 1]!.seq : last;
       return { events: rows.map((r) => toEvent(r, this.#epoch)), through, end: through >= last };
@@ -93,14 +94,14 @@ export class SqliteLogReader {
       budget -= hi - lo;
       if (plan.kind === 'names') {
         const want = limit - out.length;
-        const rows = this.#namesStatement(plan.names.length).all(...plan.names, lo, hi, want) as Row[];
+        const rows = this.#namesStatement(plan.names.length).all(...plan.names, lo, hi, want) as EventRow[];
         for (const r of rows) out.push(toEvent(r, this.#epoch));
         if (rows.length === want) {
           const through = rows[rows.length - 1]!.seq;
           return { events: out, through, end: through >= last };
         }
       } else {
-        for (const r of this.#scan.iterate(lo, hi) as IterableIterator<Row>) {
+        for (const r of this.#scan.iterate(lo, hi) as IterableIterator<EventRow>) {
           if (!plan.match(r.channel)) continue;
           out.push(toEvent(r, this.#epoch));
           if (out.length === limit) {
@@ -162,6 +163,6 @@ export class SqliteLogReader {
   }
 }
 
-function toEvent(r: Row, epoch: string): StoredEvent {
+function toEvent(r: EventRow, epoch: string): StoredEvent {
   return makeStoredEvent(r.seq, r.channel, r.type, r.data, r.time, epoch);
 }

@@ -133,3 +133,28 @@ test('a store that refuses the write is logged, and the slots are freed anyway (
     mock.timers.reset();
   }
 });
+
+test('an outcome queued while a flush drains (from onDrained) is written by a flush of its own', async () => {
+  const { store, calls } = fakeStore();
+  const { log } = recordingLog();
+  let pushedLate = false;
+  const w: OutcomeWriter = new OutcomeWriter({
+    store,
+    log,
+    now: () => 42,
+    onWritten: () => {},
+    // A lease given back as the first flush ends: nothing else will come to carry it.
+    onDrained: () => {
+      if (pushedLate) return;
+      pushedLate = true;
+      w.push(release());
+    },
+  });
+  w.push(finish());
+  await w.idle();
+  for (let i = 0; i < 100 && calls.length < 2; i++) await new Promise((r) => setTimeout(r, FLUSH_DELAY_MS));
+  assert.deepEqual(
+    calls.map((c) => c.op),
+    ['finish', 'release'],
+  );
+});

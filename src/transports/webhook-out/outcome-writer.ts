@@ -47,7 +47,15 @@ export class OutcomeWriter {
   push(done: Done): void {
     this.#done.push(done);
     if (this.#done.length >= FLUSH_BATCH) this.#flushSoon?.();
-    if (this.#flushing) return;
+    this.#schedule();
+  }
+
+  /**
+   * Starts the next flush unless one runs. A flush that ends looks again: what was queued after
+   * its last batch (from `onDrained`, say) would otherwise wait for an unrelated outcome.
+   */
+  #schedule(): void {
+    if (this.#flushing || this.#done.length === 0) return;
     this.#flushing = new Promise<void>((resolve) => {
       const timer = setTimeout(go, FLUSH_DELAY_MS);
       function go() {
@@ -60,7 +68,10 @@ export class OutcomeWriter {
         this.#flushSoon = undefined;
         return this.#flush();
       })
-      .finally(() => (this.#flushing = undefined));
+      .finally(() => {
+        this.#flushing = undefined;
+        this.#schedule();
+      });
   }
 
   /** Resolves once every queued outcome is written. */

@@ -247,7 +247,9 @@ async function runScenario(s: Scenario, store: EventStore, clock: { now: number 
         if (was) hub.unsubscribe(was.conn); // a client that reconnects has dropped its old socket
         let since: number | undefined;
         if (cmd.from.kind === 'last') since = at;
-        else if (cmd.from.kind === 'older') since = cmd.from.pick % (at + 1);
+        // An older id is one the client saw: at most the head. (Its position may still be a
+        // future one it asked for and has not yet had the answer to.)
+        else if (cmd.from.kind === 'older') since = cmd.from.pick % (Math.min(at, head()) + 1);
         else if (cmd.from.kind === 'future') since = head() + 1_000_000;
         current[c] = await open(s.patterns[c]!, since, cmd.wait);
         break;

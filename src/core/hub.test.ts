@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { MemoryBroker } from '../brokers/memory-broker.js';
 import { MemoryEventStore } from '../stores/memory-event-store.js';
 import type { EventInput, StoredEvent } from './event.js';
-import type { ReadPage } from './event-store.js';
+import type { EventStore, ReadPage } from './event-store.js';
 import { Hub } from './hub.js';
 import { WRITE_SLICE_SUBSCRIBERS } from './limits.js';
 import { Subscription, type DisconnectReason, type ResetReason } from './subscription.js';
@@ -227,3 +227,70 @@ test('a publish made while the hub still reads the head at start is dispatched, 
   for (let i = 0; i < 100 && sub.seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual(sub.seen, ['1']);
 });
+
+/**
+ * A shared log that can be lost and rebuilt under a running node (a Redis flushed, a replica
+ * promoted without the latest writes): `replace()` swaps in a new log with a new epoch, as the
+ * backend would see it on its next call.
+ */
+function replaceableLog(): { store: EventStore; replace(): void } {
+  let current = new MemoryEventStore();
+  const store = new Proxy({} as EventStore, {
+    get(_target, prop) {
+      const value = Reflect.get(current, prop, current) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(current) : value;
+    },
+  });
+  return { store, replace: () => (current = new MemoryEventStore()) };
+}
+
+test('a log replaced under a live node: every subscriber gets the epoch_changed reset, then the new log from its first event', async () => {
+  const log = replaceableLog();
+  const broker = new MemoryBroker();
+  const hub = new Hub({ store: log.store, broker });
+  const live = new Recorder(['a']);
+  await hub.subscribe(live);
+  for (let i = 1; i <= 3; i++) await hub.publish([ev('a', i)]);
+  const resumed = new Recorder(['>']);
+  await hub.subscribe(resumed, { seq: 1 });
+  assert.deepEqual(live.seen, range(1, 3));
+  assert.deepEqual(resumed.seen, range(2, 3));
+  const oldEpoch = await hub.epoch();
+
+  log.replace();
+  const newEpoch = await hub.epoch();
+  assert.notEqual(newEpoch, oldEpoch);
+  await hub.publish([ev('a', 'n1')]);
+  await hub.publish([ev('b', 'n2')]);
+  await waitUntil(() => resumed.seen.length === 4);
+  for (const sub of [live, resumed]) {
+    assert.deepEqual(sub.resets, [{ reason: 'epoch_changed', head: `${newEpoch}-0` }]);
+  }
+  // seq 1 and 2 of the new log are new events, not the old 1 and 2 (which they already had).
+  assert.deepEqual(live.seen, [...range(1, 3), '1']);
+  assert.deepEqual(resumed.seen, ['2', '3', '1', '2']);
+  await hub.close();
+});
+
+test('a late notification from the replaced log is dropped, not taken for a new log', async () => {
+  const log = replaceableLog();
+  const broker = new MemoryBroker();
+  const hub = new Hub({ store: log.store, broker });
+  const sub = new Recorder(['a']);
+  await hub.subscribe(sub);
+  const [old] = await hub.publish([ev('a', 1)]);
+  log.replace();
+  await hub.publish([ev('a', 2)]);
+  await waitUntil(() => sub.seen.length === 2);
+  await broker.publish([old!.event]); // the old log's event, heard again
+  await hub.publish([ev('a', 3)]);
+  await waitUntil(() => sub.seen.length === 3);
+  assert.deepEqual(sub.seen, ['1', '1', '2']);
+  assert.equal(sub.resets.length, 1);
+  await hub.close();
+});
+
+async function waitUntil(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 1_000 && !ok(); i++) await new Promise((r) => setTimeout(r, 2));
+  assert.ok(ok(), 'condition not reached');
+}

@@ -36,6 +36,8 @@ export interface HubOptions {
   onBrokerRecovered?: () => void;
   /** Called when reading the log to fill a gap the broker left failed (the next batch retries). */
   onGapFillFailure?: (err: unknown) => void;
+  /** Called when the log was replaced by a new one (epoch `epoch`) and every subscriber was reset. */
+  onNewLog?: (epoch: string) => void;
 }
 
 interface PendingPublish {
@@ -74,6 +76,8 @@ export class Hub {
   #roundPos = 0;
   /** Who may read history now: a node-wide limit, one replay per connection (see ReplaySlots). */
   readonly replays: ReplaySlots;
+  /** Bumped when the log is replaced by a new one: a replay in progress stops reading the old. */
+  #logGeneration = 0;
   /** Hands the broker's batches to `dispatch` in log order, filling gaps from the log. */
   readonly #follower: LogFollower;
   /** Announces committed batches; knows whether the broker works (see BrokerLink). */
@@ -84,13 +88,29 @@ export class Hub {
     this.#store = opts.store;
     this.replays = new ReplaySlots(opts.maxConcurrentReplays ?? 0);
     this.#follower = new LogFollower({
-      head: async () => (await this.#store.head()).lastSeq,
+      head: () => this.#store.head(),
       readPage: (patterns, after, limit) => this.#store.readPage(patterns, after, limit),
       deliver: (events) => this.dispatch(events),
       onError: (err) => opts.onGapFillFailure?.(err),
+      onNewLog: (epoch) => this.#newLog(epoch),
     });
     opts.broker.onEvents((events) => this.#follower.receive(events));
     this.#link = new BrokerLink(opts.broker, { onFailure: opts.onBrokerFailure, onRecovered: opts.onBrokerRecovered });
+  }
+
+  /**
+   * The log was replaced (a shared backend lost it or was rebuilt, so it has a new epoch): every
+   * subscription gets the `epoch_changed` reset and follows the new log from its start, which the
+   * follower hands on next. Called by the follower, once per new log.
+   */
+  #newLog(epoch: string): void {
+    this.#logGeneration++;
+    const headId = formatEventId(epoch, 0);
+    this.#index.forEachSubscriber((sub) => {
+      if (sub.group) sub.group.lastDispatched = 0;
+      sub.newLog(headId);
+    });
+    this.#opts.onNewLog?.(epoch);
   }
 
   /** For `/readyz`: the `broker` check, not ready (503) while the broker is down. */
@@ -286,7 +306,10 @@ export class Hub {
   }
 
   async #bringUpToDate(sub: Subscription, since: Position | undefined): Promise<void> {
+    const generation = this.#logGeneration;
     const head = await this.#store.head();
+    // The log was replaced while its head was read: the subscription was reset with the rest.
+    if (generation !== this.#logGeneration) return sub.goLive();
     const headId = formatEventId(head.epoch, head.lastSeq);
     if (since === undefined) {
       sub.startAt(head.lastSeq);
@@ -304,6 +327,11 @@ export class Hub {
       for (;;) {
         const page = await this.#store.readPage(sub.patterns, after, REPLAY_PAGE_EVENTS);
         if (sub.closed) return;
+        // Replaced meanwhile: the reset was sent, the new log comes through dispatch.
+        if (generation !== this.#logGeneration) return sub.goLive();
+        // A page of a new log the follower has not heard of yet: never shown under old
+        // positions. The client reconnects and gets the reset from the new head.
+        if (page.events.some((e) => !e.id.startsWith(`${head.epoch}-`))) return sub.cutOff('closed');
         sub.replay(page.events);
         if (page.end) break;
         after = page.through;
@@ -313,6 +341,7 @@ export class Hub {
         if (sub.backlogBytes() > sub.maxBacklogBytes / 2) await sub.drained();
         else await nextTurn();
         if (sub.closed) return;
+        if (generation !== this.#logGeneration) return sub.goLive();
       }
     }
     sub.goLive();

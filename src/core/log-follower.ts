@@ -6,14 +6,20 @@ import { REPLAY_PAGE_EVENTS } from './limits.js';
 const ALL_CHANNELS = ['>'];
 
 export interface LogFollowerOptions {
-  /** The newest `seq` of the log now: where following starts. */
-  head(): Promise<number>;
+  /** The newest `seq` of the log now (where following starts) and the log's epoch. */
+  head(): Promise<{ readonly lastSeq: number; readonly epoch: string }>;
   /** One bounded page of the log (EventStore.readPage) over every channel. */
   readPage(patterns: readonly string[], after: number, limit: number): Promise<ReadPage>;
   /** Receives the events, in log order, each once. */
   deliver(events: readonly StoredEvent[]): void;
   /** A read that should have filled a gap failed; the next notification tries again. */
   onError(err: unknown): void;
+  /**
+   * The log was replaced by a new one (epoch `epoch`: a shared backend lost it, or a replica
+   * without the latest writes was promoted). Called once, before the new log's first events are
+   * handed on from seq 1: whoever holds positions of the old log must be reset now.
+   */
+  onNewLog?(epoch: string): void;
 }
 
 /**
@@ -31,11 +37,18 @@ export interface LogFollowerOptions {
  *
  * A log may leave holes in `seq` (a sequence that skips values); filling one finds nothing and
  * costs one read, never an event.
+ *
+ * Every event id carries its log's epoch. A batch from another epoch is taken as news of a new
+ * log only when the log itself says so (its head has that epoch); otherwise it is a stale
+ * notification of the old one and is dropped. On a new log the follower calls `onNewLog` and
+ * hands on the new log from its first event, read from the log.
  */
 export class LogFollower {
   readonly #o: LogFollowerOptions;
   /** The last `seq` handed on; undefined until the head is known. */
   #last: number | undefined;
+  /** The epoch of the log being followed; undefined until the head is known. */
+  #epoch: string | undefined;
   /** Batches waiting while the head is read or a gap is filled, oldest first. */
   #waiting: (readonly StoredEvent[])[] = [];
   #busy = false;
@@ -65,7 +78,15 @@ export class LogFollower {
       return;
     }
     // The head could not be read at start (reported): follow from this batch on.
-    if (this.#last === undefined) this.#last = events[0]!.seq - 1;
+    if (this.#last === undefined) {
+      this.#last = events[0]!.seq - 1;
+      this.#epoch = epochOf(events[0]!);
+    }
+    if (epochOf(events[0]!) !== this.#epoch) {
+      this.#busy = true;
+      void this.#run(() => this.#switchLog(events));
+      return;
+    }
     if (this.#follows(events)) {
       this.#handOn(events);
       return;
@@ -95,7 +116,20 @@ export class LogFollower {
   }
 
   async #start(): Promise<void> {
-    this.#last = await this.#o.head();
+    const head = await this.#o.head();
+    this.#last = head.lastSeq;
+    this.#epoch = head.epoch;
+  }
+
+  /** A batch of another epoch: a new log when the log says so (then read it from its start). */
+  async #switchLog(events: readonly StoredEvent[]): Promise<void> {
+    const head = await this.#o.head();
+    const epoch = epochOf(events[0]!);
+    if (head.epoch !== epoch) return; // a stale notification of a log no longer followed
+    this.#epoch = epoch;
+    this.#last = 0;
+    this.#o.onNewLog?.(epoch);
+    await this.#fill(events);
   }
 
   /** Reads the log from the last `seq` handed on through the batch's last, then the batch's rest. */
@@ -126,4 +160,9 @@ export class LogFollower {
     // receive() may set #busy again (another gap): the rest queue behind it, in order.
     for (const batch of waiting) this.receive(batch);
   }
+}
+
+/** The epoch part of an event's id (`<epoch>-<seq>`). */
+function epochOf(e: StoredEvent): string {
+  return e.id.slice(0, e.id.lastIndexOf('-'));
 }

@@ -72,6 +72,23 @@ export class SubscriberIndex<S> {
     if (this.#root.children.size === 0 && this.#root.rest.size === 0) return;
     walk(this.#root, channel.split('.'), 0, fn);
   }
+
+  /** Calls `fn` once for every subscriber in the index, whatever its patterns. */
+  forEachSubscriber(fn: (sub: S) => void): void {
+    const seen = new Set<S>();
+    const visit = (s: S) => {
+      if (seen.has(s)) return;
+      seen.add(s);
+      fn(s);
+    };
+    for (const set of this.#exact.values()) set.forEach(visit);
+    const stack = [this.#root];
+    for (let node = stack.pop(); node; node = stack.pop()) {
+      node.here.forEach(visit);
+      node.rest.forEach(visit);
+      for (const child of node.children.values()) stack.push(child);
+    }
+  }
 }
 
 class TrieNode<S> {

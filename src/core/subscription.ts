@@ -131,6 +131,21 @@ export abstract class Subscription {
     this.writeReset(reason, headId);
   }
 
+  /**
+   * Hub side: the log was replaced by a new one (core/log-follower.ts `onNewLog`). Every position
+   * this subscription held is of the old log: it gets the `epoch_changed` reset (`headId`: the new
+   * log's start) and follows the new log from its first event. Events queued or pending from the
+   * old log are dropped; the client reloads its state on the reset.
+   */
+  newLog(headId: string): void {
+    if (this.#closed) return;
+    this.#lastSeq = 0;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#pending = [];
+    this.writeReset('epoch_changed', headId);
+  }
+
   /** Hub side: replay is done; queued live events past the replay go out, the rest are dropped. */
   goLive(): void {
     if (this.#closed || this.#live) return;

@@ -97,6 +97,10 @@ export const ERRORS = {
     status: 503,
     message: 'The broker that tells other nodes about new events is unavailable; nothing was stored, retry later.',
   },
+  BACKEND_UNAVAILABLE: {
+    status: 503,
+    message: 'The shared backend (Redis) is unreachable; retry later, with the same idempotency key.',
+  },
   INTERNAL: { status: 500, message: 'Something went wrong inside Herald.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -28,6 +28,12 @@ async function reachable(): Promise<boolean> {
   }
 }
 
+/** The Redis URL when Redis answers, else undefined (no skip: for `before` hooks). */
+export async function redisAvailable(): Promise<string | undefined> {
+  probe ??= reachable();
+  return (await probe) ? REDIS_URL : undefined;
+}
+
 /** The Redis URL, or undefined after skipping the test (failing it in CI) when there is none. */
 export async function needRedis(t: TestContext): Promise<string | undefined> {
   probe ??= reachable();

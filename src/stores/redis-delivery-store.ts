@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { ReplyError, type Redis } from 'ioredis';
 import { ClosedError, HeraldError } from '../core/errors.js';
 import { PRUNE_CHUNK_ROWS } from '../core/limits.js';
 import type {
@@ -88,7 +88,11 @@ export class RedisDeliveryStore implements DeliveryStore {
     }
   }
 
-  /** Runs `fn` against Redis: rejects at once when closed or disconnected, and after the timeout. */
+  /**
+   * Runs `fn` against Redis: rejects at once when closed or disconnected, and after the timeout.
+   * Whatever the connection throws (refused, closed, out of retries) is STORE_UNAVAILABLE; an
+   * error Redis answered (a script's) is passed on as it is.
+   */
   #run<T>(fn: (r: Redis) => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new ClosedError('The delivery store'));
     if (DOWN.has(this.#redis.status)) return Promise.reject(unavailable());
@@ -96,7 +100,7 @@ export class RedisDeliveryStore implements DeliveryStore {
       const timer = setTimeout(() => reject(unavailable()), REDIS_DELIVERY_TIMEOUT_MS);
       fn(this.#redis).then(
         (v) => (clearTimeout(timer), resolve(v)),
-        (err: unknown) => (clearTimeout(timer), reject(err)),
+        (err: unknown) => (clearTimeout(timer), reject(err instanceof ReplyError ? err : unavailable(err))),
       );
     });
   }
@@ -285,6 +289,8 @@ export class RedisDeliveryStore implements DeliveryStore {
   }
 }
 
-function unavailable(): HeraldError {
-  return new HeraldError('STORE_UNAVAILABLE', 'The delivery store (Redis) is unavailable.');
+function unavailable(cause?: unknown): HeraldError {
+  const err = new HeraldError('STORE_UNAVAILABLE', 'The delivery store (Redis) is unavailable.');
+  if (cause !== undefined) err.cause = cause;
+  return err;
 }

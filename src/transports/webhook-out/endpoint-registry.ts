@@ -92,6 +92,7 @@ export class EndpointRegistry {
       if (this.#failing) this.#opts.onRefreshError?.(undefined);
       this.#failing = false;
     } catch (err) {
+      if (!this.#timer) return; // stopped while it ran (the store is closing): nothing to report
       if (!this.#failing) this.#opts.onRefreshError?.(err);
       this.#failing = true;
     } finally {

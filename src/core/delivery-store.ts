@@ -31,6 +31,10 @@
  *   `owner` holds it; so two owners never hold one lease at once, by their clocks. A holder that
  *   dies stops renewing and the lease is taken over once it expires; `releaseLease` gives it back
  *   at once (graceful stop), and only when `owner` still holds it.
+ * - **Endpoint changes are announced.** `endpointsVersion()` changes whenever a `putEndpoint`,
+ *   `deleteEndpoint`, `hold` or `unhold` commits, in the same atomic step, seen by every handle on
+ *   the store: a node that caches endpoints polls it (cheaply) and reloads when it moved, so an
+ *   endpoint created, changed or deleted on one node reaches the others.
  * - **close()** is idempotent; the store does not own a shared database connection.
  */
 export interface DeliveryStore {
@@ -47,6 +51,12 @@ export interface DeliveryStore {
   /** Deletes the endpoint and every delivery and attempt of it. False when it did not exist. */
   deleteEndpoint(id: string): Promise<boolean>;
   listEndpoints(): Promise<EndpointRecord[]>;
+  /**
+   * A number that changes with every change to endpoints (see the specification above); 0 before
+   * the first. Only equality means anything: read it before `listEndpoints`, and a later read
+   * that differs says the list may have changed since.
+   */
+  endpointsVersion(): Promise<number>;
 
   /** The newest log position the planner has turned into deliveries; undefined before the first plan. */
   plannedThrough(): Promise<number | undefined>;

@@ -30,6 +30,7 @@ export class MemoryDeliveryStore implements DeliveryStore {
   /** Pending delivery ids by endpoint, so claims never scan finished history. */
   readonly #pendingIds = new Map<string, Set<number>>();
   #nextId = 1;
+  #endpointsVersion = 0;
   #plannedThrough: number | undefined;
   readonly #leases = new Map<string, LeaseHolder>();
   #closed = false;
@@ -49,7 +50,10 @@ export class MemoryDeliveryStore implements DeliveryStore {
   }
 
   putEndpoint(e: EndpointRecord): Promise<void> {
-    return this.#run(() => void this.#endpoints.set(e.id, structuredClone(e)));
+    return this.#run(() => {
+      this.#endpoints.set(e.id, structuredClone(e));
+      this.#endpointsVersion++;
+    });
   }
 
   deleteEndpoint(id: string): Promise<boolean> {
@@ -61,6 +65,7 @@ export class MemoryDeliveryStore implements DeliveryStore {
         }
       }
       this.#pendingIds.delete(id);
+      this.#endpointsVersion++;
       return this.#endpoints.delete(id);
     });
   }
@@ -69,6 +74,10 @@ export class MemoryDeliveryStore implements DeliveryStore {
     return this.#run(() =>
       [...this.#endpoints.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((e) => structuredClone(e)),
     );
+  }
+
+  endpointsVersion(): Promise<number> {
+    return this.#run(() => this.#endpointsVersion);
   }
 
   plannedThrough(): Promise<number | undefined> {
@@ -246,6 +255,7 @@ export class MemoryDeliveryStore implements DeliveryStore {
         r.leaseOwner = null;
         r.updatedAt = now;
       }
+      this.#endpointsVersion++;
       return pending.length;
     });
   }
@@ -260,6 +270,7 @@ export class MemoryDeliveryStore implements DeliveryStore {
         r.updatedAt = now;
         n++;
       }
+      this.#endpointsVersion++;
       return n;
     });
   }

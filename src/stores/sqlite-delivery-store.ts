@@ -76,6 +76,9 @@ export class SqliteDeliveryStore implements DeliveryStore {
   readonly #finishTx: Database.Transaction<(results: readonly FinishedAttempt[]) => void>;
   readonly #releaseTx: Database.Transaction<(claims: readonly { id: number; claim: number }[], now: number) => void>;
   readonly #deleteEndpointTx: (id: string) => boolean;
+  readonly #putEndpointTx: (e: EndpointRecord) => void;
+  readonly #holdTx: (endpointId: string, now: number) => number;
+  readonly #unholdTx: (endpointId: string, now: number) => number;
   readonly #pruneChunk: (after: number, before: number) => { deleted: number; next: number | undefined };
   readonly #sync: (() => Promise<void>) | undefined;
   readonly #leases: SqliteLeases;
@@ -99,6 +102,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
       'lease_owner, created_at, updated_at, last_status, last_error';
     const s: Record<string, Database.Statement<unknown[]>> = (this.#s = {
       meta: db.prepare('SELECT v FROM outbound_meta WHERE k = ?'),
+      bumpEndpoints: db.prepare(`UPDATE outbound_meta SET v = CAST(v AS INTEGER) + 1 WHERE k = 'endpoints_version'`),
       setMeta: db.prepare('INSERT INTO outbound_meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v'),
       putEndpoint: db.prepare(
         'INSERT INTO outbound_endpoints (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc',
@@ -255,10 +259,24 @@ export class SqliteDeliveryStore implements DeliveryStore {
       }
       return { deleted, next: rows.length < PRUNE_CHUNK_DELIVERIES ? undefined : rows[rows.length - 1]!.id };
     });
+    // Every change to endpoints raises the endpoints version in its own transaction.
     this.#deleteEndpointTx = db.transaction((id: string) => {
       s.deleteEndpointAttempts!.run(id);
       s.deleteEndpointDeliveries!.run(id);
+      s.bumpEndpoints!.run();
       return s.deleteEndpoint!.run(id).changes > 0;
+    });
+    this.#putEndpointTx = db.transaction((e: EndpointRecord) => {
+      s.putEndpoint!.run(e.id, JSON.stringify(e));
+      s.bumpEndpoints!.run();
+    });
+    this.#holdTx = db.transaction((endpointId: string, now: number) => {
+      s.bumpEndpoints!.run();
+      return s.hold!.run(now, endpointId).changes;
+    });
+    this.#unholdTx = db.transaction((endpointId: string, now: number) => {
+      s.bumpEndpoints!.run();
+      return s.unhold!.run(now, now, endpointId).changes;
     });
   }
 
@@ -306,7 +324,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   putEndpoint(e: EndpointRecord): Promise<void> {
-    return this.#durable(() => void this.#s.putEndpoint!.run(e.id, JSON.stringify(e)));
+    return this.#durable(() => this.#putEndpointTx(e));
   }
 
   deleteEndpoint(id: string): Promise<boolean> {
@@ -317,6 +335,10 @@ export class SqliteDeliveryStore implements DeliveryStore {
     return this.#run(() =>
       (this.#s.listEndpoints!.all() as { doc: string }[]).map((r) => JSON.parse(r.doc) as EndpointRecord),
     );
+  }
+
+  endpointsVersion(): Promise<number> {
+    return this.#run(() => Number((this.#s.meta!.get('endpoints_version') as { v: string } | undefined)?.v ?? 0));
   }
 
   plannedThrough(): Promise<number | undefined> {
@@ -372,11 +394,11 @@ export class SqliteDeliveryStore implements DeliveryStore {
   }
 
   hold(endpointId: string, now: number): Promise<number> {
-    return this.#durable(() => this.#s.hold!.run(now, endpointId).changes);
+    return this.#durable(() => this.#holdTx(endpointId, now));
   }
 
   unhold(endpointId: string, now: number): Promise<number> {
-    return this.#durable(() => this.#s.unhold!.run(now, now, endpointId).changes);
+    return this.#durable(() => this.#unholdTx(endpointId, now));
   }
 
   retry(id: number, now: number): Promise<Delivery | undefined> {

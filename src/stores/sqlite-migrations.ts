@@ -139,6 +139,14 @@ const MIGRATIONS: readonly Migration[] = [
       db.exec('CREATE TABLE outbound_leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until INTEGER NOT NULL) WITHOUT ROWID');
     },
   },
+  {
+    // The endpoints version (DeliveryStore.endpointsVersion), raised in the transaction of every
+    // change to endpoints, so every process on the file sees when to reload them.
+    version: 4,
+    up(db) {
+      db.exec(`INSERT OR IGNORE INTO outbound_meta (k, v) VALUES ('endpoints_version', '0')`);
+    },
+  },
 ];
 
 /** The schema version this release writes (`PRAGMA user_version` of an up-to-date file). */

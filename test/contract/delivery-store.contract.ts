@@ -86,6 +86,38 @@ export function deliveryStoreContract(name: string, factory: DeliveryStoreFactor
       await s.close();
     });
 
+    test('the endpoints version moves with every change to endpoints, and only then', async () => {
+      const s = await factory.create();
+      const seen = [await s.endpointsVersion()];
+      const moved = async (what: string) => {
+        const v = await s.endpointsVersion();
+        assert.ok(!seen.includes(v), `${what} changes the version (${v} after ${seen.join(', ')})`);
+        seen.push(v);
+      };
+      await s.putEndpoint(endpointRecord('ep_v'));
+      await moved('a new endpoint');
+      await s.putEndpoint(endpointRecord('ep_v', { url: 'https://changed.example/' }));
+      await moved('a changed endpoint');
+      await s.enqueue([row('ep_v', 1)], 1);
+      const [d] = (await s.claim([{ endpointId: 'ep_v', limit: 1, ordered: false }], 0, LEASE, 'w')).claimed;
+      await s.finish([{ id: d!.id, claim: d!.claims, attempt: attempt(d!.id, 500), outcome: { status: 'pending', nextAt: 0 } }]);
+      assert.equal(await s.endpointsVersion(), seen.at(-1), 'deliveries leave it alone: pollers reload only for endpoints');
+      await s.hold('ep_v', 1);
+      await moved('hold');
+      await s.unhold('ep_v', 2);
+      await moved('unhold');
+      await s.deleteEndpoint('ep_v');
+      await moved('a deleted endpoint');
+      if (factory.second) {
+        const b = await factory.second();
+        assert.equal(await b.endpointsVersion(), seen.at(-1), 'another handle reads the same version');
+        await b.putEndpoint(endpointRecord('ep_w'));
+        await moved('a change through another handle');
+        await b.close();
+      }
+      await s.close();
+    });
+
     test('enqueue raises the planning cursor with its rows, atomically', async () => {
       const s = await factory.create();
       assert.equal(await s.plannedThrough(), undefined);

@@ -1,9 +1,14 @@
+import { Redis } from 'ioredis';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, describe } from 'node:test';
+import { newEpoch } from '../../src/core/position.js';
 import { MemoryDeliveryStore } from '../../src/stores/memory-delivery-store.js';
 import { SqliteDeliveryStore } from '../../src/stores/sqlite-delivery-store.js';
 import { SqliteEventStore } from '../../src/stores/sqlite-event-store.js';
+import { RedisDeliveryStore } from '../../src/stores/redis-delivery-store.js';
+import { deletePrefix, REDIS_URL, redisSuiteSkip, uniquePrefix } from '../helpers/redis.js';
 import { connect, deliveryStoreContract } from './delivery-store.contract.js';
 
 deliveryStoreContract('memory', { create: () => new MemoryDeliveryStore() });
@@ -18,3 +23,35 @@ deliveryStoreContract('sqlite (in the event store database)', {
   reopen: () => new SqliteDeliveryStore(connect(file)),
   second: () => new SqliteDeliveryStore(connect(file)),
 });
+
+// Redis: each run a fresh prefix; `reopen` and `second` are new clients on the same prefix.
+const redisSkip = await redisSuiteSkip();
+const clients: Redis[] = [];
+let prefix = '';
+let epoch = '';
+const redisStore = (): RedisDeliveryStore => {
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  redis.on('error', () => undefined);
+  clients.push(redis);
+  const logId = epoch;
+  return new RedisDeliveryStore({ redis, prefix, logId: () => Promise.resolve(logId) });
+};
+const prefixes: string[] = [];
+if (redisSkip) {
+  describe('DeliveryStore contract: redis', { skip: redisSkip }, () => {});
+} else {
+  deliveryStoreContract('redis', {
+    create() {
+      prefix = uniquePrefix('herald-deliveries');
+      prefixes.push(prefix);
+      epoch = newEpoch();
+      return redisStore();
+    },
+    reopen: redisStore,
+    second: redisStore,
+  });
+  after(async () => {
+    for (const p of prefixes) await deletePrefix(clients[0]!, p);
+    for (const c of clients) c.disconnect();
+  });
+}

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { TestContext } from 'node:test';
-import { needService } from './service.js';
+import { needService, suiteSkip } from './service.js';
 
 /**
  * The real Redis for Redis tests: `bash scripts/services/redis.sh start` (`.ci/run` does it) and
@@ -38,6 +38,25 @@ export async function redisAvailable(): Promise<string | undefined> {
 export async function needRedis(t: TestContext): Promise<string | undefined> {
   probe ??= reachable();
   return needService(t, await probe, 'Redis', HOW) ? REDIS_URL : undefined;
+}
+
+/**
+ * For a suite registered at the top level (a contract run): undefined when Redis answers, else
+ * the message to skip the suite with on a laptop; throws in CI (suiteSkip).
+ */
+export async function redisSuiteSkip(): Promise<string | undefined> {
+  probe ??= reachable();
+  return suiteSkip(await probe, 'Redis', HOW);
+}
+
+/** Deletes every key under `prefix` (a test's own, from uniquePrefix). */
+export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', prefix.replace(/[*?[\]\\]/g, '\\$&') + '*', 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
 }
 
 /**

@@ -11,3 +11,14 @@ export function needService(t: TestContext, available: boolean, what: string, ho
   t.skip(`${what} is not available: ${how}`);
   return false;
 }
+
+/**
+ * needService for a whole suite registered without a TestContext (contract factories): resolves
+ * to the reason to skip it on a developer machine, or undefined when the service is there; in CI
+ * a missing service throws, so the test file fails.
+ */
+export function suiteSkip(available: boolean, what: string, how: string): string | undefined {
+  if (available) return undefined;
+  if (process.env.CI === 'true') throw new Error(`${what} is required in CI but is not available (${how})`);
+  return `${what} is not available: ${how}`;
+}

@@ -161,16 +161,19 @@ export class DeliveryPlanner {
     while (this.#queue.length > 0 || this.#skipTo !== undefined) {
       const batch = this.#queue;
       this.#queue = [];
-      const now = this.#opts.now();
-      const rows: NewDelivery[] = [];
       let through = this.#skipTo ?? this.#cursor;
       this.#skipTo = undefined;
-      for (const e of batch) {
-        if (e.seq <= through) continue;
-        for (const r of this.rowsFor(e, this.#opts.registry.matching(e), now)) rows.push(r);
-        through = e.seq;
-      }
       try {
+        // Endpoints created, changed or deleted on another node before this batch was taken are
+        // applied first: the batch is planned with them, not with a cache up to a poll behind.
+        await this.#opts.registry.refresh();
+        const now = this.#opts.now();
+        const rows: NewDelivery[] = [];
+        for (const e of batch) {
+          if (e.seq <= through) continue;
+          for (const r of this.rowsFor(e, this.#opts.registry.matching(e), now)) rows.push(r);
+          through = e.seq;
+        }
         await this.#opts.handOff.handOver(rows, through, now);
       } catch (err) {
         // Nothing was stored and the cursor did not move: the events are planned again after

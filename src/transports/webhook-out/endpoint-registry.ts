@@ -6,31 +6,115 @@ import type { DeliveryStore, DisabledReason, EndpointRecord } from '../../core/d
 import type { EndpointInput, EndpointPatch } from './endpoint-input.js';
 import { generateSecret } from './signer.js';
 
+/**
+ * milliseconds between looks at the store's endpoints version: how soon an endpoint created,
+ * changed or deleted on another node (or another process on the same file) is used here.
+ */
+export const ENDPOINT_REFRESH_MS = 1_000;
+
 export interface EndpointRegistryOptions {
   store: DeliveryStore;
   /** milliseconds the previous secret keeps signing after a rotation. */
   rotationOverlapMs: number;
   now: () => number;
+  /** Called after a refresh brought in changes made elsewhere (the dispatcher looks for due work). */
+  onRefresh?: () => void;
+  /** Called when a periodic refresh failed, and with undefined when one succeeds again. */
+  onRefreshError?: (err: unknown) => void;
 }
 
 /**
  * The endpoints, cached in memory (every event is matched against them) and written through to
  * the delivery store. Channel patterns are indexed like subscriptions (exact names in a Map,
  * wildcards in a token trie), so matching an event costs one walk however many endpoints exist.
+ *
+ * Other nodes sharing the store change endpoints too: `watch` polls the store's endpoints version
+ * every ENDPOINT_REFRESH_MS and reloads the cache when it moved, and the planner calls `refresh`
+ * before it plans each batch, so what it plans uses every change committed before that.
  */
 export class EndpointRegistry {
   readonly #store: DeliveryStore;
   readonly #opts: EndpointRegistryOptions;
   readonly #byId = new Map<string, EndpointRecord>();
   readonly #index = new SubscriberIndex<string>();
+  /** The store's endpoints version the cache reflects; undefined before the first load. */
+  #version: number | undefined;
+  /** Raised by every change made through this registry, so a reload that overlapped one is dropped. */
+  #localWrites = 0;
+  /** The refresh running now (refreshes run one after another). */
+  #refreshing: Promise<boolean> = Promise.resolve(false);
+  #timer: NodeJS.Timeout | undefined;
+  #polling = false;
+  #failing = false;
 
   constructor(opts: EndpointRegistryOptions) {
     this.#opts = opts;
     this.#store = opts.store;
   }
 
+  /** Reads every endpoint from the store into the cache. */
   async load(): Promise<void> {
-    for (const e of await this.#store.listEndpoints()) this.#set(e);
+    await this.#reload();
+  }
+
+  /**
+   * Reloads the cache when the store's endpoints version moved since the last load. Resolves to
+   * whether it reloaded. Each call reads the version after every earlier call finished, so a
+   * caller sees every change committed before it called.
+   */
+  refresh(): Promise<boolean> {
+    const next = this.#refreshing.catch(() => false).then(async () => {
+      const version = await this.#store.endpointsVersion();
+      if (version === this.#version) return false;
+      return this.#reload(version);
+    });
+    this.#refreshing = next;
+    return next;
+  }
+
+  /** Polls for changes made elsewhere every ENDPOINT_REFRESH_MS until `unwatch`. */
+  watch(intervalMs = ENDPOINT_REFRESH_MS): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => void this.#poll(), intervalMs);
+    this.#timer.unref();
+  }
+
+  unwatch(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #poll(): Promise<void> {
+    if (this.#polling) return; // a slow store does not stack polls up
+    this.#polling = true;
+    try {
+      if (await this.refresh()) this.#opts.onRefresh?.();
+      if (this.#failing) this.#opts.onRefreshError?.(undefined);
+      this.#failing = false;
+    } catch (err) {
+      if (!this.#timer) return; // stopped while it ran (the store is closing): nothing to report
+      if (!this.#failing) this.#opts.onRefreshError?.(err);
+      this.#failing = true;
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  /**
+   * Replaces the cache with the store's endpoints. The version is read before the list, so a
+   * change committed in between is reloaded again next time; a change made here while the list
+   * was read leaves the cache alone (the next refresh reloads).
+   */
+  async #reload(known?: number): Promise<boolean> {
+    const writes = this.#localWrites;
+    const version = known ?? (await this.#store.endpointsVersion());
+    const endpoints = await this.#store.listEndpoints();
+    if (writes !== this.#localWrites) return false;
+    const keep = new Set(endpoints.map((e) => e.id));
+    for (const id of [...this.#byId.keys()]) if (!keep.has(id)) this.#unset(id);
+    for (const e of endpoints) this.#set(e);
+    this.#version = version;
+    return true;
   }
 
   get(id: string): EndpointRecord | undefined {
@@ -107,6 +191,7 @@ export class EndpointRegistry {
 
   async remove(id: string): Promise<void> {
     this.require(id);
+    this.#localWrites++;
     this.#unset(id);
     await this.#store.deleteEndpoint(id);
   }
@@ -152,7 +237,9 @@ export class EndpointRegistry {
   }
 
   async #put(e: EndpointRecord): Promise<void> {
+    this.#localWrites++;
     await this.#store.putEndpoint(e);
+    this.#localWrites++;
     this.#set(e);
   }
 

@@ -66,7 +66,17 @@ export class OutboundWebhooks {
     this.#log = opts.log;
     const now = (this.#now = opts.now ?? Date.now);
     this.#schedule = new RetrySchedule(c.retryScheduleSeconds, c.retryJitter);
-    this.registry = new EndpointRegistry({ store: opts.store, now, rotationOverlapMs: c.secretRotationOverlapSeconds * 1000 });
+    this.registry = new EndpointRegistry({
+      store: opts.store,
+      now,
+      rotationOverlapMs: c.secretRotationOverlapSeconds * 1000,
+      // An endpoint enabled elsewhere has deliveries due again; one created elsewhere may get some.
+      onRefresh: () => this.#dispatcher.wake(),
+      onRefreshError: (err) => {
+        if (err === undefined) opts.log.info('outbound webhooks: endpoint changes are read again');
+        else opts.log.error({ err }, 'outbound webhooks: could not read endpoint changes; using the endpoints known');
+      },
+    });
     const senderOptions = { timeoutMs: c.timeoutSeconds * 1000, allowPrivateTargets: c.allowPrivateTargets };
     // An injected resolver or clock (tests) cannot cross into a thread: those send from here.
     this.#sender =
@@ -118,6 +128,7 @@ export class OutboundWebhooks {
     if (this.#started) return;
     this.#started = true;
     await this.registry.load();
+    this.registry.watch();
     await this.#recoverLeases();
     await this.#planner.loadLogId();
     await this.#plannerLease.start();
@@ -169,6 +180,7 @@ export class OutboundWebhooks {
   close(drainMs = 5_000): Promise<void> {
     this.#closed ??= (async () => {
       clearInterval(this.#pruner);
+      this.registry.unwatch();
       await this.#plannerLease.close();
       await this.#dispatcher.close(drainMs);
       ownersHere.delete(this.#owner);
@@ -210,6 +222,8 @@ export class OutboundWebhooks {
   }
 
   async updateEndpoint(id: string, body: unknown): Promise<EndpointRecord> {
+    // Changes made on other nodes first, so a patch never writes back fields older than them.
+    await this.registry.refresh();
     this.registry.require(id);
     const e = await this.registry.update(id, toEndpointPatch(body, this.#config.allowPrivateTargets));
     this.#dispatcher.wake();
@@ -217,14 +231,17 @@ export class OutboundWebhooks {
   }
 
   async deleteEndpoint(id: string): Promise<void> {
+    await this.registry.refresh();
     await this.registry.remove(id);
   }
 
   async rotateSecret(id: string): Promise<EndpointRecord> {
+    await this.registry.refresh();
     return this.registry.rotateSecret(id);
   }
 
   async listDeliveries(endpointId: string, q: DeliveryQuery): Promise<Delivery[]> {
+    await this.registry.refresh();
     this.registry.require(endpointId);
     return this.store.listDeliveries(endpointId, q);
   }
@@ -249,6 +266,7 @@ export class OutboundWebhooks {
    * REPLAY_MAX_EVENTS per call, `next` says where to continue.
    */
   async replay(id: string, after: number): Promise<{ queued: number; through: number; next: number | null; prunedThrough: number }> {
+    await this.registry.refresh();
     const e = this.registry.require(id);
     const bounds = await this.#hub.head();
     const until = await this.#plannedThrough();

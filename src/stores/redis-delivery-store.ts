@@ -90,7 +90,7 @@ export class RedisDeliveryStore implements DeliveryStore {
 
   /**
    * Runs `fn` against Redis: rejects at once when closed or disconnected, and after the timeout.
-   * Whatever the connection throws (refused, closed, out of retries) is STORE_UNAVAILABLE; an
+   * Whatever the connection throws (refused, closed, out of retries) is BACKEND_UNAVAILABLE; an
    * error Redis answered (a script's) is passed on as it is.
    */
   #run<T>(fn: (r: Redis) => Promise<T>): Promise<T> {
@@ -290,7 +290,7 @@ export class RedisDeliveryStore implements DeliveryStore {
 }
 
 function unavailable(cause?: unknown): HeraldError {
-  const err = new HeraldError('STORE_UNAVAILABLE', 'The delivery store (Redis) is unavailable.');
+  const err = new HeraldError('BACKEND_UNAVAILABLE', 'The delivery store (Redis) is unreachable.');
   if (cause !== undefined) err.cause = cause;
   return err;
 }

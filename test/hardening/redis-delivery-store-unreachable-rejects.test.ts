@@ -20,7 +20,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-test('every call on a Redis delivery store whose server is unreachable rejects with STORE_UNAVAILABLE', async (t) => {
+test('every call on a Redis delivery store whose server is unreachable rejects with BACKEND_UNAVAILABLE', async (t) => {
   // The client as a node would configure it: retrying for ever in the background.
   const redis = new Redis({ host: '127.0.0.1', port: await closedPort(), retryStrategy: () => 50 });
   redis.on('error', () => undefined);
@@ -43,7 +43,7 @@ test('every call on a Redis delivery store whose server is unreachable rejects w
     ['prune', () => s.prune(0)],
   ];
   for (const [name, call] of calls) {
-    await assert.rejects(call(), (err: unknown) => err instanceof HeraldError && err.code === 'STORE_UNAVAILABLE', name);
+    await assert.rejects(call(), (err: unknown) => err instanceof HeraldError && err.code === 'BACKEND_UNAVAILABLE', name);
   }
   await s.close();
 });

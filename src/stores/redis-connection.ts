@@ -11,11 +11,13 @@ export const REDIS_RETRY_MAX_MS = 2_000;
 /** share of each reconnect delay drawn at random, so a fleet of nodes does not reconnect in lockstep. */
 const REDIS_RETRY_JITTER_RATIO = 0.5;
 /**
- * reconnects a command sent before a connection broke may wait for before it is rejected. One
- * rides out a blip (a proxy's idle cut, a failover already over); a longer wait would hold a
- * publish that a 503 and the client's own retry serve better.
+ * reconnects a command in flight when its connection broke waits for before it is rejected: none.
+ * With any other number ioredis keeps such a command (it was written, so it is not in the
+ * offline queue) and resends it once a reconnect succeeds, however long that takes: a publish
+ * would hang through an outage instead of getting its 503. Whether Redis applied it is
+ * unknown either way; the caller's retry with its idempotency key settles that.
  */
-export const REDIS_MAX_RETRIES_PER_REQUEST = 1;
+export const REDIS_MAX_RETRIES_PER_REQUEST = 0;
 /** milliseconds a TCP connect (and the handshake after it) may take before the attempt is dropped. */
 export const REDIS_CONNECT_TIMEOUT_MS = 2_000;
 /** milliseconds of silence before the first TCP keep-alive probe: a peer gone without a FIN is found. */
@@ -69,8 +71,8 @@ const redactedUrls = new WeakMap<Redis, string>();
  *   connection is down rejects at once (`Stream isn't writeable`) and a publish gets its 503
  *   now instead of hanging;
  * - reconnects forever with capped, jittered backoff (`redisRetryDelayMs`);
- * - a command in flight when the connection breaks is rejected after REDIS_MAX_RETRIES_PER_REQUEST
- *   failed reconnects;
+ * - a command in flight when the connection breaks is rejected when it breaks
+ *   (REDIS_MAX_RETRIES_PER_REQUEST), not resent after a reconnect;
  * - READONLY (a failed-over primary) reconnects; with `redis+sentinel://` the client also
  *   listens to the sentinels' `+switch-master` and moves to the new primary without waiting for
  *   an error;

@@ -94,10 +94,11 @@ start_data_node() {
   (($# == 2)) && replicaof=(--replicaof "$1" "$2")
   mkdir -p "$STATE/$port"
   rm -f "$(pidfile "$port")"
-  # No RDB snapshots, no AOF: test data is thrown away with the folder.
+  # No RDB snapshots, no AOF: test data is thrown away with the folder. A replica's full sync
+  # starts at once instead of after Redis's default 5 s wait for more replicas to share it.
   redis-server \
     --bind 127.0.0.1 --port "$port" --protected-mode yes \
-    --dir "$STATE/$port" --save '' --appendonly no \
+    --dir "$STATE/$port" --save '' --appendonly no --repl-diskless-sync-delay 0 \
     --daemonize yes --pidfile "$(pidfile "$port")" --logfile "$STATE/$port/redis.log" \
     "${replicaof[@]}" \
     || die "redis-server on port $port failed to start: $(tail -n 20 "$STATE/$port/redis.log" 2>/dev/null)"
@@ -182,15 +183,22 @@ start() {
   sentinel_url
 }
 
-# Restarts every data node that is not running as a replica of the current primary (after a
-# test killed one), then waits until the sentinels see the set whole again.
+# Makes every data node but the current primary a replica of it: one a test killed is restarted
+# as one, and a demoted primary that still calls itself primary (the sentinels reconfigure it
+# only after their next INFO, up to 10 s later) is told so. Then waits until the sentinels see
+# the set whole again.
 restore() {
-  local p host port
+  local p host port info
   for p in "${SENTINEL_PORTS[@]}"; do our_pid "$p" >/dev/null || die "sentinel $p is not running; run start"; done
   wait_for "no sentinel names a running primary" primary_is_up
   read -r host port <<<"$(current_primary)"
   for p in "${DATA_PORTS[@]}"; do
-    our_pid "$p" >/dev/null || start_data_node "$p" "$host" "$port"
+    [[ "$p" == "$port" ]] && continue
+    if ! our_pid "$p" >/dev/null; then
+      start_data_node "$p" "$host" "$port"
+    elif info="$(query "$p" INFO replication)" && grep -q '^role:master' <<<"$info"; then
+      query "$p" REPLICAOF "$host" "$port" >/dev/null
+    fi
   done
   wait_for "the sentinel set is not whole again" whole
   sentinel_url

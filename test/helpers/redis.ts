@@ -146,12 +146,39 @@ export function sentinelScript(): string {
   throw new Error('scripts/services/redis-sentinel.sh not found above the test helpers');
 }
 
-/** The Sentinel URL, or undefined after skipping the test (failing it in CI) when the set does not answer. */
+/** milliseconds `redis-sentinel.sh restore` may take: restarting a node and the sentinels clearing its down flag. */
+const SENTINEL_RESTORE_TIMEOUT_MS = 60_000;
+
+/**
+ * Brings the Sentinel set back to a primary, its replicas and three agreeing sentinels: a data
+ * node a test killed is restarted as a replica of the current primary. Throws when it cannot.
+ */
+export function restoreRedisSentinel(): void {
+  const r = spawnSync('bash', [sentinelScript(), 'restore'], { encoding: 'utf8', timeout: SENTINEL_RESTORE_TIMEOUT_MS });
+  if (r.status !== 0) throw new Error(`redis-sentinel.sh restore failed: ${r.stderr || r.error?.message}`);
+}
+
+/** host, port and pid of the Sentinel set's current primary (`redis-sentinel.sh primary`). */
+export function sentinelPrimary(): { host: string; port: number; pid: number } {
+  const r = spawnSync('bash', [sentinelScript(), 'primary'], { encoding: 'utf8' });
+  const [host, port, pid] = r.stdout.trim().split(' ');
+  if (r.status !== 0 || !host || !port || !pid) throw new Error(`redis-sentinel.sh primary failed: ${r.stderr}`);
+  return { host, port: Number(port), pid: Number(pid) };
+}
+
+/**
+ * The Sentinel URL, or undefined after skipping the test (failing it in CI) when the set does
+ * not answer. A set an earlier test left with a node down is restored first.
+ */
 export async function needRedisSentinel(t: TestContext): Promise<string | undefined> {
-  let up = false;
+  let why = '';
   if (REDIS_SENTINEL_URL) {
-    const status = spawnSync('bash', [sentinelScript(), 'status'], { encoding: 'utf8' });
-    up = status.status === 0;
+    try {
+      restoreRedisSentinel();
+    } catch (err) {
+      why = `${(err as Error).message.trim()}; `;
+    }
   }
-  return needService(t, up, 'Redis Sentinel', SENTINEL_HOW) ? REDIS_SENTINEL_URL : undefined;
+  const up = REDIS_SENTINEL_URL !== '' && why === '';
+  return needService(t, up, 'Redis Sentinel', why + SENTINEL_HOW) ? REDIS_SENTINEL_URL : undefined;
 }

@@ -132,6 +132,7 @@ export function connectRedis(url: string, opts: ConnectRedisOptions): Redis {
 export function waitReady(redis: Redis, timeoutMs: number): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
   const where = redactedUrls.get(redis) ?? describe(redis.options);
+  if (redis.status === 'end') return Promise.reject(new Error(`Redis at ${where} is closed (disconnect() was called)`));
   return new Promise((resolve, reject) => {
     let lastError: Error | undefined;
     const onError = (err: Error): void => {

@@ -100,6 +100,8 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     store: backend.deliveries,
     config: config.outbound,
     log,
+    // Workers write endpoints to one store: each reloads what the others wrote.
+    sharedStore: config.cluster.workers !== 1,
     onAttempt: (d, a) =>
       recordAttempt?.({
         outcome: a.outcome.status,

@@ -3,6 +3,7 @@ import { request, type IncomingMessage } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { openWs } from '../helpers/clients.js';
 import { seqOfId, spawnHerald, waitFor, type SpawnedHerald } from '../helpers/herald.js';
+import { receiverPool } from '../helpers/webhook-receiver.js';
 
 /**
  * `herald --workers 2` on the embedded SQLite default: two processes serve one port and one log.
@@ -75,20 +76,26 @@ async function publish(base: string, channel: string, data: unknown): Promise<{ 
   }
 }
 
-function publishOnce(base: string, channel: string, data: unknown): Promise<{ id: string; worker: string }> {
+async function publishOnce(base: string, channel: string, data: unknown): Promise<{ id: string; worker: string }> {
+  const r = await post(`${base}/v1/publish`, { channel, data });
+  return { id: r.json.id as string, worker: r.worker };
+}
+
+/** A JSON POST on a connection of its own, answered 201: the body and the worker that answered. */
+function post(url: string, body: unknown): Promise<{ json: Record<string, unknown>; worker: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${base}/v1/publish`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json' } });
+    const req = request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json' } });
     req.on('error', reject);
     req.on('response', (res) => {
-      let body = '';
+      let text = '';
       res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
+      res.on('data', (c: string) => (text += c));
       res.on('end', () => {
-        if (res.statusCode !== 201) return reject(new Error(`publish answered ${res.statusCode}: ${body}`));
-        resolve({ id: (JSON.parse(body) as { id: string }).id, worker: String(res.headers['herald-worker']) });
+        if (res.statusCode !== 201) return reject(new Error(`${url} answered ${res.statusCode}: ${text}`));
+        resolve({ json: JSON.parse(text) as Record<string, unknown>, worker: String(res.headers['herald-worker']) });
       });
     });
-    req.end(JSON.stringify({ channel, data }));
+    req.end(JSON.stringify(body));
   });
 }
 
@@ -202,5 +209,48 @@ describe('herald --workers 2: one port, one log, every worker', () => {
       await waitFor(() => s.ids().length >= all.length, 10_000, 'the surviving stream');
       assert.deepEqual(s.ids(), all);
     }
+  });
+});
+
+describe('herald --workers 2: outbound webhooks', () => {
+  const receiver = receiverPool();
+
+  test('each event is sent once per endpoint, whichever worker created the endpoint or took the publish', async (t) => {
+    const h = await spawnHerald(
+      { outbound: { allowPrivateTargets: true, retryScheduleSeconds: [0, 0.1], retryJitter: 0, sweepIntervalSeconds: 0.05 } },
+      { args: ['--workers', '2'] },
+    );
+    t.after(() => h.stop());
+    const rx = await receiver();
+    // One endpoint made through each worker: one of them is not the worker that plans.
+    const endpoints: { id: string; worker: string }[] = [];
+    for (let i = 0; i < 8 && new Set(endpoints.map((e) => e.worker)).size < 2; i++) {
+      const r = await post(`${h.url}/v1/endpoints`, { url: `${rx.url}/ep${i}`, channels: ['out.>'] });
+      endpoints.push({ id: r.json.id as string, worker: r.worker });
+    }
+    assert.deepEqual(new Set(endpoints.map((e) => e.worker)), new Set(['1', '2']));
+    const published = await publishMany(h.url, 'out.orders', 20);
+    assert.deepEqual(new Set(published.map((p) => p.worker)), new Set(['1', '2']));
+
+    const want = published.length * endpoints.length;
+    await waitFor(() => rx.requests.length >= want, 15_000, `${want} deliveries (have ${rx.requests.length})`);
+    // Every delivery is recorded as delivered (outcomes are written in batches, just after the
+    // answer): none is still owed, so none is sent again.
+    for (const e of endpoints) {
+      await waitFor(
+        async () => {
+          const res = await fetch(`${h.url}/v1/endpoints/${e.id}/deliveries?status=delivered&limit=100`);
+          const text = await res.text();
+          assert.equal(res.status, 200, text);
+          return (JSON.parse(text) as { deliveries: unknown[] }).deliveries.length === published.length;
+        },
+        10_000,
+        'every delivery recorded as delivered',
+      );
+    }
+    assert.equal(rx.requests.length, want);
+    assert.deepEqual(rx.overlaps, []);
+    const ids = new Set(rx.requests.map((r) => String(r.headers['webhook-id'])));
+    assert.equal(ids.size, published.length, 'one webhook-id per event, shared by its endpoints');
   });
 });

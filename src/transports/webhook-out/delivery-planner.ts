@@ -25,6 +25,12 @@ export interface DeliveryPlannerOptions {
    * sending. The planner hands over and never hears back, except that the store refused.
    */
   handOff: DeliveryHandOff;
+  /**
+   * Brings the endpoints up to date before each batch is planned, where other processes write
+   * endpoints to the same store (workers): an endpoint created through another process gets
+   * every event published after its creation was acknowledged. Absent: the cache is the truth.
+   */
+  refreshEndpoints?: (() => Promise<void>) | undefined;
 }
 
 /**
@@ -159,6 +165,12 @@ export class DeliveryPlanner {
 
   async #drain(): Promise<void> {
     while (this.#queue.length > 0 || this.#skipTo !== undefined) {
+      if (this.#opts.refreshEndpoints) {
+        // On failure the cache plans this batch; the store that failed will likely refuse it too.
+        await this.#opts.refreshEndpoints().catch((err: unknown) => {
+          this.#opts.log.error({ err }, 'outbound webhooks: could not read the endpoints');
+        });
+      }
       const batch = this.#queue;
       this.#queue = [];
       const now = this.#opts.now();

@@ -29,8 +29,15 @@ export class EndpointRegistry {
     this.#store = opts.store;
   }
 
+  /**
+   * Makes the cache what the store holds: every endpoint it lists, none it does not. Called at
+   * start, and again when other processes write endpoints to the same store (workers).
+   */
   async load(): Promise<void> {
-    for (const e of await this.#store.listEndpoints()) this.#set(e);
+    const listed = await this.#store.listEndpoints();
+    const ids = new Set(listed.map((e) => e.id));
+    for (const id of [...this.#byId.keys()]) if (!ids.has(id)) this.#unset(id);
+    for (const e of listed) this.#set(e);
   }
 
   get(id: string): EndpointRecord | undefined {

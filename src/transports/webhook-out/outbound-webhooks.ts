@@ -20,6 +20,11 @@ import { WebhookSender, type Sender } from './webhook-sender.js';
 export const REPLAY_MAX_EVENTS = 10_000;
 /** milliseconds between prunes of finished deliveries. */
 const PRUNE_INTERVAL_MS = 60_000;
+/**
+ * milliseconds between reloads of the endpoints when other processes share the store: how long
+ * a sending node may use an endpoint's old URL or secret after another process changed it.
+ */
+export const ENDPOINTS_REFRESH_MS = 1_000;
 
 export interface OutboundWebhooksOptions {
   /** The log, through the wing's own narrow interface (the hub satisfies it). */
@@ -32,6 +37,11 @@ export interface OutboundWebhooksOptions {
   lookup?: LookupFunction;
   /** Observes each recorded attempt (metrics, benchmarks). */
   onAttempt?: DispatcherOptions['onAttempt'];
+  /**
+   * Other processes write endpoints to the same store (`herald --workers N`): the planner reads
+   * the endpoints before each batch, and every node reloads them every ENDPOINTS_REFRESH_MS.
+   */
+  sharedStore?: boolean;
 }
 
 /**
@@ -52,6 +62,8 @@ export class OutboundWebhooks {
   readonly #dispatcher: DeliveryDispatcher;
   readonly #sender: Sender;
   #pruner: NodeJS.Timeout | undefined;
+  readonly #sharedStore: boolean;
+  #refresher: NodeJS.Timeout | undefined;
   #started = false;
   #closed: Promise<void> | undefined;
 
@@ -101,7 +113,9 @@ export class OutboundWebhooks {
       now,
       firstDelayMs: () => this.#schedule.delayBefore(0) ?? 0,
       handOff: this.#dispatcher,
+      refreshEndpoints: opts.sharedStore ? () => this.registry.load() : undefined,
     });
+    this.#sharedStore = opts.sharedStore ?? false;
     this.#plannerLease = new PlannerLease({
       store: opts.store,
       owner: this.#owner,
@@ -130,6 +144,12 @@ export class OutboundWebhooks {
       );
     }, PRUNE_INTERVAL_MS);
     this.#pruner.unref();
+    if (this.#sharedStore) {
+      this.#refresher = setInterval(() => {
+        this.registry.load().catch((err: unknown) => this.#log.error({ err }, 'outbound webhooks: could not reload the endpoints'));
+      }, ENDPOINTS_REFRESH_MS);
+      this.#refresher.unref();
+    }
   }
 
   /**
@@ -169,6 +189,7 @@ export class OutboundWebhooks {
   close(drainMs = 5_000): Promise<void> {
     this.#closed ??= (async () => {
       clearInterval(this.#pruner);
+      clearInterval(this.#refresher);
       await this.#plannerLease.close();
       await this.#dispatcher.close(drainMs);
       ownersHere.delete(this.#owner);
@@ -209,7 +230,16 @@ export class OutboundWebhooks {
     return this.registry.create(input, head);
   }
 
+  /**
+   * Operator reads and writes start from what every process wrote, where several share the store
+   * (workers): the endpoints are read again first. One process: the cache is the truth.
+   */
+  async endpointsUpToDate(): Promise<void> {
+    if (this.#sharedStore) await this.registry.load();
+  }
+
   async updateEndpoint(id: string, body: unknown): Promise<EndpointRecord> {
+    await this.endpointsUpToDate();
     this.registry.require(id);
     const e = await this.registry.update(id, toEndpointPatch(body, this.#config.allowPrivateTargets));
     this.#dispatcher.wake();
@@ -217,14 +247,17 @@ export class OutboundWebhooks {
   }
 
   async deleteEndpoint(id: string): Promise<void> {
+    await this.endpointsUpToDate();
     await this.registry.remove(id);
   }
 
   async rotateSecret(id: string): Promise<EndpointRecord> {
+    await this.endpointsUpToDate();
     return this.registry.rotateSecret(id);
   }
 
   async listDeliveries(endpointId: string, q: DeliveryQuery): Promise<Delivery[]> {
+    await this.endpointsUpToDate();
     this.registry.require(endpointId);
     return this.store.listDeliveries(endpointId, q);
   }
@@ -249,6 +282,7 @@ export class OutboundWebhooks {
    * REPLAY_MAX_EVENTS per call, `next` says where to continue.
    */
   async replay(id: string, after: number): Promise<{ queued: number; through: number; next: number | null; prunedThrough: number }> {
+    await this.endpointsUpToDate();
     const e = this.registry.require(id);
     const bounds = await this.#hub.head();
     const until = await this.#plannedThrough();

@@ -90,6 +90,14 @@ export function runPrimary(opts: PrimaryOptions): void {
       if (alive === 0) opts.onExit(failed ? 1 : 0);
       return;
     }
+    if (!announced) {
+      // Not every worker ever listened: a start-up problem (its line is on stderr), which a
+      // replacement would meet again.
+      log.error({ worker: w.id, pid: w.process.pid, code, signal }, 'a worker failed to start; stopping Herald');
+      failed = true;
+      stop('start-up failure');
+      return;
+    }
     log.error({ worker: w.id, pid: w.process.pid, code, signal }, 'worker died; starting a replacement');
     const now = Date.now();
     while (restarts.length > 0 && restarts[0]! < now - RESTART_WINDOW_MS) restarts.shift();
@@ -97,7 +105,6 @@ export function runPrimary(opts: PrimaryOptions): void {
       log.error({ restarts: restarts.length, windowMs: RESTART_WINDOW_MS }, 'workers keep dying; stopping Herald');
       failed = true;
       stop('restart limit');
-      if (alive === 0) opts.onExit(1);
       return;
     }
     restarts.push(now);
@@ -116,7 +123,13 @@ export function runPrimary(opts: PrimaryOptions): void {
     for (const t of pendingRestarts) clearTimeout(t);
     pendingRestarts.clear();
     // Each worker runs its own graceful shutdown (the same path as a single process).
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+    const alive = Object.values(cluster.workers ?? {}).filter((w) => w && !w.isDead());
+    for (const w of alive) w!.process.kill('SIGTERM');
+    // None left to wait for (they died, their replacements were not forked yet).
+    if (alive.length === 0) {
+      opts.onExit(failed ? 1 : 0);
+      return;
+    }
     const force = setTimeout(() => {
       log.error('workers did not stop in time; killing them');
       for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -42,4 +42,21 @@ test('herald --workers with a bad value stops at start with one line naming the 
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /^herald: --workers (must be an integer from 1 to \d+, or "auto"|needs a number or "auto")/);
   }
+});
+
+test('a worker that cannot start stops herald --workers with its reason, instead of being restarted', () => {
+  const main = join(packageRoot(), 'dist/src/cli/main.js');
+  const dataDir = mkdtempSync(join(tmpdir(), 'herald-workers-'));
+  const config = join(dataDir, 'config.json');
+  // The database's folder is a file: no worker can open it.
+  writeFileSync(config, JSON.stringify({ backend: { type: 'sqlite', file: join(config, 'herald.db') } }));
+  const r = spawnSync(process.execPath, [main, '--config', config, '--workers', '2'], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', HERALD_DATA_DIR: dataDir },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /herald: failed to start: .*herald\.db/);
+  assert.match(r.stdout, /a worker failed to start; stopping Herald/);
+  assert.doesNotMatch(r.stdout, /starting a replacement/);
 });

@@ -95,7 +95,9 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger(config.log.level);
+  const root = createLogger(config.log.level);
+  // A worker's lines name it: several processes write to one stdout.
+  const log = cluster.isWorker ? root.child({ worker: cluster.worker!.id }) : root;
   const workers = workerCount(config.cluster.workers);
   if (workers > 1 && cluster.isPrimary) {
     for (const message of config.deprecations) log.warn(message);
@@ -116,7 +118,7 @@ async function main(): Promise<void> {
   const url = await herald.listen();
   const where = { url, host: config.host, port: config.port, backend: config.backend.type, dataDir: config.dataDir };
   if (cluster.isWorker) {
-    log.info({ ...where, worker: cluster.worker!.id, pid: process.pid }, 'worker listening');
+    log.info({ ...where, pid: process.pid }, 'worker listening');
     const listening: WorkerListening = { type: 'herald.listening', url };
     process.send!(listening);
   } else {

@@ -63,11 +63,9 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     patterns: config.presence.channels,
     leaveDelayMs: config.presence.leaveDelaySeconds * 1000,
   });
+  const onIpcError = (err: unknown) => log.error({ err }, 'could not read the log after a wake-up');
   const broker: Broker =
-    parts.broker ??
-    (parts.ipc
-      ? new IpcBroker({ ...parts.ipc, log: backend.log, onError: (err) => log.error({ err }, 'could not read the log after a wake-up') })
-      : new MemoryBroker());
+    parts.broker ?? (parts.ipc ? new IpcBroker({ ...parts.ipc, log: backend.log, onError: onIpcError }) : new MemoryBroker());
   const storeHealth = new StoreHealth({ log, probe: backend.writeProbe });
   const hub = new Hub({
     store: backend.log,

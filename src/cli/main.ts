@@ -87,7 +87,8 @@ async function main(): Promise<void> {
     const argv = process.argv.slice(2);
     const path = configPath(argv);
     const workers = workersFlag(argv);
-    config = buildConfig(path ? loadConfigFile(path) : {}, workers ? { ...process.env, HERALD_WORKERS: workers } : process.env);
+    const env = workers ? { ...process.env, HERALD_WORKERS: workers } : process.env;
+    config = buildConfig(path ? loadConfigFile(path) : {}, env);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`herald: ${err.message}\n`);
@@ -101,7 +102,8 @@ async function main(): Promise<void> {
   const workers = workerCount(config.cluster.workers);
   if (workers > 1 && cluster.isPrimary) {
     for (const message of config.deprecations) log.warn(message);
-    runPrimary({ workers, log, shutdownTimeoutSeconds: config.shutdownTimeoutSeconds, onExit: (code) => process.exit(code) });
+    const { shutdownTimeoutSeconds } = config;
+    runPrimary({ workers, log, shutdownTimeoutSeconds, onExit: (code) => process.exit(code) });
     return;
   }
   // Deprecations are logged once, by the primary.

@@ -66,7 +66,8 @@ export function buildConfig(
   if (cluster.workers !== 1 && (backend.type === 'memory' || backend.file === ':memory:')) {
     // Each process would keep a log of its own: different ids, and events only some clients see.
     throw new ConfigError(
-      `cluster.workers is ${cluster.workers}, but a memory log lives in one process: use backend.type "sqlite" (a file) to run several workers`,
+      `cluster.workers is ${cluster.workers}, but a memory log lives in one process: ` +
+        'use backend.type "sqlite" (a file) to run several workers',
     );
   }
   const cfg: Config = {

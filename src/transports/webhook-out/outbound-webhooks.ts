@@ -146,7 +146,9 @@ export class OutboundWebhooks {
     this.#pruner.unref();
     if (this.#sharedStore) {
       this.#refresher = setInterval(() => {
-        this.registry.load().catch((err: unknown) => this.#log.error({ err }, 'outbound webhooks: could not reload the endpoints'));
+        this.registry.load().catch((err: unknown) => {
+          this.#log.error({ err }, 'outbound webhooks: could not reload the endpoints');
+        });
       }, ENDPOINTS_REFRESH_MS);
       this.#refresher.unref();
     }

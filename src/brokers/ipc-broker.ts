@@ -83,6 +83,9 @@ export class IpcBroker implements Broker {
     if (this.#closed) return Promise.reject(new ClosedError('The broker'));
     if (events.length === 0) return Promise.resolve();
     this.#deliver(events);
+    // A read that stopped below this batch (the log hid what lay past this worker's own append
+    // until its fsync ended) goes on now instead of at the next probe.
+    this.#wake(this.#target);
     return this.#o.send({ type: 'herald.head', seq: events[events.length - 1]!.seq });
   }
 

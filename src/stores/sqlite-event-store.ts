@@ -70,10 +70,11 @@ export class SqliteEventStore implements EventStore {
    */
   #durableThrough = 0;
   /**
-   * First positions of this process's appends committed but still waiting for their fsync, oldest
-   * first: the log is shown only below the oldest until the append resolves.
+   * This process's appends committed but still waiting for their fsync (their first and last
+   * `seq`), oldest first: while nothing but these lies past #durableThrough, the log is shown
+   * only up to it, without waiting.
    */
-  readonly #syncing: number[] = [];
+  readonly #syncing: { first: number; last: number }[] = [];
   /** The newest `seq` ever assigned and the prune watermark, read from the file: see #visible(). */
   readonly #lastSeq: Database.Statement;
   readonly #prunedThroughRow: Database.Statement;
@@ -197,12 +198,13 @@ export class SqliteEventStore implements EventStore {
         if (r.event.seq > last) last = r.event.seq;
       }
       if (!this.#wal) return Promise.resolve(results);
-      if (last > 0) this.#syncing.push(first);
+      const pending = { first, last };
+      if (last > 0) this.#syncing.push(pending);
       // Resolved once durable: the hub answers publishers and dispatches only then. Should the
       // fsync fail, the commit stays in the file unseen, and every later append fails too
       // (WalSync): a restart is the way out, as after any failed fsync.
       return this.#wal.sync().then(() => {
-        if (last > 0) this.#syncing.splice(this.#syncing.indexOf(first), 1);
+        if (last > 0) this.#syncing.splice(this.#syncing.indexOf(pending), 1);
         if (last > this.#durableThrough) this.#durableThrough = last;
         return results;
       });
@@ -239,18 +241,30 @@ export class SqliteEventStore implements EventStore {
   }
 
   /**
-   * The newest `seq` readers may see: the file's head as every process sharing it committed it
-   * (read each time, never kept in a counter: a stale head answers other workers' ids with a
-   * reset), below this process's appends still being fsync'd, and durable. A commit made by
-   * another process and not yet known durable here is waited for (#durable): a number when
-   * nothing had to wait.
+   * The newest `seq` readers may see: the file's head as every process sharing it committed it,
+   * read each time, never kept in a counter (a stale head answers other workers' ids with a
+   * reset), and durable. When all that is not known durable yet is this process's own appends,
+   * the log stops below them, at once (their append resolves after the fsync). When another
+   * process committed some of it, an fsync is waited for (#durable) and the whole head is shown:
+   * that process may have acknowledged its ids already, and one of them must never be past the
+   * head. A number when nothing had to wait.
    */
   #visible(): number | Promise<LogBounds> {
     const lastSeq = (this.#lastSeq.get() as { seq: number | null } | undefined)?.seq ?? 0;
-    if (!this.#wal) return lastSeq;
-    const cap = this.#syncing.length > 0 ? Math.min(lastSeq, this.#syncing[0]! - 1) : lastSeq;
-    if (cap <= this.#durableThrough) return cap;
-    return this.#durable(cap).then(() => this.#bounds(cap));
+    if (!this.#wal || lastSeq <= this.#durableThrough) return lastSeq;
+    if (this.#onlyOwnPendingThrough(lastSeq)) return this.#durableThrough;
+    return this.#durable(lastSeq).then(() => this.#bounds(lastSeq));
+  }
+
+  /** True when every `seq` after #durableThrough through `lastSeq` is one of this process's appends. */
+  #onlyOwnPendingThrough(lastSeq: number): boolean {
+    let next = this.#durableThrough + 1;
+    for (const p of this.#syncing) {
+      if (p.last < next) continue;
+      if (p.first > next) return false;
+      next = p.last + 1;
+    }
+    return next > lastSeq;
   }
 
   /** The log's bounds with `lastSeq` as head; the prune watermark as the file holds it now. */

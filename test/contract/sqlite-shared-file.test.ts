@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { pbkdf2 } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { promisify } from 'node:util';
 import { MemoryBroker } from '../../src/brokers/memory-broker.js';
 import { toEventInput, type StoredEvent } from '../../src/core/event.js';
 import { Hub } from '../../src/core/hub.js';
@@ -19,7 +22,7 @@ function twoHandles(t: { after(fn: () => Promise<void>): void }, synchronous: 'f
     await a.close();
     await b.close();
   });
-  return { a, b };
+  return { a, b, file };
 }
 
 class Recorder extends Subscription {
@@ -43,6 +46,22 @@ class Recorder extends Subscription {
 
 const input = (data: string) => toEventInput({ channel: 'orders', data });
 
+/** Jobs that keep libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE says more) busy. */
+const THREAD_POOL_JOBS = 4 * Math.max(4, Number(process.env.UV_THREADPOOL_SIZE ?? 4));
+
+/** Appends one event to `file` from a process of its own (synchronous full); resolves to its seq. */
+async function appendInAnotherProcess(file: string, data: string): Promise<number> {
+  const store = new URL('../../src/stores/sqlite-event-store.js', import.meta.url).href;
+  const script = `
+    const { SqliteEventStore } = await import(${JSON.stringify(store)});
+    const s = new SqliteEventStore({ file: ${JSON.stringify(file)}, backgroundCheckpoints: false });
+    const [r] = await s.append([{ channel: 'orders', type: 'message', data: ${JSON.stringify(JSON.stringify(data))} }]);
+    process.stdout.write(String(r.event.seq));
+    await s.close();`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
+  return Number(stdout);
+}
+
 for (const synchronous of ['full', 'normal'] as const) {
   test(`synchronous ${synchronous}: an id appended through one handle resumes through another without a reset`, async (t) => {
     const { a, b } = twoHandles(t, synchronous);
@@ -60,6 +79,22 @@ for (const synchronous of ['full', 'normal'] as const) {
     assert.deepEqual(atHead.resets, []);
   });
 }
+
+test('synchronous full: an id another process acknowledged is within the head while this one still fsyncs its own append', async (t) => {
+  const { b, file } = twoHandles(t, 'full');
+  // This process's fsyncs run on libuv's thread pool: keep it busy so b's own append stays
+  // committed but unresolved while another process appends after it and acknowledges.
+  const busy = Array.from({ length: THREAD_POOL_JOBS }, () => promisify(pbkdf2)('x', 'y', 200_000, 32, 'sha256'));
+  let ownDone = false;
+  const own = b.append([input('b')]).then(() => (ownDone = true));
+  const theirs = await appendInAnotherProcess(file, 'a');
+  assert.equal(ownDone, false, 'the test needs b\'s append still in flight');
+  const head = await b.head();
+  assert.ok(head.lastSeq >= theirs, `head ${head.lastSeq} is below ${theirs}: a resume from it would reset`);
+  assert.deepEqual((await b.read(['orders'], 0, 10)).map((e) => e.seq), [theirs - 1, theirs]);
+  await own;
+  await Promise.all(busy);
+});
 
 test('seqs interleave without a clash when two handles append in turn, and both see one head', async (t) => {
   const { a, b } = twoHandles(t, 'normal');

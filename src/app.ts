@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Broker } from './core/broker.js';
 import { Hub } from './core/hub.js';
 import { MemoryBroker } from './brokers/memory-broker.js';
+import { IpcBroker, type IpcBrokerOptions } from './brokers/ipc-broker.js';
 import type { Config } from './config/schema.js';
 import { errorHandler } from './http/errors.js';
 import { corsOptions, requireJsonBody } from './http/local-api.js';
@@ -51,6 +52,8 @@ export interface Herald {
 export interface HeraldParts {
   /** How this node learns that the log moved (default: the in-process MemoryBroker). */
   broker?: Broker;
+  /** In a worker of `herald --workers N`: the channel to the primary, for an IpcBroker. */
+  ipc?: Pick<IpcBrokerOptions, 'send' | 'listen'>;
 }
 
 /** Wires a Herald node from a validated config. Nothing listens until `listen()`. */
@@ -60,7 +63,9 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     patterns: config.presence.channels,
     leaveDelayMs: config.presence.leaveDelaySeconds * 1000,
   });
-  const broker: Broker = parts.broker ?? new MemoryBroker();
+  const onIpcError = (err: unknown) => log.error({ err }, 'could not read the log after a wake-up');
+  const broker: Broker =
+    parts.broker ?? (parts.ipc ? new IpcBroker({ ...parts.ipc, log: backend.log, onError: onIpcError }) : new MemoryBroker());
   const storeHealth = new StoreHealth({ log, probe: backend.writeProbe });
   const hub = new Hub({
     store: backend.log,
@@ -93,6 +98,7 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     store: backend.deliveries,
     config: config.outbound,
     log,
+    // Workers write endpoints to one store: each reloads what the others wrote.
     onAttempt: (d, a) =>
       recordAttempt?.({
         outcome: a.outcome.status,

@@ -1,13 +1,16 @@
 #!/usr/bin/env node
-import { createHerald, StartupError } from '../app.js';
-import { buildConfig, ConfigError, loadConfigFile } from '../config/load.js';
+import cluster from 'node:cluster';
+import { createHerald, StartupError, type HeraldParts } from '../app.js';
+import { buildConfig, ConfigError, loadConfigFile, parseWorkers } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
 import { BACKUP_USAGE, backupCommand } from './backup-command.js';
+import { runPrimary, workerCount, type WorkerListening } from './cluster.js';
 import { TOKEN_USAGE, tokenCommand, UsageError } from './token-command.js';
 
 /**
  * The only place that reads process.env and argv or calls process.exit.
- * Usage: herald [--config FILE]   (or HERALD_CONFIG=FILE); PORT, HOST, HERALD_DATA_DIR.
+ * Usage: herald [--config FILE] [--workers N|auto]   (or HERALD_CONFIG=FILE, HERALD_WORKERS);
+ *        PORT, HOST, HERALD_DATA_DIR.
  *        herald token ...   herald backup FILE
  */
 function configPath(argv: string[]): string | undefined {
@@ -20,6 +23,20 @@ function configPath(argv: string[]): string | undefined {
   const eq = argv.find((a) => a.startsWith('--config='));
   if (eq) return eq.slice('--config='.length);
   return process.env.HERALD_CONFIG || undefined;
+}
+
+/** `--workers N|auto` (or `--workers=N`): wins over HERALD_WORKERS and `cluster.workers`. */
+function workersFlag(argv: string[]): string | undefined {
+  const i = argv.indexOf('--workers');
+  if (i >= 0) {
+    const value = argv[i + 1];
+    if (!value) throw new ConfigError('--workers needs a number or "auto"');
+    parseWorkers(value, '--workers');
+    return value;
+  }
+  const eq = argv.find((a) => a.startsWith('--workers='));
+  if (eq) parseWorkers(eq.slice('--workers='.length), '--workers');
+  return eq?.slice('--workers='.length);
 }
 
 /** `herald token ...`: mints a development token (src/cli/token-command.ts). */
@@ -67,8 +84,11 @@ async function main(): Promise<void> {
   if (process.argv[2] === 'backup') return backup(process.argv.slice(3));
   let config;
   try {
-    const path = configPath(process.argv.slice(2));
-    config = buildConfig(path ? loadConfigFile(path) : {}, process.env);
+    const argv = process.argv.slice(2);
+    const path = configPath(argv);
+    const workers = workersFlag(argv);
+    const env = workers ? { ...process.env, HERALD_WORKERS: workers } : process.env;
+    config = buildConfig(path ? loadConfigFile(path) : {}, env);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`herald: ${err.message}\n`);
@@ -76,20 +96,44 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger(config.log.level);
-  for (const message of config.deprecations) log.warn(message);
-  const herald = createHerald(config, log);
+  const root = createLogger(config.log.level);
+  // A worker's lines name it: several processes write to one stdout.
+  const log = cluster.isWorker ? root.child({ worker: cluster.worker!.id }) : root;
+  const workers = workerCount(config.cluster.workers);
+  if (workers > 1 && cluster.isPrimary) {
+    for (const message of config.deprecations) log.warn(message);
+    const { shutdownTimeoutSeconds } = config;
+    runPrimary({ workers, log, shutdownTimeoutSeconds, onExit: (code) => process.exit(code) });
+    return;
+  }
+  // Deprecations are logged once, by the primary.
+  if (cluster.isPrimary) for (const message of config.deprecations) log.warn(message);
+  const herald = createHerald(config, log, cluster.isWorker ? workerParts() : {});
+  if (cluster.isWorker) {
+    // Which process answered: for operators (and tests) of a port that several workers serve.
+    const id = String(cluster.worker!.id);
+    herald.app.addHook('onRequest', (_req, reply, done) => {
+      reply.raw.setHeader('Herald-Worker', id);
+      done();
+    });
+  }
   const url = await herald.listen();
-  log.info(
-    { url, host: config.host, port: config.port, backend: config.backend.type, dataDir: config.dataDir },
-    'herald listening',
-  );
-  if (herald.security.devMode) {
+  const where = { url, host: config.host, port: config.port, backend: config.backend.type, dataDir: config.dataDir };
+  if (cluster.isWorker) {
+    log.info({ ...where, pid: process.pid }, 'worker listening');
+    const listening: WorkerListening = { type: 'herald.listening', url };
+    process.send!(listening);
+  } else {
+    log.info(where, 'herald listening');
+  }
+  // Said once per start: by the only process, or by the first worker.
+  const first = !cluster.isWorker || cluster.worker!.id === 1;
+  if (first && herald.security.devMode) {
     log.warn(
       'dev mode: no auth is configured, so POST /v1/publish answers loopback clients only; ' +
         'subscriptions and the seed routes are open to everyone',
     );
-  } else {
+  } else if (first) {
     const { apiKeys, jwt, publicChannels } = config.auth;
     log.info(
       {
@@ -125,6 +169,25 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // The primary is gone (killed): nobody relays wake-ups or replaces this worker any more.
+  if (cluster.isWorker) process.on('disconnect', () => stop('primary gone'));
+}
+
+/** A worker's side of the IPC channel to the primary, for its IpcBroker (src/brokers/ipc-broker.ts). */
+function workerParts(): HeraldParts {
+  return {
+    ipc: {
+      send: (message) =>
+        new Promise<void>((resolve, reject) => {
+          if (!process.connected) return reject(new Error('the IPC channel to the primary is closed'));
+          process.send!(message, undefined, undefined, (err: Error | null) => (err ? reject(err) : resolve()));
+        }),
+      listen: (listener) => {
+        process.on('message', listener);
+        return () => process.off('message', listener);
+      },
+    },
+  };
 }
 
 main().catch((err: unknown) => {

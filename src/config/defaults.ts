@@ -130,6 +130,11 @@ export const DEFAULTS = {
   },
   /** seconds: longest a graceful shutdown waits before exiting anyway. */
   shutdownTimeoutSeconds: 10,
+  /** Processes serving the port (`herald --workers N`, README "Every core: --workers"). */
+  cluster: {
+    /** processes: 1 runs Herald in the process started; `auto` starts one per core. */
+    workers: 1 as number | 'auto',
+  },
   /** Outbound webhooks (docs/outbound-webhooks.md). */
   outbound: {
     /** seconds: one delay before each attempt (first at once, then 5 s, 5 min, ... 10 h). */

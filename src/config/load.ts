@@ -3,7 +3,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULTS } from './defaults.js';
 import { applyRenamedKeys } from './renamed-keys.js';
-import { configSchema, type BackendConfig, type Config, type FileConfig } from './schema.js';
+import { configSchema, MAX_WORKERS, type BackendConfig, type Config, type FileConfig } from './schema.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -34,6 +34,7 @@ export function buildConfig(
     HOST?: string | undefined;
     HERALD_DATA_DIR?: string | undefined;
     HERALD_BACKEND?: string | undefined;
+    HERALD_WORKERS?: string | undefined;
   } = {},
 ): Config {
   const renamed = applyRenamedKeys(file);
@@ -61,8 +62,17 @@ export function buildConfig(
   if (backend.type === 'sqlite' && !isAbsolute(backend.file) && backend.file !== ':memory:') {
     backend.file = resolve(dataDir, backend.file);
   }
+  const cluster = { workers: parseWorkers(env.HERALD_WORKERS, 'HERALD_WORKERS') ?? rest.cluster.workers };
+  if (cluster.workers !== 1 && (backend.type === 'memory' || backend.file === ':memory:')) {
+    // Each process would keep a log of its own: different ids, and events only some clients see.
+    throw new ConfigError(
+      `cluster.workers is ${cluster.workers}, but a memory log lives in one process: ` +
+        'use backend.type "sqlite" (a file) to run several workers',
+    );
+  }
   const cfg: Config = {
     ...rest,
+    cluster,
     backend,
     host: env.HOST || '0.0.0.0',
     port,
@@ -70,6 +80,20 @@ export function buildConfig(
     deprecations,
   };
   return deepFreeze(cfg);
+}
+
+/**
+ * A worker count given outside the file (`HERALD_WORKERS`, `--workers`, named by `source`): an
+ * integer from 1 to MAX_WORKERS or `auto`; undefined when not given.
+ */
+export function parseWorkers(value: string | undefined, source: string): number | 'auto' | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value === 'auto') return value;
+  const n = /^\d{1,6}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= MAX_WORKERS)) {
+    throw new ConfigError(`${source} must be an integer from 1 to ${MAX_WORKERS}, or "auto", got "${value}"`);
+  }
+  return n;
 }
 
 /** The default backend, as DEFAULTS describes it. */

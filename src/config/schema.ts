@@ -11,6 +11,9 @@ const channelName = z.string().refine((s) => {
 }, 'must be a channel name (no wildcards)');
 const channelPattern = z.string().refine((s) => checkChannel(s).ok, 'must be a channel name or pattern');
 const seconds = z.number().nonnegative();
+
+/** processes: the most `cluster.workers` may start (more than any machine's cores). */
+export const MAX_WORKERS = 256;
 const positiveInt = z.number().int().positive();
 
 const d = DEFAULTS;
@@ -139,6 +142,16 @@ export const configSchema = z
       .strict()
       .prefault({}),
     shutdownTimeoutSeconds: z.number().positive().default(d.shutdownTimeoutSeconds),
+    cluster: z
+      .object({
+        workers: z
+          .union([z.number().int().min(1).max(MAX_WORKERS), z.literal('auto')], {
+            error: `must be an integer from 1 to ${MAX_WORKERS}, or "auto"`,
+          })
+          .default(d.cluster.workers),
+      })
+      .strict()
+      .prefault({}),
     trustProxy: trustProxySchema,
     auth: authSchema.prefault({}),
     presence: presenceSchema.prefault({}),

@@ -79,7 +79,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
   readonly #putEndpointTx: (e: EndpointRecord) => void;
   readonly #holdTx: (endpointId: string, now: number) => number;
   readonly #unholdTx: (endpointId: string, now: number) => number;
-  readonly #pruneChunk: (after: number, before: number) => { deleted: number; next: number | undefined };
+  readonly #pruneChunk: Database.Transaction<(after: number, before: number) => { deleted: number; next: number | undefined }>;
   readonly #sync: (() => Promise<void>) | undefined;
   readonly #leases: SqliteLeases;
   /** Whether the connection fsyncs every commit itself (`synchronous` FULL or above), read once. */
@@ -444,7 +444,9 @@ export class SqliteDeliveryStore implements DeliveryStore {
       let deleted = 0;
       let after: number | undefined = 0;
       while (after !== undefined) {
-        const r = this.#pruneChunk(after, before);
+        // IMMEDIATE: it reads, then deletes; with several processes on the file (workers) a
+        // deferred one could fail with SQLITE_BUSY instead of waiting its turn (busy_timeout).
+        const r = this.#pruneChunk.immediate(after, before);
         deleted += r.deleted;
         after = r.next;
       }

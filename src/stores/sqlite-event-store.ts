@@ -62,15 +62,22 @@ export class SqliteEventStore implements EventStore {
   readonly #checkpointer: SqliteCheckpointer | undefined;
   /** Set for `synchronous: full` on a file: commits are made durable by an fdatasync off the loop. */
   readonly #wal: WalSync | undefined;
-  /** The newest event appended here that is durable (as `synchronous` promises). */
-  #lastSeq: number;
   /**
-   * First positions of appends committed but still waiting for their fsync, oldest first. Readers
-   * see the log only below the oldest: an event a power loss could still take back is shown to
-   * nobody, neither live nor in a replay.
+   * With WalSync: the newest `seq` known durable, from this process's appends or from a sync that
+   * started after the commit was seen. Readers see the log only up to it: an event a power loss
+   * could still take back is shown to nobody, neither live nor in a replay, whichever process
+   * (workers sharing the file) committed it.
    */
-  readonly #syncing: number[] = [];
-  #prunedThrough: number;
+  #durableThrough = 0;
+  /**
+   * This process's appends committed but still waiting for their fsync (their first and last
+   * `seq`), oldest first: while nothing but these lies past #durableThrough, the log is shown
+   * only up to it, without waiting.
+   */
+  readonly #syncing: { first: number; last: number }[] = [];
+  /** The newest `seq` ever assigned and the prune watermark, read from the file: see #visible(). */
+  readonly #lastSeq: Database.Statement;
+  readonly #prunedThroughRow: Database.Statement;
   /** The log's identity, made with the file (see LogBounds.epoch). */
   readonly #epoch: string;
   #closed = false;
@@ -94,14 +101,9 @@ export class SqliteEventStore implements EventStore {
       throw err;
     }
     this.#epoch = sqliteLogEpoch(db);
-    const seqRow = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'events'`).get() as
-      | { seq: number }
-      | undefined;
-    this.#lastSeq = seqRow?.seq ?? 0;
-    const pruned = db.prepare(`SELECT v FROM meta WHERE k = 'pruned_through'`).get() as
-      | { v: number }
-      | undefined;
-    this.#prunedThrough = pruned?.v ?? 0;
+    // Read on every call (other processes append to and prune the same file): see #visible().
+    this.#lastSeq = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'events'`);
+    this.#prunedThroughRow = db.prepare(`SELECT v FROM meta WHERE k = 'pruned_through'`);
     const epoch = this.#epoch;
 
     this.#reader = new SqliteLogReader(db, epoch);
@@ -195,16 +197,17 @@ export class SqliteEventStore implements EventStore {
         if (r.event.seq < first) first = r.event.seq;
         if (r.event.seq > last) last = r.event.seq;
       }
-      if (last > 0 && this.#wal) this.#syncing.push(first);
-      const durable = () => {
-        if (last > 0 && this.#wal) this.#syncing.splice(this.#syncing.indexOf(first), 1);
-        if (last > this.#lastSeq) this.#lastSeq = last;
-        return results;
-      };
+      if (!this.#wal) return Promise.resolve(results);
+      const pending = { first, last };
+      if (last > 0) this.#syncing.push(pending);
       // Resolved once durable: the hub answers publishers and dispatches only then. Should the
       // fsync fail, the commit stays in the file unseen, and every later append fails too
       // (WalSync): a restart is the way out, as after any failed fsync.
-      return this.#wal ? this.#wal.sync().then(durable) : Promise.resolve(durable());
+      return this.#wal.sync().then(() => {
+        if (last > 0) this.#syncing.splice(this.#syncing.indexOf(pending), 1);
+        if (last > this.#durableThrough) this.#durableThrough = last;
+        return results;
+      });
     } catch (err) {
       return Promise.reject(err);
     }
@@ -217,9 +220,9 @@ export class SqliteEventStore implements EventStore {
   readPage(patterns: readonly string[], after: number, limit: number): Promise<ReadPage> {
     if (this.#closed) return Promise.reject(new ClosedError('The event store'));
     try {
-      // Committed, but their fsync has not finished: not part of the log yet (see #syncing).
-      const visibleBelow = this.#syncing.length > 0 ? this.#syncing[0]! : Infinity;
-      return Promise.resolve(this.#reader.page(patterns, after, limit, visibleBelow));
+      const visible = this.#visible();
+      if (typeof visible === 'number') return Promise.resolve(this.#reader.page(patterns, after, limit, visible + 1));
+      return visible.then((b) => this.#reader.page(patterns, after, limit, b.lastSeq + 1));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -229,7 +232,55 @@ export class SqliteEventStore implements EventStore {
     if (this.#closed) return Promise.reject(new ClosedError('The event store'));
     // After a failed fsync nothing can be promised: /readyz says so, and traffic goes elsewhere.
     if (this.#wal?.failure) return Promise.reject(this.#wal.failure);
-    return Promise.resolve({ lastSeq: this.#lastSeq, prunedThrough: this.#prunedThrough, epoch: this.#epoch });
+    try {
+      const visible = this.#visible();
+      return typeof visible === 'number' ? Promise.resolve(this.#bounds(visible)) : visible;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * The newest `seq` readers may see: the file's head as every process sharing it committed it,
+   * read each time, never kept in a counter (a stale head answers other workers' ids with a
+   * reset), and durable. When all that is not known durable yet is this process's own appends,
+   * the log stops below them, at once (their append resolves after the fsync). When another
+   * process committed some of it, an fsync is waited for (#durable) and the whole head is shown:
+   * that process may have acknowledged its ids already, and one of them must never be past the
+   * head. A number when nothing had to wait.
+   */
+  #visible(): number | Promise<LogBounds> {
+    const lastSeq = (this.#lastSeq.get() as { seq: number | null } | undefined)?.seq ?? 0;
+    if (!this.#wal || lastSeq <= this.#durableThrough) return lastSeq;
+    if (this.#onlyOwnPendingThrough(lastSeq)) return this.#durableThrough;
+    return this.#durable(lastSeq).then(() => this.#bounds(lastSeq));
+  }
+
+  /** True when every `seq` after #durableThrough through `lastSeq` is one of this process's appends. */
+  #onlyOwnPendingThrough(lastSeq: number): boolean {
+    let next = this.#durableThrough + 1;
+    for (const p of this.#syncing) {
+      if (p.last < next) continue;
+      if (p.first > next) return false;
+      next = p.last + 1;
+    }
+    return next > lastSeq;
+  }
+
+  /** The log's bounds with `lastSeq` as head; the prune watermark as the file holds it now. */
+  #bounds(lastSeq: number): LogBounds {
+    const row = this.#prunedThroughRow.get() as { v: number } | undefined;
+    return { lastSeq, prunedThrough: row?.v ?? 0, epoch: this.#epoch };
+  }
+
+  /**
+   * Resolves once every commit through `seq` (already seen in the file) is durable: an fdatasync
+   * of the WAL that starts now covers every commit made before it, by any process. Usually a
+   * commit another worker made and fsync'd itself, so the sync finds little to write.
+   */
+  async #durable(seq: number): Promise<void> {
+    await this.#wal!.sync();
+    if (seq > this.#durableThrough) this.#durableThrough = seq;
   }
 
   prune(policy: RetentionPolicy, now: number): Promise<number> {
@@ -256,9 +307,9 @@ export class SqliteEventStore implements EventStore {
       );
       // Raise the watermark before deleting: a reader racing the prune is told to reset rather
       // than shown a log with a hole in it.
-      this.#prunedThrough = Math.max(this.#prunedThrough, through);
+      // MAX with the stored value: another process sharing the file may have pruned further.
       db.prepare(`INSERT INTO meta (k, v) VALUES ('pruned_through', ?)
-                  ON CONFLICT (k) DO UPDATE SET v = excluded.v`).run(this.#prunedThrough);
+                  ON CONFLICT (k) DO UPDATE SET v = MAX(v, excluded.v)`).run(through);
       for (;;) {
         const n = chunk.run(through, PRUNE_CHUNK_ROWS).changes;
         deleted += n;
@@ -269,7 +320,7 @@ export class SqliteEventStore implements EventStore {
     db.prepare('DELETE FROM idempotency_keys WHERE keep_until < ? AND (at < ? OR seq <= ?)').run(
       now,
       now - policy.idempotencyTtlMs,
-      this.#prunedThrough,
+      this.#bounds(0).prunedThrough,
     );
     this.#receipts.prune(now, policy.maxReceiptsPerSource ?? 0);
     return Promise.resolve(deleted);

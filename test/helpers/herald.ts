@@ -32,15 +32,18 @@ export interface SpawnedHerald {
   kill(): Promise<void>;
 }
 
-/** Herald as a user runs it: `node dist/src/cli/main.js --config FILE`, on a free port. */
+/**
+ * Herald as a user runs it: `node dist/src/cli/main.js --config FILE [args]`, on a free port.
+ * Resolves on the `herald listening` line (with `--workers N`, the primary's, once all listen).
+ */
 export async function spawnHerald(
   file: Record<string, unknown> = {},
-  opts: { dataDir?: string; env?: Record<string, string> } = {},
+  opts: { dataDir?: string; env?: Record<string, string>; args?: string[] } = {},
 ): Promise<SpawnedHerald> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'herald-e2e-'));
   const configFile = join(dataDir, 'config.json');
   writeFileSync(configFile, JSON.stringify(file));
-  const child = spawn(process.execPath, [join(packageRoot(), 'dist/src/cli/main.js'), '--config', configFile], {
+  const child = spawn(process.execPath, [join(packageRoot(), 'dist/src/cli/main.js'), '--config', configFile, ...(opts.args ?? [])], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', HERALD_DATA_DIR: dataDir, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -53,9 +53,15 @@ function routes(app: FastifyInstance, outbound: OutboundWebhooks, log: LogPositi
     return reply.code(201).send({ ...endpointView(e), secret: e.secret });
   });
 
-  app.get('/v1/endpoints', async () => ({ endpoints: outbound.registry.list().map(endpointView) }));
+  app.get('/v1/endpoints', async () => {
+    await outbound.endpointsUpToDate();
+    return { endpoints: outbound.registry.list().map(endpointView) };
+  });
 
-  app.get<{ Params: { id: string } }>('/v1/endpoints/:id', async (req) => endpointView(outbound.registry.require(req.params.id)));
+  app.get<{ Params: { id: string } }>('/v1/endpoints/:id', async (req) => {
+    await outbound.endpointsUpToDate();
+    return endpointView(outbound.registry.require(req.params.id));
+  });
 
   app.patch<{ Params: { id: string } }>('/v1/endpoints/:id', async (req) =>
     endpointView(await outbound.updateEndpoint(req.params.id, parseJson(req.body))),

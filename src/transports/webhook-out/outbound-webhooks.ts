@@ -221,6 +221,14 @@ export class OutboundWebhooks {
     return this.registry.create(input, head);
   }
 
+  /**
+   * Operator reads start from what every node wrote, where several share the store (workers, a
+   * Redis backend): one read of the endpoints version, and a reload when it moved.
+   */
+  async endpointsUpToDate(): Promise<void> {
+    await this.registry.refresh();
+  }
+
   async updateEndpoint(id: string, body: unknown): Promise<EndpointRecord> {
     // Changes made on other nodes first, so a patch never writes back fields older than them.
     await this.registry.refresh();

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { needService } from './service.js';
 
 /**
@@ -48,4 +48,61 @@ export function testClient(t: TestContext, url: string): Redis {
   redis.on('error', () => undefined);
   t.after(() => redis.disconnect());
   return redis;
+}
+
+/**
+ * For suites registered without a TestContext (contract factories): the Redis URL, or
+ * undefined after registering `name` as one skipped test with the message of `needRedis`
+ * (throws under CI=true, as needService fails there). Call it with a top-level `await`.
+ */
+export async function redisForSuite(name: string): Promise<string | undefined> {
+  probe ??= reachable();
+  if (await probe) return REDIS_URL;
+  if (process.env.CI === 'true') throw new Error(`Redis is required in CI but is not available (${HOW})`);
+  test(name, { skip: `Redis is not available: ${HOW}` }, () => undefined);
+  return undefined;
+}
+
+/**
+ * Clients for a suite without a TestContext: each `client()` is a new connection that fails
+ * fast when Redis is down (as Herald configures its own), and `close()` deletes every key of the
+ * prefixes handed out by `prefix()` and disconnects them all.
+ */
+export function suiteClients(url: string): { client(): Redis; prefix(): string; close(): Promise<void> } {
+  const clients: Redis[] = [];
+  const prefixes: string[] = [];
+  return {
+    client() {
+      const redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: true });
+      redis.on('error', () => undefined);
+      clients.push(redis);
+      return redis;
+    },
+    prefix() {
+      const p = uniquePrefix();
+      prefixes.push(p);
+      return p;
+    },
+    async close() {
+      const admin = new Redis(url, { maxRetriesPerRequest: 1 });
+      admin.on('error', () => undefined);
+      try {
+        for (const p of prefixes) await deletePrefix(admin, p);
+      } finally {
+        admin.disconnect();
+        for (const c of clients) c.disconnect();
+      }
+    },
+  };
+}
+
+/** Deletes the keys that start with `prefix` (a test's own keys, never anyone else's). */
+export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
+  const pattern = prefix.replace(/[*?[\]\\]/g, '\\$&') + '*';
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
 }

@@ -34,7 +34,7 @@ export const RECORD_ARGS_PER_RECEIPT = 5;
  * ARGV: prefix, expected epoch ('' when unknown), a fresh candidate epoch, the highest seq the
  * caller saw in the expected epoch. A log whose meta is gone (FLUSHALL, a restart without
  * persistence) gets the candidate; so does one whose counter went below what the caller saw or
- * below what the stream holds (a replica promoted without the latest writes), but only while its
+ * below the stream's last id (a replica promoted without the latest writes), but only while its
  * epoch is still the one the caller saw: another caller may have replaced it already.
  */
 const LOG_STATE = `
@@ -48,11 +48,16 @@ local function log_state(p, log, expected, candidate, seen)
   local epoch = m[1]
   local pruned = tonumber(m[2] or '0')
   local counter = tonumber(redis.call('GET', p .. 'seq') or '0')
+  -- The stream refuses ids at or below the last it generated (kept even when the entries went).
   local floor = pruned
-  local top = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)
-  if top[1] then
-    local s = tonumber(string.match(top[1][1], '^(%d+)'))
-    if s > floor then floor = s end
+  if redis.call('EXISTS', log) == 1 then
+    local info = redis.call('XINFO', 'STREAM', log)
+    for i = 1, #info, 2 do
+      if info[i] == 'last-generated-id' then
+        local s = tonumber(string.match(info[i + 1], '^(%d+)'))
+        if s > floor then floor = s end
+      end
+    end
   end
   if not epoch then
     redis.call('HSETNX', p .. 'meta', 'epoch', candidate)

@@ -67,6 +67,12 @@ export class RedisBroker implements Broker {
   readonly #loop: Promise<void>;
   #wake: (() => void) | undefined;
   #closed = false;
+  #started!: () => void;
+  /**
+   * Settles once the loop knows where it follows from (the stream's newest entry when it first
+   * reached Redis): every event appended after that is handed over.
+   */
+  readonly started: Promise<void> = new Promise((resolve) => (this.#started = resolve));
 
   constructor(opts: RedisBrokerOptions) {
     this.#redis = opts.redis;
@@ -125,6 +131,7 @@ export class RedisBroker implements Broker {
       }
     }
     this.#dropConnection();
+    this.#started();
   }
 
   /** Where following starts: after the newest entry now in the stream. */
@@ -133,6 +140,7 @@ export class RedisBroker implements Broker {
     const top = result<RedisLogEntry[]>(replies, 0);
     this.#epoch = result<string | null>(replies, 1) ?? undefined;
     this.#lastId = top[0]?.[0] ?? LOG_START;
+    this.#started();
   }
 
   async #readOnce(conn: Redis): Promise<void> {
@@ -152,7 +160,7 @@ export class RedisBroker implements Broker {
       this.#epoch = epoch;
       // Another log now: what it holds from its start is news, under its own epoch.
       if (replaced) {
-        this.#lastId = LOG_START;
+        this.#restart();
         return;
       }
     }
@@ -175,7 +183,14 @@ export class RedisBroker implements Broker {
     const top = result<RedisLogEntry[]>(info, 1)[0];
     // An empty stream that still exists was pruned to nothing: its last id is unknown here but
     // never goes back, so only a stream that is gone or whose top lies below ours is news.
-    if (!exists || (top !== undefined && seqOfEntryId(top[0]) < seqOfEntryId(last))) this.#lastId = LOG_START;
+    if (!exists || (top !== undefined && seqOfEntryId(top[0]) < seqOfEntryId(last))) this.#restart();
+  }
+
+  /** Follows the log from its first entry, handing its events over even where their seqs were handed over before. */
+  #restart(): void {
+    this.#lastId = LOG_START;
+    this.#deliveredEpoch = undefined;
+    this.#deliveredSeq = 0;
   }
 
   /** The loop's connection, connected. */

@@ -26,9 +26,11 @@ if (url) {
       const brokers: RedisBroker[] = [];
       return {
         store,
-        node() {
+        // A node is up once its broker follows the log: what is appended from then on reaches it.
+        async node() {
           const broker = new RedisBroker({ redis: redis.client(), prefix });
           brokers.push(broker);
+          await broker.started;
           return broker;
         },
         async close() {

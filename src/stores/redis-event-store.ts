@@ -33,8 +33,8 @@ export interface RedisEventStoreOptions {
   readonly waitTimeoutMs?: number | undefined;
   /**
    * milliseconds: the store-wide idempotency TTL (`retention.idempotencyTtlSeconds`), used as
-   * the keys' Redis TTL, a backstop behind `prune`. Default: the last prune's policy, else
-   * IDEMPOTENCY_KEY_BACKSTOP_TTL_MS.
+   * the keys' Redis TTL (PX), a backstop behind `prune` (which deletes keys on its own clock).
+   * Each prune's policy replaces it; until the first, default IDEMPOTENCY_KEY_BACKSTOP_TTL_MS.
    */
   readonly idempotencyTtlMs?: number | undefined;
   readonly now?: (() => number) | undefined;

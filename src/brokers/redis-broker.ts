@@ -43,8 +43,9 @@ class ReadDeadline extends Error {}
  * missed from where it stopped. `publish` hands the batch to this node's handlers at once (the
  * events are already in the stream, which is how the other nodes hear of them).
  *
- * Each event reaches the handlers at most once, in increasing `seq`: an event at or below the
- * last one handed over is not handed over again (the hub's follower fills any hole from the log).
+ * Within one log, each event reaches the handlers at most once, in increasing `seq`: an event at
+ * or below the last one handed over is not handed over again (the hub's follower fills any hole
+ * from the log). A replaced log is handed over again from its start.
  *
  * A read that does not return within its block time and a grace is a dead connection: it is
  * replaced and the loop goes on from its last id. When the stream's last id falls below the

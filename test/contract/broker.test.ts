@@ -1,4 +1,8 @@
+import { after } from 'node:test';
 import { MemoryBroker } from '../../src/brokers/memory-broker.js';
+import { RedisBroker } from '../../src/brokers/redis-broker.js';
+import { RedisEventStore } from '../../src/stores/redis-event-store.js';
+import { redisForSuite, suiteClients } from '../helpers/redis.js';
 import { brokerContract, memoryDeployment } from './broker.contract.js';
 
 // In one process every node shares the one in-process broker.
@@ -8,3 +12,32 @@ brokerContract('memory', {
     return memoryDeployment(() => broker);
   },
 });
+
+// Several nodes on one Redis log: each node a broker with its own client. The store appends
+// to the stream, which is how the other nodes hear of the events.
+const url = await redisForSuite('Broker contract: redis');
+if (url) {
+  const redis = suiteClients(url);
+  after(() => redis.close());
+  brokerContract('redis', {
+    create() {
+      const prefix = redis.prefix();
+      const store = new RedisEventStore({ redis: redis.client(), prefix });
+      const brokers: RedisBroker[] = [];
+      return {
+        store,
+        // A node is up once its broker follows the log: what is appended from then on reaches it.
+        async node() {
+          const broker = new RedisBroker({ redis: redis.client(), prefix });
+          brokers.push(broker);
+          await broker.started;
+          return broker;
+        },
+        async close() {
+          for (const b of brokers) await b.close();
+          await store.close();
+        },
+      };
+    },
+  });
+}

@@ -2,12 +2,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import type { EventInput } from '../../src/core/event.js';
 import type { EventStore } from '../../src/core/event-store.js';
 import type { ReceiptInput } from '../../src/core/inbound-receipt.js';
 import { MemoryEventStore } from '../../src/stores/memory-event-store.js';
+import { RedisEventStore } from '../../src/stores/redis-event-store.js';
 import { SqliteEventStore } from '../../src/stores/sqlite-event-store.js';
+import { redisForSuite, suiteClients } from '../helpers/redis.js';
 
 /**
  * The inbound-receipt part of the EventStore specification (src/core/event-store.ts), run
@@ -28,6 +30,26 @@ const factories: Factory[] = [
       new SqliteEventStore({ file: file ?? join(mkdtempSync(join(tmpdir(), 'herald-rc-')), 'log.db'), now: () => c.now }),
   },
 ];
+
+// Redis: a `file` names one log; the same name opens the same prefix again (with a new client).
+const redisUrl = await redisForSuite('EventStore inbound receipts (redis)');
+if (redisUrl) {
+  const redis = suiteClients(redisUrl);
+  after(() => redis.close());
+  const prefixes = new Map<string, string>();
+  factories.push({
+    name: 'redis',
+    durable: true,
+    open(c, file) {
+      let prefix = file === undefined ? undefined : prefixes.get(file);
+      if (prefix === undefined) {
+        prefix = redis.prefix();
+        if (file !== undefined) prefixes.set(file, prefix);
+      }
+      return new RedisEventStore({ redis: redis.client(), prefix, now: () => c.now });
+    },
+  });
+}
 
 const DAY = 86_400_000;
 

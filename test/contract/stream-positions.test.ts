@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import type { EventInput } from '../../src/core/event.js';
 import type { EventStore } from '../../src/core/event-store.js';
 import { MemoryEventStore } from '../../src/stores/memory-event-store.js';
+import { RedisEventStore } from '../../src/stores/redis-event-store.js';
 import { SqliteEventStore } from '../../src/stores/sqlite-event-store.js';
+import { redisForSuite, suiteClients } from '../helpers/redis.js';
 
 /** The "stream positions" part of the EventStore specification, against every store. */
 
@@ -107,3 +109,17 @@ streamPositionsContract('sqlite', {
   },
   reopen: () => new SqliteEventStore({ file }),
 });
+
+const url = await redisForSuite('EventStore stream positions: redis');
+if (url) {
+  const redis = suiteClients(url);
+  after(() => redis.close());
+  let prefix = '';
+  streamPositionsContract('redis', {
+    create() {
+      prefix = redis.prefix();
+      return new RedisEventStore({ redis: redis.client(), prefix });
+    },
+    reopen: () => new RedisEventStore({ redis: redis.client(), prefix }),
+  });
+}

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { needService, suiteSkip } from './service.js';
 
 /**
@@ -206,4 +206,51 @@ export async function needRedisSentinel(t: TestContext): Promise<string | undefi
   }
   const up = REDIS_SENTINEL_URL !== '' && why === '';
   return needService(t, up, 'Redis Sentinel', why + SENTINEL_HOW) ? REDIS_SENTINEL_URL : undefined;
+}
+
+/**
+ * For suites registered without a TestContext (contract factories): the Redis URL, or
+ * undefined after registering `name` as one skipped test with the message of `needRedis`
+ * (throws under CI=true, as needService fails there). Call it with a top-level `await`.
+ */
+export async function redisForSuite(name: string): Promise<string | undefined> {
+  probe ??= reachable();
+  if (await probe) return REDIS_URL;
+  if (process.env.CI === 'true') throw new Error(`Redis is required in CI but is not available (${HOW})`);
+  test(name, { skip: `Redis is not available: ${HOW}` }, () => undefined);
+  return undefined;
+}
+
+/**
+ * Clients for a suite without a TestContext: each `client()` is a new connection that fails
+ * fast when Redis is down (as Herald configures its own), and `close()` deletes every key of the
+ * prefixes handed out by `prefix()` and disconnects them all.
+ */
+export function suiteClients(url: string): { client(): Redis; prefix(): string; close(): Promise<void> } {
+  const clients: Redis[] = [];
+  const prefixes: string[] = [];
+  return {
+    client() {
+      const redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: true });
+      redis.on('error', () => undefined);
+      clients.push(redis);
+      return redis;
+    },
+    prefix() {
+      const p = uniquePrefix();
+      prefixes.push(p);
+      return p;
+    },
+    async close() {
+      const admin = new Redis(url, { maxRetriesPerRequest: 1 });
+      admin.on('error', () => undefined);
+      try {
+        for (const p of prefixes) await deletePrefix(admin, p);
+      } finally {
+        admin.disconnect();
+        for (const c of clients) c.disconnect();
+      }
+    },
+  };
+}
 }

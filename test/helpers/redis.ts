@@ -253,4 +253,3 @@ export function suiteClients(url: string): { client(): Redis; prefix(): string; 
     },
   };
 }
-}

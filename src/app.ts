@@ -5,6 +5,7 @@ import type { Broker } from './core/broker.js';
 import { Hub } from './core/hub.js';
 import { MemoryBroker } from './brokers/memory-broker.js';
 import { IpcBroker, type IpcBrokerOptions } from './brokers/ipc-broker.js';
+import { RedisBroker } from './brokers/redis-broker.js';
 import type { Config } from './config/schema.js';
 import { errorHandler } from './http/errors.js';
 import { corsOptions, requireJsonBody } from './http/local-api.js';
@@ -59,13 +60,21 @@ export interface HeraldParts {
 /** Wires a Herald node from a validated config. Nothing listens until `listen()`. */
 export function createHerald(config: Config, log: Logger, parts: HeraldParts = {}): Herald {
   const metrics = new Metrics();
-  const backend = createBackend(config.backend, {
-    patterns: config.presence.channels,
-    leaveDelayMs: config.presence.leaveDelaySeconds * 1000,
-  });
+  const backend = createBackend(
+    config.backend,
+    { patterns: config.presence.channels, leaveDelayMs: config.presence.leaveDelaySeconds * 1000 },
+    { logger: log, idempotencyTtlMs: config.retention.idempotencyTtlSeconds * 1000 },
+  );
   const onIpcError = (err: unknown) => log.error({ err }, 'could not read the log after a wake-up');
+  // Nodes on a shared backend follow the shared log (each worker of `--workers N` is one such
+  // node); workers on one SQLite file hear of each other's appends through the primary.
   const broker: Broker =
-    parts.broker ?? (parts.ipc ? new IpcBroker({ ...parts.ipc, log: backend.log, onError: onIpcError }) : new MemoryBroker());
+    parts.broker ??
+    (backend.shared
+      ? new RedisBroker(backend.shared)
+      : parts.ipc
+        ? new IpcBroker({ ...parts.ipc, log: backend.log, onError: onIpcError })
+        : new MemoryBroker());
   const storeHealth = new StoreHealth({ log, probe: backend.writeProbe });
   const hub = new Hub({
     store: backend.log,
@@ -98,7 +107,6 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     store: backend.deliveries,
     config: config.outbound,
     log,
-    // Workers write endpoints to one store: each reloads what the others wrote.
     onAttempt: (d, a) =>
       recordAttempt?.({
         outcome: a.outcome.status,
@@ -169,7 +177,7 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
       hub,
       metrics,
       isClosing: () => closing,
-      checks: kafka ? [hub.brokerCheck, kafka] : [hub.brokerCheck],
+      checks: [...(backend.check ? [backend.check] : []), hub.brokerCheck, ...(kafka ? [kafka] : [])],
       storeWritable: () => storeHealth.check(),
       // Metrics name sources, channels' traffic and queue depths: with auth configured they are
       // an operator's, unless metrics.public opens them to a scraper.
@@ -205,6 +213,9 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     metrics,
     security,
     async listen() {
+      await backend.ready();
+      // A node takes traffic once it knows where the shared log stands (see RedisBroker.started).
+      if (broker instanceof RedisBroker) await broker.started;
       await app.listen({ port: config.port, host: config.host });
       ws.attach(app.server);
       await outbound.start();

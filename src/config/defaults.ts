@@ -14,6 +14,15 @@ export const DEFAULTS = {
     file: 'herald.db',
     /** sqlite: `full` survives power loss; `normal` survives a process crash only. */
     synchronous: 'full' as 'full' | 'normal',
+    /**
+     * redis: every key of the deployment starts with `{<keyPrefix>}:`; the braces are a hash tag,
+     * so on Redis Cluster all keys of one log share a slot (one atomic script per append).
+     */
+    keyPrefix: 'herald',
+    /** redis: replicas a publish waits for (Redis `WAIT`) before it is acknowledged; 0: none. */
+    waitReplicas: 0,
+    /** redis: seconds a publish waits for `waitReplicas` before it answers 503. */
+    waitTimeoutSeconds: 1,
   },
   retention: {
     /** seconds: events older than this are pruned (24 h). 0 keeps any age. */

@@ -3,7 +3,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULTS } from './defaults.js';
 import { applyRenamedKeys } from './renamed-keys.js';
-import { configSchema, MAX_WORKERS, type BackendConfig, type Config, type FileConfig } from './schema.js';
+import { configSchema, MAX_WORKERS, type BackendConfig, type Config, type FileBackend, type FileConfig } from './schema.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -35,6 +35,7 @@ export function buildConfig(
     HERALD_DATA_DIR?: string | undefined;
     HERALD_BACKEND?: string | undefined;
     HERALD_WORKERS?: string | undefined;
+    HERALD_REDIS_URL?: string | undefined;
   } = {},
 ): Config {
   const renamed = applyRenamedKeys(file);
@@ -58,16 +59,16 @@ export function buildConfig(
   const dataDir = resolve(env.HERALD_DATA_DIR || './data');
   const deprecations: string[] = [...renamed.warnings];
   const { store: _legacy, backend: _chosen, ...rest } = parsed.data;
-  const backend = resolveBackend(parsed.data, env.HERALD_BACKEND, deprecations);
+  const backend = resolveBackend(parsed.data, env.HERALD_BACKEND, env.HERALD_REDIS_URL, deprecations);
   if (backend.type === 'sqlite' && !isAbsolute(backend.file) && backend.file !== ':memory:') {
     backend.file = resolve(dataDir, backend.file);
   }
   const cluster = { workers: parseWorkers(env.HERALD_WORKERS, 'HERALD_WORKERS') ?? rest.cluster.workers };
-  if (cluster.workers !== 1 && (backend.type === 'memory' || backend.file === ':memory:')) {
+  if (cluster.workers !== 1 && (backend.type === 'memory' || (backend.type === 'sqlite' && backend.file === ':memory:'))) {
     // Each process would keep a log of its own: different ids, and events only some clients see.
     throw new ConfigError(
       `cluster.workers is ${cluster.workers}, but a memory log lives in one process: ` +
-        'use backend.type "sqlite" (a file) to run several workers',
+        'use backend.type "sqlite" (a file) or "redis" to run several workers',
     );
   }
   const cfg: Config = {
@@ -96,10 +97,15 @@ export function parseWorkers(value: string | undefined, source: string): number 
   return n;
 }
 
-/** The default backend, as DEFAULTS describes it. */
-function defaultBackend(type: BackendConfig['type'] = DEFAULTS.backend.type): BackendConfig {
+const BACKEND_TYPES = ['sqlite', 'memory', 'redis'] as const;
+type BackendType = (typeof BACKEND_TYPES)[number];
+
+/** The default backend of a type, as DEFAULTS describes it. */
+function defaultBackend(type: BackendType = DEFAULTS.backend.type): FileBackend {
   const d = DEFAULTS.backend;
-  return type === 'memory' ? { type } : { type, file: d.file, synchronous: d.synchronous };
+  if (type === 'memory') return { type };
+  if (type === 'redis') return { type, keyPrefix: d.keyPrefix, waitReplicas: d.waitReplicas, waitTimeoutSeconds: d.waitTimeoutSeconds };
+  return { type, file: d.file, synchronous: d.synchronous };
 }
 
 /**
@@ -107,10 +113,15 @@ function defaultBackend(type: BackendConfig['type'] = DEFAULTS.backend.type): Ba
  * mapped, with one warning naming old and new keys), then `HERALD_BACKEND` (a type: `sqlite` or
  * `memory`), which wins over the file's type so one config can run on either.
  */
-function resolveBackend(file: FileConfig, envType: string | undefined, deprecations: string[]): BackendConfig {
+function resolveBackend(
+  file: FileConfig,
+  envType: string | undefined,
+  envRedisUrl: string | undefined,
+  deprecations: string[],
+): BackendConfig {
   const { store, backend } = file;
   if (store && backend) throw new ConfigError('config keys "store" and "backend" are both set: keep "backend" only');
-  let chosen: BackendConfig = backend ? { ...backend } : defaultBackend();
+  let chosen: FileBackend = backend ? { ...backend } : defaultBackend();
   if (store) {
     const used: [string, string][] = [];
     if (store.type !== undefined) used.push(['store.type', 'backend.type']);
@@ -130,13 +141,22 @@ function resolveBackend(file: FileConfig, envType: string | undefined, deprecati
             synchronous: store.sqlite?.synchronous ?? DEFAULTS.backend.synchronous,
           };
   }
+  const redisUrl = envRedisUrl || undefined;
   if (envType !== undefined && envType !== '') {
-    if (envType !== 'sqlite' && envType !== 'memory') {
-      throw new ConfigError(`HERALD_BACKEND must be "sqlite" or "memory", got "${envType}"`);
+    if (!(BACKEND_TYPES as readonly string[]).includes(envType)) {
+      throw new ConfigError(`HERALD_BACKEND must be "sqlite", "memory" or "redis", got "${envType}"`);
     }
-    if (envType !== chosen.type) chosen = defaultBackend(envType);
+    if (envType !== chosen.type) chosen = defaultBackend(envType as BackendType);
+  } else if (redisUrl !== undefined && !backend && !store) {
+    // HERALD_REDIS_URL alone, on a config that chooses no backend: the nodes share Redis.
+    chosen = defaultBackend('redis');
   }
-  return chosen;
+  if (chosen.type !== 'redis') return chosen;
+  const url = redisUrl ?? chosen.url;
+  if (url === undefined) {
+    throw new ConfigError('config key "backend.url": a redis backend needs its URL (or set HERALD_REDIS_URL)');
+  }
+  return { ...chosen, url };
 }
 
 /** Reads and validates the JSON config file at `path`. */

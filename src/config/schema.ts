@@ -62,6 +62,19 @@ export const configSchema = z
           })
           .strict(),
         z.object({ type: z.literal('memory') }).strict(),
+        z
+          .object({
+            type: z.literal('redis'),
+            // redis://, rediss:// (TLS) or redis+sentinel://; HERALD_REDIS_URL may give it instead.
+            url: z.string().min(1).optional(),
+            keyPrefix: z
+              .string()
+              .regex(/^[A-Za-z0-9._:-]{1,64}$/, 'letters, digits and . _ : - only (it goes inside a hash tag)')
+              .default(d.backend.keyPrefix),
+            waitReplicas: z.number().int().min(0).max(16).default(d.backend.waitReplicas),
+            waitTimeoutSeconds: z.number().positive().max(60).default(d.backend.waitTimeoutSeconds),
+          })
+          .strict(),
       ])
       .optional(),
     /** Deprecated: the keys before `backend`, mapped onto it by load.ts (with a warning). */
@@ -169,8 +182,16 @@ export const configSchema = z
 
 export type FileConfig = z.infer<typeof configSchema>;
 
-/** The backend union, resolved: the file's `backend`, else its deprecated `store`, else the default. */
-export type BackendConfig = Exclude<FileConfig['backend'], undefined>;
+/** A backend as the file gives it (a redis one may still lack its URL). */
+export type FileBackend = Exclude<FileConfig['backend'], undefined>;
+
+/**
+ * The backend union, resolved: the file's `backend`, else its deprecated `store`, else the
+ * default; a redis backend always has its URL (from the file or HERALD_REDIS_URL).
+ */
+export type BackendConfig =
+  | Exclude<FileBackend, { type: 'redis' }>
+  | (Extract<FileBackend, { type: 'redis' }> & { url: string });
 
 /** The whole runtime config: the file's, plus what only the environment sets. */
 export interface Config extends Omit<FileConfig, 'backend' | 'store'> {

@@ -1,13 +1,20 @@
+import type { Redis } from 'ioredis';
 import { accessSync, constants as fsConstants } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import type { DeliveryStore } from '../core/delivery-store.js';
+import { HeraldError } from '../core/errors.js';
 import type { EventStore } from '../core/event-store.js';
+import type { ReadinessCheck } from '../core/readiness.js';
 import type { Receipt, ReceiptInput, ReceiptQuery } from '../core/inbound-receipt.js';
 import { newEpoch } from '../core/position.js';
 import type { PresenceStore } from '../core/presence.js';
 import { PresenceRegistry } from '../presence/presence-registry.js';
 import { MemoryDeliveryStore } from './memory-delivery-store.js';
 import { MemoryEventStore } from './memory-event-store.js';
+import { connectRedis, RedisHealth, waitReady, type RedisLogger } from './redis-connection.js';
+import { RedisDeliveryStore } from './redis-delivery-store.js';
+import { RedisEventStore, ReplicationTimeoutError } from './redis-event-store.js';
 import { SqliteDeliveryStore } from './sqlite-delivery-store.js';
 import { SqliteEventStore } from './sqlite-event-store.js';
 import { sqliteWriteProbe } from './sqlite-write-probe.js';
@@ -15,7 +22,19 @@ import { sqliteWriteProbe } from './sqlite-write-probe.js';
 /** The `backend` config union (src/config/schema.ts): one case per kind of backend. */
 export type BackendOptions =
   | { readonly type: 'sqlite'; readonly file: string; readonly synchronous: 'full' | 'normal' }
-  | { readonly type: 'memory' };
+  | { readonly type: 'memory' }
+  | {
+      readonly type: 'redis';
+      /** redis://, rediss:// or redis+sentinel:// (src/stores/redis-url.ts). */
+      readonly url: string;
+      /** Every key is `{<keyPrefix>}:...`: one hash tag, one Redis Cluster slot. */
+      readonly keyPrefix: string;
+      readonly waitReplicas: number;
+      readonly waitTimeoutSeconds: number;
+    };
+
+/** milliseconds a node waits for Redis at start before it gives up with a reason. */
+export const REDIS_STARTUP_TIMEOUT_MS = 15_000;
 
 /** What every backend's presence store needs (the `presence` config section). */
 export interface PresenceOptions {
@@ -57,15 +76,37 @@ export interface BackendSet {
    * without touching the log; none where a failed append cannot come back by itself.
    */
   readonly writeProbe?: () => void;
+  /**
+   * For a shared backend: its connection and key prefix, from which the wiring builds the broker
+   * that follows the shared log (src/brokers/redis-broker.ts). Undefined for a backend of one node.
+   */
+  readonly shared?: { readonly redis: Redis; readonly prefix: string };
+  /** For `/readyz`: not ready while a shared backend is unreachable. */
+  readonly check?: ReadinessCheck;
+  /** Resolves once the backend can take requests; rejects with a StartupError when it cannot. */
+  ready(): Promise<void>;
   /** Closes presence and the log (the delivery store is closed by the outbound wing, before this). */
   close(): Promise<void>;
+}
+
+/** Options beyond the `backend` config that some backends need. */
+export interface BackendContext {
+  /** Where a shared backend logs its outages (one line when one starts, one when it ends). */
+  readonly logger?: RedisLogger & { error(obj: object, msg: string): void };
+  /** milliseconds an idempotency key is kept (`retention.idempotencyTtlSeconds`). */
+  readonly idempotencyTtlMs?: number;
 }
 
 /**
  * The one place that knows every backend. A new backend (Redis, Postgres) is one new case here,
  * returning its own implementation of each interface, each passing the same contract suites.
  */
-export function createBackend(opts: BackendOptions, presenceOptions: PresenceOptions = NO_PRESENCE): BackendSet {
+export function createBackend(
+  opts: BackendOptions,
+  presenceOptions: PresenceOptions = NO_PRESENCE,
+  context: BackendContext = {},
+): BackendSet {
+  const ready = () => Promise.resolve();
   switch (opts.type) {
     case 'memory': {
       // Message ids of the delivery queue carry the log's epoch, as in SQLite.
@@ -73,8 +114,10 @@ export function createBackend(opts: BackendOptions, presenceOptions: PresenceOpt
       const log = new MemoryEventStore({ epoch });
       const deliveries = new MemoryDeliveryStore({ logId: epoch });
       const presence = new PresenceRegistry(presenceOptions);
-      return { type: opts.type, log, inbound: log, deliveries, presence, close: closeAll(presence, log) };
+      return { type: opts.type, log, inbound: log, deliveries, presence, ready, close: closeAll(presence, log) };
     }
+    case 'redis':
+      return createRedisBackend(opts, presenceOptions, context);
     case 'sqlite': {
       // One file: its migrations (sqlite-migrations.ts) make every table; the delivery queue
       // shares the log's connection, and its acknowledged writes wait for the log's fsync.
@@ -82,9 +125,96 @@ export function createBackend(opts: BackendOptions, presenceOptions: PresenceOpt
       const deliveries = new SqliteDeliveryStore(log.database, { sync: () => log.sync() });
       const writeProbe = sqliteWriteProbe(log.database);
       const presence = new PresenceRegistry(presenceOptions);
-      return { type: opts.type, log, inbound: log, deliveries, presence, writeProbe, close: closeAll(presence, log) };
+      return { type: opts.type, log, inbound: log, deliveries, presence, writeProbe, ready, close: closeAll(presence, log) };
     }
   }
+}
+
+/**
+ * Redis, shared by every node of a deployment: the log (src/stores/redis-event-store.ts), the
+ * delivery queue (src/stores/redis-delivery-store.ts) and presence on one connection, every key
+ * under one hash tag. An unreachable Redis makes every call fail at once with
+ * BACKEND_UNAVAILABLE (503), never hang: the connection does not queue commands while it is down
+ * (src/stores/redis-connection.ts), and `check` keeps `/readyz` at 503 until it is back.
+ */
+function createRedisBackend(
+  opts: Extract<BackendOptions, { type: 'redis' }>,
+  presenceOptions: PresenceOptions,
+  context: BackendContext,
+): BackendSet {
+  const prefix = `{${opts.keyPrefix}}:`;
+  const redis = connectRedis(opts.url, { name: `herald:${hostname()}:${process.pid}`, logger: context.logger });
+  const health = new RedisHealth(redis, { name: 'backend', logger: context.logger });
+  const log = failFast(
+    new RedisEventStore({
+      redis,
+      prefix,
+      waitReplicas: opts.waitReplicas,
+      waitTimeoutMs: opts.waitTimeoutSeconds * 1000,
+      idempotencyTtlMs: context.idempotencyTtlMs,
+    }),
+  );
+  const deliveries = new RedisDeliveryStore({ redis, prefix, logId: async () => (await log.head()).epoch });
+  const presence = new PresenceRegistry(presenceOptions);
+  const check: ReadinessCheck = {
+    name: 'backend',
+    listedOnlyWhenFailing: true,
+    get ready() {
+      return health.ready;
+    },
+    get state() {
+      return health.ready ? 'connected' : 'unreachable';
+    },
+  };
+  return {
+    type: opts.type,
+    log,
+    inbound: log,
+    deliveries,
+    presence,
+    shared: { redis, prefix },
+    check,
+    async ready() {
+      try {
+        await waitReady(redis, REDIS_STARTUP_TIMEOUT_MS);
+      } catch (err) {
+        throw new StartupError(`cannot reach Redis (backend.url): ${(err as Error).message}`, { cause: err });
+      }
+    },
+    async close() {
+      presence.close();
+      health.close();
+      await log.close();
+      redis.disconnect();
+    },
+  };
+}
+
+/**
+ * The log with every failure to reach the backend as BACKEND_UNAVAILABLE (503, "retry later,
+ * with the same idempotency key"), so a publisher can tell an outage from a bad request. An
+ * append whose replicas did not answer in time is stored: the same code, and a message that says
+ * so (a retry with the same key gets the first event back).
+ */
+function failFast<T extends EventStore>(store: T): T {
+  const translate = (err: unknown): never => {
+    if (err instanceof HeraldError) throw err;
+    if (err instanceof ReplicationTimeoutError) {
+      throw new HeraldError('BACKEND_UNAVAILABLE', `${err.message}; the events are stored: retry with the same idempotency key`);
+    }
+    throw new HeraldError('BACKEND_UNAVAILABLE', `the shared backend is unreachable: ${(err as Error)?.message ?? String(err)}`);
+  };
+  return new Proxy(store, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== 'function') return value;
+      const fn = (value as (...a: unknown[]) => unknown).bind(target);
+      return (...args: unknown[]) => {
+        const result = fn(...args);
+        return result instanceof Promise ? result.catch(translate) : result;
+      };
+    },
+  });
 }
 
 /** No channel tracks presence (a backend made without the presence config, as in some tests). */

@@ -17,7 +17,7 @@ test('one backend key chooses the stores; unknown keys and types are refused by 
   });
   assert.deepEqual(buildConfig({}, env).deprecations, []);
   assert.throws(() => buildConfig({ backend: { type: 'memory', file: 'x.db' } }), /backend.*file.*unknown key/);
-  assert.throws(() => buildConfig({ backend: { type: 'redis' } }), /"backend\.type"/);
+  assert.throws(() => buildConfig({ backend: { type: 'postgres' } }), /"backend\.type"/);
   assert.throws(() => buildConfig({ backend: { type: 'memory' }, store: { type: 'memory' } }), /"store" and "backend"/);
 });
 
@@ -35,7 +35,7 @@ test('HERALD_BACKEND picks the type over the file, and only a known one', () => 
   assert.deepEqual(buildConfig({}, { ...env, HERALD_BACKEND: 'memory' }).backend, { type: 'memory' });
   const kept = buildConfig({ backend: { type: 'sqlite', file: 'a.db' } }, { ...env, HERALD_BACKEND: 'sqlite' });
   assert.deepEqual(kept.backend, { type: 'sqlite', file: '/srv/herald/a.db', synchronous: 'full' });
-  assert.throws(() => buildConfig({}, { ...env, HERALD_BACKEND: 'postgres' }), /HERALD_BACKEND must be "sqlite" or "memory"/);
+  assert.throws(() => buildConfig({}, { ...env, HERALD_BACKEND: 'postgres' }), /HERALD_BACKEND must be "sqlite", "memory" or "redis"/);
 });
 
 test('every store of a node comes from its backend: the log, receipts and deliveries share the epoch', async (t) => {
@@ -64,4 +64,26 @@ test('a node started with the old store keys warns once at start and keeps its d
   } finally {
     await h.stop();
   }
+});
+
+test('a redis backend takes its URL from the file or HERALD_REDIS_URL, and refuses to start without one', () => {
+  const file = { backend: { type: 'redis', url: 'redis://127.0.0.1:6379' } };
+  assert.deepEqual(buildConfig(file, env).backend, {
+    type: 'redis',
+    url: 'redis://127.0.0.1:6379',
+    keyPrefix: 'herald',
+    waitReplicas: 0,
+    waitTimeoutSeconds: 1,
+  });
+  // The environment's URL wins, so one file serves every node of a deployment.
+  assert.equal((buildConfig(file, { ...env, HERALD_REDIS_URL: 'redis://10.0.0.5:6379' }).backend as { url: string }).url, 'redis://10.0.0.5:6379');
+  // HERALD_REDIS_URL alone chooses redis when the file chooses no backend ...
+  assert.equal(buildConfig({}, { ...env, HERALD_REDIS_URL: 'redis://r:6379' }).backend.type, 'redis');
+  // ... but never overrides a backend the file or HERALD_BACKEND chose.
+  assert.equal(buildConfig({ backend: { type: 'sqlite' } }, { ...env, HERALD_REDIS_URL: 'redis://r:6379' }).backend.type, 'sqlite');
+  assert.equal(buildConfig({}, { ...env, HERALD_BACKEND: 'memory', HERALD_REDIS_URL: 'redis://r:6379' }).backend.type, 'memory');
+  assert.throws(() => buildConfig({ backend: { type: 'redis' } }, env), /"backend\.url": a redis backend needs its URL \(or set HERALD_REDIS_URL\)/);
+  assert.throws(() => buildConfig({}, { ...env, HERALD_BACKEND: 'redis' }), /backend\.url/);
+  assert.throws(() => buildConfig({ backend: { type: 'redis', url: 'redis://r', keyPrefix: 'a}b' } }, env), /backend\.keyPrefix/);
+  assert.throws(() => buildConfig({ backend: { type: 'redis', url: 'redis://r', file: 'x.db' } }, env), /backend\.file": unknown key/);
 });

@@ -136,7 +136,7 @@ test('a log rolled back below the last id read is followed again from its start'
   await store.close();
 });
 
-test('publish rejects while the node cannot reach Redis; close is idempotent', async (t) => {
+test('publish hands a stored batch to this node even while Redis is unreachable; close is idempotent', async (t) => {
   const port = await new Promise<number>((resolve) => {
     const srv = createServer().listen(0, '127.0.0.1', () => {
       const { port } = srv.address() as { port: number };
@@ -147,7 +147,12 @@ test('publish rejects while the node cannot reach Redis; close is idempotent', a
   redis.on('error', () => undefined);
   t.after(() => redis.disconnect());
   const broker = new RedisBroker({ redis, prefix: uniquePrefix(), probeIntervalMs: 100 });
-  await assert.rejects(broker.publish([]), /not ready/);
+  const heard: number[] = [];
+  broker.onEvents((events) => heard.push(...events.map((e) => e.seq)));
+  const event = { seq: 7, id: 'abc123-7', channel: 'a', type: 'message', data: '1', time: 0, encoded: {} };
+  await broker.publish([event]);
+  assert.deepEqual(heard, [7]);
   await broker.close();
   await broker.close();
+  await assert.rejects(broker.publish([event]), /closed/i);
 });

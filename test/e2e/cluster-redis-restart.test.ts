@@ -95,7 +95,15 @@ test('Redis killed and restarted mid-stream: 503 while it is gone, then every ac
   redis.kill('SIGKILL');
   await new Promise((r) => redis.once('exit', r));
   for (const n of nodes) {
-    await waitFor(async () => (await fetch(`${n.url}/readyz`)).status === 503, RECOVERY_MS, 'readyz 503 while Redis is gone');
+    const down = await waitFor(
+      async () => {
+        const r = await fetch(`${n.url}/readyz`);
+        return r.status === 503 && ((await r.json()) as { status: string; checks?: Record<string, string> });
+      },
+      RECOVERY_MS,
+      'readyz 503 while Redis is gone',
+    );
+    assert.deepEqual(down, { status: 'backend_not_ready', checks: { backend: 'unreachable' } });
   }
   await waitFor(() => refusals.length >= 5, RECOVERY_MS, 'publishes refused during the outage');
   const ackedBefore = acked.length;

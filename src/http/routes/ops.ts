@@ -21,17 +21,19 @@ export function opsRoutes(
 
   app.get('/readyz', async (_req, reply) => {
     if (deps.isClosing()) return reply.code(503).send({ status: 'shutting_down' });
+    const checks = (deps.checks ?? []).filter((c) => !c.listedOnlyWhenFailing || !c.ready);
+    const states = Object.fromEntries(checks.map((c) => [c.name, c.state]));
+    // A part known to be down is named first (a shared backend that is unreachable would
+    // otherwise show only as a log that cannot answer).
+    const notReady = checks.find((c) => !c.ready);
+    if (notReady) return reply.code(503).send({ status: `${notReady.name}_not_ready`, checks: states });
     try {
       await deps.hub.head();
     } catch {
       return reply.code(503).send({ status: 'store_unavailable' });
     }
     if (deps.storeWritable && !(await deps.storeWritable())) return reply.code(503).send({ status: 'store_not_writable' });
-    const checks = (deps.checks ?? []).filter((c) => !c.listedOnlyWhenFailing || !c.ready);
     if (checks.length === 0) return { status: 'ready' };
-    const states = Object.fromEntries(checks.map((c) => [c.name, c.state]));
-    const notReady = checks.find((c) => !c.ready);
-    if (notReady) return reply.code(503).send({ status: `${notReady.name}_not_ready`, checks: states });
     return { status: 'ready', checks: states };
   });
 

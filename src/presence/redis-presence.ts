@@ -384,8 +384,9 @@ export class RedisPresenceStore implements PresenceStore {
     const buffered = this.#buffer ?? [];
     this.#buffer = undefined;
     this.#lastSeq = seq;
+    // The mirror is whole again before anyone is judged joined or gone.
+    for (const m of buffered) this.#apply(m.seq, m.body, touched);
     for (const [channel, identity] of touched) this.#settle(channel, identity);
-    for (const m of buffered) this.#apply(m.seq, m.body);
   }
 
   *#identities(mirror: Map<string, Map<string, NodeCounts>>): Iterable<[string, string]> {
@@ -400,7 +401,8 @@ export class RedisPresenceStore implements PresenceStore {
     else this.#apply(seq, body);
   }
 
-  #apply(seq: number, body: string): void {
+  /** Applies one announcement to the mirror; settles the identities it touched unless `into` collects them. */
+  #apply(seq: number, body: string, into?: [string, string][]): void {
     if (this.#closed) return;
     if (this.#lastSeq !== undefined && seq <= this.#lastSeq) return; // already in the mirror
     if (this.#lastSeq === undefined || seq > this.#lastSeq + 1) {
@@ -415,7 +417,7 @@ export class RedisPresenceStore implements PresenceStore {
     } catch {
       return;
     }
-    const touched: [string, string][] = [];
+    const touched = into ?? [];
     if (a.t === 'r') {
       for (const node of a.nodes) {
         this.#absentSince.delete(node);
@@ -444,7 +446,7 @@ export class RedisPresenceStore implements PresenceStore {
         if (nodes.size === 0) this.#remote.delete(channel);
       }
     }
-    for (const [channel, identity] of touched) this.#settle(channel, identity);
+    if (!into) for (const [channel, identity] of touched) this.#settle(channel, identity);
   }
 
   #dropNode(node: string, touched: [string, string][]): void {

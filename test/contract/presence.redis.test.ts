@@ -33,8 +33,12 @@ function redisCluster(t: TestContext, url: string, opts: { patterns: readonly st
   };
   const admin = client();
   t.after(async () => {
-    // quit (after the replies to what was sent) where connected, so no write lands after the cleanup
-    const end = (redis: Redis) => (redis.status === 'ready' ? redis.quit().then(() => undefined, () => undefined) : redis.disconnect());
+    // quit (after the replies to what was sent) where connected, so no write lands after the
+    // cleanup; then disconnect, so a client whose server went away stops reconnecting
+    const end = async (redis: Redis) => {
+      if (redis.status === 'ready') await redis.quit().catch(() => undefined);
+      redis.disconnect();
+    };
     for (const [store, redis] of clients) {
       store.close();
       await end(redis);
@@ -140,6 +144,25 @@ describe('RedisPresenceStore: Redis away', () => {
   });
 });
 
+describe('RedisPresenceStore: announcements lost', () => {
+  test('a change announced while a node was not subscribed reaches it when its subscription is back', async (t) => {
+    if (!(await needRedis(t))) return;
+    const server = await RedisServer.start(t); // CLIENT KILL is only for a server of the test's own
+    if (!server) return;
+    const cluster = redisCluster(t, server.url, { patterns: ['room.*'], leaveDelayMs: 0 });
+    const nodes = [cluster.node(), cluster.node()];
+    const [a, b] = nodes as [RedisPresenceStore, RedisPresenceStore];
+    const seen = nodes.map((n) => new Recorder(n, ROOM));
+    a.join(ROOM, 'x');
+    await onEvery(nodes, (n) => members(n.snapshot(ROOM)).length === 1, 'x on both nodes');
+    await cluster.admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    b.join(ROOM, 'late'); // announced while no node listens
+    await waitFor(() => members(a.snapshot(ROOM)).length === 2, PROPAGATION_TIMEOUT_MS, 'late on a');
+    await barrier(a, ROOM, seen);
+    for (const r of seen) assert.deepEqual([r.count('join', 'late'), r.count('leave', 'late')], [1, 0]);
+  });
+});
+
 /** A Redis server of this test's own, on a free loopback port, that it may stop and start. */
 class RedisServer {
   #child: ChildProcess | undefined;
@@ -154,7 +177,7 @@ class RedisServer {
   }
 
   static async start(t: TestContext): Promise<RedisServer | undefined> {
-    const probe = spawn('redis-server', ['--version']);
+    const probe = spawn('redis-server', ['--version'], { stdio: 'ignore' });
     const found = await new Promise<boolean>((resolve) => {
       probe.on('error', () => resolve(false));
       probe.on('exit', (code) => resolve(code === 0));

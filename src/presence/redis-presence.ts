@@ -10,6 +10,8 @@ export const PRESENCE_NODE_TTL_MS = 15_000;
  * and a gap in their sequence forces a read at once; this catches a lost last announcement.
  */
 export const PRESENCE_RESYNC_INTERVAL_MS = 30_000;
+/** milliseconds: the smallest TTL, so a heartbeat (every third of it) is not a busy loop. */
+const MIN_NODE_TTL_MS = 30;
 
 export interface RedisPresenceOptions {
   /** The client for commands; owned by the caller. The store subscribes on a duplicate of it. */
@@ -94,6 +96,10 @@ export class RedisPresenceStore implements PresenceStore {
 
   constructor(opts: RedisPresenceOptions) {
     if (opts.node === '' || opts.node.includes('|')) throw new TypeError(`presence node id must be non-empty and without '|': ${opts.node}`);
+    if (opts.ttlMs !== undefined && !(opts.ttlMs >= MIN_NODE_TTL_MS)) throw new TypeError(`presence ttlMs must be at least ${MIN_NODE_TTL_MS}: ${opts.ttlMs}`);
+    // The scripts build most key names from the prefix; a client-side keyPrefix would reach
+    // only the keys passed as KEYS and split the layout in two.
+    if (opts.redis.options.keyPrefix) throw new TypeError('the presence client must have no keyPrefix: pass the prefix as `prefix`');
     this.#redis = opts.redis;
     this.#node = opts.node;
     this.#patterns = opts.patterns;

@@ -70,6 +70,14 @@ presenceContract('Redis, one client per node', {
   },
 });
 
+test('the constructor refuses a node id with a separator, a TTL too short to renew and a client with its own keyPrefix', () => {
+  const redis = new Redis({ lazyConnect: true });
+  const base = { redis, prefix: '{p}:', node: 'n', patterns: ['room.*'], leaveDelayMs: 0 };
+  assert.throws(() => new RedisPresenceStore({ ...base, node: 'a|b' }), TypeError);
+  assert.throws(() => new RedisPresenceStore({ ...base, ttlMs: 0 }), TypeError);
+  assert.throws(() => new RedisPresenceStore({ ...base, redis: new Redis({ lazyConnect: true, keyPrefix: 'x:' }) }), TypeError);
+});
+
 describe('RedisPresenceStore: nodes that leave', () => {
   test('a node that closes takes its members away on the other nodes and leaves no keys behind', async (t) => {
     const url = await needRedis(t);

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
@@ -10,6 +11,7 @@ import type { Receipt, ReceiptInput, ReceiptQuery } from '../core/inbound-receip
 import { newEpoch } from '../core/position.js';
 import type { PresenceStore } from '../core/presence.js';
 import { PresenceRegistry } from '../presence/presence-registry.js';
+import { RedisPresenceStore } from '../presence/redis-presence.js';
 import { MemoryDeliveryStore } from './memory-delivery-store.js';
 import { MemoryEventStore } from './memory-event-store.js';
 import { connectRedis, RedisHealth, waitReady, type RedisLogger } from './redis-connection.js';
@@ -35,6 +37,8 @@ export type BackendOptions =
 
 /** milliseconds a node waits for Redis at start before it gives up with a reason. */
 export const REDIS_STARTUP_TIMEOUT_MS = 15_000;
+/** milliseconds a closing node waits for Redis to take its last writes (its presence leave). */
+const REDIS_QUIT_TIMEOUT_MS = 1_000;
 
 /** What every backend's presence store needs (the `presence` config section). */
 export interface PresenceOptions {
@@ -132,7 +136,8 @@ export function createBackend(
 
 /**
  * Redis, shared by every node of a deployment: the log (src/stores/redis-event-store.ts), the
- * delivery queue (src/stores/redis-delivery-store.ts) and presence on one connection, every key
+ * delivery queue (src/stores/redis-delivery-store.ts) and presence
+ * (src/presence/redis-presence.ts) on one connection, every key
  * under one hash tag. An unreachable Redis makes every call fail at once with
  * BACKEND_UNAVAILABLE (503), never hang: the connection does not queue commands while it is down
  * (src/stores/redis-connection.ts), and `check` keeps `/readyz` at 503 until it is back.
@@ -155,7 +160,9 @@ function createRedisBackend(
     }),
   );
   const deliveries = new RedisDeliveryStore({ redis, prefix, logId: async () => (await log.head()).epoch });
-  const presence = new PresenceRegistry(presenceOptions);
+  // Each node's presence entries carry its name; a node that dies stops renewing them.
+  const node = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const presence = new RedisPresenceStore({ redis, prefix, node, ...presenceOptions });
   const check: ReadinessCheck = {
     name: 'backend',
     listedOnlyWhenFailing: true,
@@ -182,9 +189,12 @@ function createRedisBackend(
       }
     },
     async close() {
-      presence.close();
+      presence.close(); // queues this node's graceful leave on the connection
       health.close();
       await log.close();
+      // QUIT answers after every command before it (the leave above); a Redis that is gone
+      // answers nothing, so it is bounded.
+      await Promise.race([redis.quit().catch(() => undefined), new Promise((r) => setTimeout(r, REDIS_QUIT_TIMEOUT_MS).unref())]);
       redis.disconnect();
     },
   };

@@ -55,3 +55,34 @@ export interface PresenceStore {
   watch(channel: string, watcher: PresenceWatcher): () => void;
   close(): void;
 }
+
+/**
+ * The watchers of each channel, for a PresenceStore: `watch` returns the unwatch function (the
+ * channel's entry goes with its last watcher), `emit` calls a channel's watchers in the order
+ * they came (a watcher that unwatches while called does not disturb the others).
+ */
+export class PresenceWatchers {
+  readonly #byChannel = new Map<string, Set<PresenceWatcher>>();
+
+  watch(channel: string, watcher: PresenceWatcher): () => void {
+    let set = this.#byChannel.get(channel);
+    if (!set) this.#byChannel.set(channel, (set = new Set()));
+    set.add(watcher);
+    return () => {
+      const s = this.#byChannel.get(channel);
+      if (!s) return;
+      s.delete(watcher);
+      if (s.size === 0) this.#byChannel.delete(channel);
+    };
+  }
+
+  emit(change: PresenceChange): void {
+    const set = this.#byChannel.get(change.channel);
+    if (!set) return;
+    for (const w of [...set]) w(change);
+  }
+
+  clear(): void {
+    this.#byChannel.clear();
+  }
+}

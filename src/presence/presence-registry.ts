@@ -1,5 +1,5 @@
 import { matches } from '../core/channel.js';
-import type { PresenceMember, PresenceSnapshot, PresenceStore, PresenceChange, PresenceWatcher } from '../core/presence.js';
+import { PresenceWatchers, type PresenceMember, type PresenceSnapshot, type PresenceStore, type PresenceChange, type PresenceWatcher } from '../core/presence.js';
 
 interface Member {
   connections: number;
@@ -22,7 +22,7 @@ export class PresenceRegistry implements PresenceStore {
   readonly #leaveDelayMs: number;
   readonly #channels = new Map<string, Map<string, Member>>();
   readonly #anonymous = new Map<string, number>();
-  readonly #watchers = new Map<string, Set<PresenceWatcher>>();
+  readonly #watchers = new PresenceWatchers();
   #closed = false;
 
   constructor(opts: { patterns: readonly string[]; leaveDelayMs: number }) {
@@ -101,21 +101,11 @@ export class PresenceRegistry implements PresenceStore {
 
   /** Calls `watcher` on every join and leave of `channel`; returns the unwatch function. */
   watch(channel: string, watcher: PresenceWatcher): () => void {
-    let set = this.#watchers.get(channel);
-    if (!set) this.#watchers.set(channel, (set = new Set()));
-    set.add(watcher);
-    return () => {
-      const s = this.#watchers.get(channel);
-      if (!s) return;
-      s.delete(watcher);
-      if (s.size === 0) this.#watchers.delete(channel);
-    };
+    return this.#watchers.watch(channel, watcher);
   }
 
   #emit(change: PresenceChange): void {
-    const set = this.#watchers.get(change.channel);
-    if (!set) return;
-    for (const w of [...set]) w(change);
+    this.#watchers.emit(change);
   }
 
   /** Drops every pending leave timer; idempotent. */

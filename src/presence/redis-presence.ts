@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { matches } from '../core/channel.js';
-import type { PresenceChange, PresenceMember, PresenceSnapshot, PresenceStore, PresenceWatcher } from '../core/presence.js';
+import { PresenceWatchers, type PresenceChange, type PresenceMember, type PresenceSnapshot, type PresenceStore, type PresenceWatcher } from '../core/presence.js';
 import { BEAT_LUA, DELTA_LUA, FULL_LUA, SYNC_LUA, presenceKeys, runScript, type PresenceKeys } from './redis-presence-scripts.js';
 
 /** milliseconds a dead node's entries outlive its last heartbeat (renewed every third of it). */
@@ -74,7 +74,7 @@ export class RedisPresenceStore implements PresenceStore {
   readonly #own = new Map<string, NodeCounts>();
   readonly #remote = new Map<string, Map<string, NodeCounts>>();
   readonly #present = new Map<string, Map<string, Present>>();
-  readonly #watchers = new Map<string, Set<PresenceWatcher>>();
+  readonly #watchers = new PresenceWatchers();
   readonly #timer: NodeJS.Timeout;
   readonly #onReady = () => this.#reconnected();
   #closed = false;
@@ -172,15 +172,7 @@ export class RedisPresenceStore implements PresenceStore {
 
   /** Calls `watcher` on every join and leave of `channel`; returns the unwatch function. */
   watch(channel: string, watcher: PresenceWatcher): () => void {
-    let set = this.#watchers.get(channel);
-    if (!set) this.#watchers.set(channel, (set = new Set()));
-    set.add(watcher);
-    return () => {
-      const s = this.#watchers.get(channel);
-      if (!s) return;
-      s.delete(watcher);
-      if (s.size === 0) this.#watchers.delete(channel);
-    };
+    return this.#watchers.watch(channel, watcher);
   }
 
   /**
@@ -238,9 +230,7 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   #emit(change: PresenceChange): void {
-    const set = this.#watchers.get(change.channel);
-    if (!set) return;
-    for (const w of [...set]) w(change);
+    this.#watchers.emit(change);
   }
 
   // ---- writing this node's state ----------------------------------------------------------

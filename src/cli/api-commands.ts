@@ -100,7 +100,7 @@ Outbound webhook endpoints (operator APIs: an API key with the admin scope, or d
                --type: only these event types, --ordered: one at a time in log order); prints it
                as JSON with its signing secret (shown this once)
   deliveries   an endpoint's delivery log, newest first: "DELIVERY_ID STATUS ATTEMPTS EVENT_ID LAST"
-               (--status pending|leased|succeeded|failed|dead, --before for the next page)
+               (--status pending|delivered|dead|held, --before for the next page)
   retry        send a delivery again now
 ${REMOTE_USAGE}`;
 

@@ -2,7 +2,7 @@ import { buildConfig, loadConfigFile } from '../config/load.js';
 import { endpointsCommand, eventsCommand, publishCommand } from './api-commands.js';
 import { BACKUP_USAGE, backupCommand } from './backup-command.js';
 import { EXIT, type Command } from './command.js';
-import { configPath, SERVE_USAGE } from './serve-command.js';
+import { configPath, SERVE_USAGE } from './serve-args.js';
 import { tailCommand } from './tail-command.js';
 import { TOKEN_USAGE, tokenCommand } from './token-command.js';
 import { webhooksCommand } from './webhooks-command.js';

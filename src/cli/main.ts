@@ -1,10 +1,8 @@
 #!/usr/bin/env node
-import { StartupError } from '../app.js';
 import { ConfigError } from '../config/load.js';
 import { EXIT, type Command, type CommandContext } from './command.js';
 import { findCommand, HELP_USAGE, helpText, SERVE } from './commands.js';
 import { HeraldHttpError, UnreachableError } from './remote.js';
-import { serve } from './serve-command.js';
 import { UsageError } from './token-command.js';
 
 /**
@@ -70,10 +68,12 @@ async function main(): Promise<void> {
   if (name === undefined || (name.startsWith('-') && !wantsHelp([name])) || name === 'serve') {
     const serveArgs = name === 'serve' ? rest : argv;
     if (wantsHelp(serveArgs) && name === 'serve') return void process.stdout.write(`${SERVE.usage}\n`);
-    return serve(serveArgs);
+    // Loaded only to serve: the client commands start without the server's modules.
+    const { serveMain } = await import('./serve-command.js');
+    return serveMain(serveArgs);
   }
   if (name === 'help' || wantsHelp([name])) {
-    const topic = name === 'help' ? rest[0] : undefined;
+    const topic = name === 'help' ? (wantsHelp(rest) ? 'help' : rest[0]) : undefined;
     if (topic === undefined) return void process.stdout.write(`${helpText()}\n`);
     const usage = topic === 'serve' ? SERVE.usage : topic === 'help' ? HELP_USAGE : findCommand(topic)?.usage;
     if (usage === undefined) {
@@ -97,8 +97,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  // A cause the operator can fix is one line; anything else is a bug, and its stack helps.
-  const text = err instanceof StartupError ? err.message : ((err as Error).stack ?? String(err));
-  process.stderr.write(`herald: failed to start: ${text}\n`);
+  process.stderr.write(`herald: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });

@@ -1,50 +1,16 @@
 import cluster from 'node:cluster';
-import { createHerald, type HeraldParts } from '../app.js';
-import { buildConfig, ConfigError, loadConfigFile, parseWorkers } from '../config/load.js';
+import { createHerald, StartupError, type HeraldParts } from '../app.js';
+import { buildConfig, ConfigError, loadConfigFile } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
 import { runPrimary, workerCount, type WorkerListening } from './cluster.js';
-
-export const SERVE_USAGE = `usage: herald [serve] [--config FILE] [--workers N|auto]
-Starts Herald (what \`herald\` with no command does). Settings come from the config file
-(--config or HERALD_CONFIG) and the environment: PORT, HOST, HERALD_DATA_DIR, HERALD_WORKERS, ...
-(README, "Configuration"). SIGTERM or SIGINT stops it gracefully.
-  --config FILE       the JSON config file
-  --workers N|auto    worker processes sharing the port (auto: one per core; default 1)
-  -h, --help          this help`;
-
-/** `--config FILE` (or `--config=FILE`), else HERALD_CONFIG. */
-export function configPath(argv: string[], env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const i = argv.indexOf('--config');
-  if (i >= 0) {
-    const path = argv[i + 1];
-    if (!path) throw new ConfigError('--config needs a file path');
-    return path;
-  }
-  const eq = argv.find((a) => a.startsWith('--config='));
-  if (eq) return eq.slice('--config='.length);
-  return env.HERALD_CONFIG || undefined;
-}
-
-/** `--workers N|auto` (or `--workers=N`): wins over HERALD_WORKERS and `cluster.workers`. */
-function workersFlag(argv: string[]): string | undefined {
-  const i = argv.indexOf('--workers');
-  if (i >= 0) {
-    const value = argv[i + 1];
-    if (!value) throw new ConfigError('--workers needs a number or "auto"');
-    parseWorkers(value, '--workers');
-    return value;
-  }
-  const eq = argv.find((a) => a.startsWith('--workers='));
-  if (eq) parseWorkers(eq.slice('--workers='.length), '--workers');
-  return eq?.slice('--workers='.length);
-}
+import { configPath, workersFlag } from './serve-args.js';
 
 /**
  * `herald [serve] [--config FILE] [--workers N|auto]`: runs Herald until SIGTERM or SIGINT. It owns
  * the process: its signals, and its exit when Herald has stopped. Arguments it does not know are
  * left alone, as they always were.
  */
-export async function serve(argv: string[]): Promise<void> {
+async function serve(argv: string[]): Promise<void> {
   let config;
   try {
     const path = configPath(argv);
@@ -152,3 +118,13 @@ function workerParts(): HeraldParts {
   };
 }
 
+
+/** Runs Herald; a start that fails exits 1 with its cause. */
+export function serveMain(argv: string[]): void {
+  serve(argv).catch((err: unknown) => {
+    // A cause the operator can fix is one line; anything else is a bug, and its stack helps.
+    const text = err instanceof StartupError ? err.message : ((err as Error).stack ?? String(err));
+    process.stderr.write(`herald: failed to start: ${text}\n`);
+    process.exit(1);
+  });
+}

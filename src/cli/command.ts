@@ -16,7 +16,7 @@ export const EXIT = {
   unreachable: 3,
 } as const;
 
-/** What a command may use of the process; only src/cli/main.ts touches `process` itself. */
+/** What a command may use of the process, handed to it by src/cli/main.ts. */
 export interface CommandContext {
   readonly env: NodeJS.ProcessEnv;
   /** Writes one line to stdout. */

@@ -13,6 +13,8 @@ import { UsageError } from './token-command.js';
 
 /** Exit code of a command stopped by a signal before it finished (128 + SIGINT's number, as shells report it). */
 const EXIT_INTERRUPTED = 130;
+/** ms a command may take to stop after SIGINT or SIGTERM (tail closes its stream) before the process exits anyway. */
+const INTERRUPT_GRACE_MS = 2_000;
 
 const wantsHelp = (argv: readonly string[]) => argv.includes('--help') || argv.includes('-h');
 
@@ -23,7 +25,11 @@ function write(stream: NodeJS.WriteStream): (line: string) => void {
 /** Runs one command and turns what it throws into a message on stderr and an exit code. */
 async function runCommand(command: Command, argv: string[]): Promise<number> {
   const interrupt = new AbortController();
-  const stop = () => interrupt.abort();
+  const stop = () => {
+    interrupt.abort();
+    // A command busy with something the signal cannot abort (a backup) still ends promptly.
+    setTimeout(() => process.exit(EXIT_INTERRUPTED), INTERRUPT_GRACE_MS).unref();
+  };
   // The first SIGINT asks the command to stop (tail prints where it got to); a second one kills.
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

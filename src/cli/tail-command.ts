@@ -94,8 +94,8 @@ export async function tail(opts: TailOptions, ctx: CommandContext): Promise<numb
           for (const m of parser.push(decoder.decode(chunk, { stream: true }))) {
             lastId = m.id;
             if (m.event === RESET_EVENT) {
-              const { reason } = dataValue(m.data) as { reason?: string };
-              ctx.err(`herald tail: position gone (${reason ?? 'reset'}): events before ${m.id} were skipped; continuing after it`);
+              const reason = (dataValue(m.data) as { reason?: unknown } | null)?.reason ?? 'reset';
+              ctx.err(`herald tail: position gone (${String(reason)}): events before ${m.id} were skipped; continuing after it`);
               continue;
             }
             const event = { id: m.id ?? '', type: m.event, data: dataValue(m.data) };

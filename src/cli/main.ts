@@ -1,198 +1,108 @@
 #!/usr/bin/env node
-import cluster from 'node:cluster';
-import { createHerald, StartupError, type HeraldParts } from '../app.js';
-import { buildConfig, ConfigError, loadConfigFile, parseWorkers } from '../config/load.js';
-import { createLogger } from '../observability/logger.js';
-import { BACKUP_USAGE, backupCommand } from './backup-command.js';
-import { runPrimary, workerCount, type WorkerListening } from './cluster.js';
-import { TOKEN_USAGE, tokenCommand, UsageError } from './token-command.js';
+import { ConfigError } from '../config/load.js';
+import { EXIT, type Command, type CommandContext } from './command.js';
+import { findCommand, HELP_USAGE, helpText, SERVE } from './commands.js';
+import { HeraldHttpError, UnreachableError } from './remote.js';
+import { UsageError } from './token-command.js';
 
 /**
- * The only place that reads process.env and argv or calls process.exit.
- * Usage: herald [--config FILE] [--workers N|auto]   (or HERALD_CONFIG=FILE, HERALD_WORKERS);
- *        PORT, HOST, HERALD_DATA_DIR.
- *        herald token ...   herald backup FILE
+ * The only place that reads process.env and argv or calls process.exit (with the server itself,
+ * src/cli/serve-command.ts). `herald` with no command, or with options only, starts Herald as it
+ * always did; `herald COMMAND ...` runs a row of the command table (src/cli/commands.ts).
  */
-function configPath(argv: string[]): string | undefined {
-  const i = argv.indexOf('--config');
-  if (i >= 0) {
-    const path = argv[i + 1];
-    if (!path) throw new ConfigError('--config needs a file path');
-    return path;
-  }
-  const eq = argv.find((a) => a.startsWith('--config='));
-  if (eq) return eq.slice('--config='.length);
-  return process.env.HERALD_CONFIG || undefined;
+
+/** Exit code of a command stopped by a signal before it finished (128 + SIGINT's number, as shells report it). */
+const EXIT_INTERRUPTED = 130;
+/** ms a command may take to stop after SIGINT or SIGTERM (tail closes its stream) before the process exits anyway. */
+const INTERRUPT_GRACE_MS = 2_000;
+
+const wantsHelp = (argv: readonly string[]) => argv.includes('--help') || argv.includes('-h');
+
+function write(stream: NodeJS.WriteStream): (line: string) => void {
+  return (line) => void stream.write(`${line}\n`);
 }
 
-/** `--workers N|auto` (or `--workers=N`): wins over HERALD_WORKERS and `cluster.workers`. */
-function workersFlag(argv: string[]): string | undefined {
-  const i = argv.indexOf('--workers');
-  if (i >= 0) {
-    const value = argv[i + 1];
-    if (!value) throw new ConfigError('--workers needs a number or "auto"');
-    parseWorkers(value, '--workers');
-    return value;
-  }
-  const eq = argv.find((a) => a.startsWith('--workers='));
-  if (eq) parseWorkers(eq.slice('--workers='.length), '--workers');
-  return eq?.slice('--workers='.length);
-}
-
-/** `herald token ...`: mints a development token (src/cli/token-command.ts). */
-async function token(argv: string[]): Promise<void> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(`${TOKEN_USAGE}\n`);
-    return;
-  }
+/** Runs one command and turns what it throws into a message on stderr and an exit code. */
+async function runCommand(command: Command, argv: string[]): Promise<number> {
+  const interrupt = new AbortController();
+  const stop = () => {
+    interrupt.abort();
+    // A command busy with something the signal cannot abort (a backup) still ends promptly.
+    setTimeout(() => process.exit(EXIT_INTERRUPTED), INTERRUPT_GRACE_MS).unref();
+  };
+  // The first SIGINT asks the command to stop (tail prints where it got to); a second one kills.
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const ctx: CommandContext = { env: process.env, out: write(process.stdout), err: write(process.stderr), signal: interrupt.signal };
+  const say = (text: string) => process.stderr.write(`herald ${command.name}: ${text}\n`);
   try {
-    const path = configPath(argv);
-    const config = buildConfig(path ? loadConfigFile(path) : {}, process.env);
-    process.stdout.write(`${await tokenCommand(argv, config, process.env.HERALD_JWT_SECRET || undefined)}\n`);
+    return await command.run(argv, ctx);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ConfigError) {
-      process.stderr.write(`herald token: ${err.message}\n${err instanceof UsageError ? TOKEN_USAGE + '\n' : ''}`);
-      process.exit(2);
+    if (interrupt.signal.aborted) return EXIT_INTERRUPTED;
+    if (err instanceof UsageError) {
+      say(`${err.message}\n${command.usage}`);
+      return EXIT.usage;
     }
-    throw err;
-  }
-}
-
-/** `herald backup FILE`: an online copy of the SQLite database (src/cli/backup-command.ts). */
-async function backup(argv: string[]): Promise<void> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(`${BACKUP_USAGE}\n`);
-    return;
-  }
-  try {
-    const path = configPath(argv);
-    const config = buildConfig(path ? loadConfigFile(path) : {}, process.env);
-    const r = await backupCommand(argv, config);
-    process.stdout.write(`backed up ${r.source} to ${r.destination} (${r.pages} pages)\n`);
-  } catch (err) {
-    if (err instanceof UsageError || err instanceof ConfigError) {
-      process.stderr.write(`herald backup: ${err.message}\n${err instanceof UsageError ? BACKUP_USAGE + '\n' : ''}`);
-      process.exit(2);
+    if (err instanceof ConfigError) {
+      say(err.message);
+      return EXIT.usage;
     }
-    process.stderr.write(`herald backup: ${(err as Error).message ?? String(err)}\n`);
-    process.exit(1);
+    if (err instanceof HeraldHttpError) {
+      say(`${err.code}: ${err.message} (HTTP ${err.status})`);
+      return EXIT.failed;
+    }
+    if (err instanceof UnreachableError) {
+      say(err.message);
+      return EXIT.unreachable;
+    }
+    say((err as Error).message ?? String(err));
+    return EXIT.failed;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
   }
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === 'token') return token(process.argv.slice(3));
-  if (process.argv[2] === 'backup') return backup(process.argv.slice(3));
-  let config;
-  try {
-    const argv = process.argv.slice(2);
-    const path = configPath(argv);
-    const workers = workersFlag(argv);
-    const env = workers ? { ...process.env, HERALD_WORKERS: workers } : process.env;
-    config = buildConfig(path ? loadConfigFile(path) : {}, env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`herald: ${err.message}\n`);
-      process.exit(2);
-    }
+  const argv = process.argv.slice(2);
+  const [name, ...rest] = argv;
+  // A reader that went away (`herald tail ... | head`) ends the command, quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.ok);
     throw err;
+  });
+  if (name === undefined || (name.startsWith('-') && !wantsHelp([name])) || name === 'serve') {
+    const serveArgs = name === 'serve' ? rest : argv;
+    if (wantsHelp(serveArgs) && name === 'serve') return void process.stdout.write(`${SERVE.usage}\n`);
+    // Loaded only to serve: the client commands start without the server's modules.
+    const { serveMain } = await import('./serve-command.js');
+    return serveMain(serveArgs);
   }
-  const root = createLogger(config.log.level);
-  // A worker's lines name it: several processes write to one stdout.
-  const log = cluster.isWorker ? root.child({ worker: cluster.worker!.id }) : root;
-  const workers = workerCount(config.cluster.workers);
-  if (workers > 1 && cluster.isPrimary) {
-    for (const message of config.deprecations) log.warn(message);
-    const { shutdownTimeoutSeconds } = config;
-    runPrimary({ workers, log, shutdownTimeoutSeconds, onExit: (code) => process.exit(code) });
+  if (name === 'help' || wantsHelp([name])) {
+    const topic = name === 'help' ? (wantsHelp(rest) ? 'help' : rest[0]) : undefined;
+    if (topic === undefined) return void process.stdout.write(`${helpText()}\n`);
+    const usage = topic === 'serve' ? SERVE.usage : topic === 'help' ? HELP_USAGE : findCommand(topic)?.usage;
+    if (usage === undefined) {
+      process.stderr.write(`herald help: unknown command ${topic}\n${helpText()}\n`);
+      process.exitCode = EXIT.usage;
+      return;
+    }
+    return void process.stdout.write(`${usage}\n`);
+  }
+  const command = findCommand(name);
+  if (!command) {
+    process.stderr.write(`herald: unknown command ${name}\n${helpText()}\n`);
+    process.exitCode = EXIT.usage;
     return;
   }
-  // Deprecations are logged once, by the primary.
-  if (cluster.isPrimary) for (const message of config.deprecations) log.warn(message);
-  const herald = createHerald(config, log, cluster.isWorker ? workerParts() : {});
-  if (cluster.isWorker) {
-    // Which process answered: for operators (and tests) of a port that several workers serve.
-    const id = String(cluster.worker!.id);
-    herald.app.addHook('onRequest', (_req, reply, done) => {
-      reply.raw.setHeader('Herald-Worker', id);
-      done();
-    });
-  }
-  const url = await herald.listen();
-  const where = { url, host: config.host, port: config.port, backend: config.backend.type, dataDir: config.dataDir };
-  if (cluster.isWorker) {
-    log.info({ ...where, pid: process.pid }, 'worker listening');
-    const listening: WorkerListening = { type: 'herald.listening', url };
-    process.send!(listening);
-  } else {
-    log.info(where, 'herald listening');
-  }
-  // Said once per start: by the only process, or by the first worker.
-  const first = !cluster.isWorker || cluster.worker!.id === 1;
-  if (first && herald.security.devMode) {
-    log.warn(
-      'dev mode: no auth is configured, so POST /v1/publish answers loopback clients only; ' +
-        'subscriptions and the seed routes are open to everyone',
-    );
-  } else if (first) {
-    const { apiKeys, jwt, publicChannels } = config.auth;
-    log.info(
-      {
-        apiKeys: apiKeys.length,
-        jwt: jwt ? (jwt.secret ? 'secret' : jwt.publicKey ? 'publicKey' : 'jwksUrl') : 'off',
-        publicChannels,
-      },
-      'auth: publishing and private channels need credentials',
-    );
-  }
-  if (config.backend.type === 'memory') log.warn('backend.type is "memory": events are lost on restart');
-
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => {
-      log.error('shutdown timed out; exiting');
-      process.exit(1);
-    }, config.shutdownTimeoutSeconds * 1000 + 1000);
-    force.unref();
-    herald.close().then(
-      () => {
-        log.info('stopped');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  // The primary is gone (killed): nobody relays wake-ups or replaces this worker any more.
-  if (cluster.isWorker) process.on('disconnect', () => stop('primary gone'));
-}
-
-/** A worker's side of the IPC channel to the primary, for its IpcBroker (src/brokers/ipc-broker.ts). */
-function workerParts(): HeraldParts {
-  return {
-    ipc: {
-      send: (message) =>
-        new Promise<void>((resolve, reject) => {
-          if (!process.connected) return reject(new Error('the IPC channel to the primary is closed'));
-          process.send!(message, undefined, undefined, (err: Error | null) => (err ? reject(err) : resolve()));
-        }),
-      listen: (listener) => {
-        process.on('message', listener);
-        return () => process.off('message', listener);
-      },
-    },
-  };
+  if (wantsHelp(rest)) return void process.stdout.write(`${command.usage}\n`);
+  const code = await runCommand(command, rest);
+  // At once: fetch's idle keep-alive sockets would hold the process open for seconds more.
+  // stdout and stderr are written synchronously to files, pipes and terminals, so nothing is lost.
+  process.exit(code);
 }
 
 main().catch((err: unknown) => {
-  // A cause the operator can fix is one line; anything else is a bug, and its stack helps.
-  const text = err instanceof StartupError ? err.message : ((err as Error).stack ?? String(err));
-  process.stderr.write(`herald: failed to start: ${text}\n`);
+  process.stderr.write(`herald: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });

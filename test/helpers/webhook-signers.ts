@@ -2,54 +2,17 @@ import { createHmac, createSign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as zlib from 'node:zlib';
-import Stripe from 'stripe';
-import { Webhook } from 'standardwebhooks';
+import { githubRequest, standardRequest, stripeRequest, type SignedRequest } from '../../src/cli/webhook-signers.js';
 import { packageRoot } from '../../src/http/routes/pages.js';
 
 /**
- * Signed requests as each provider sends them: by the provider's own library where one exists
- * (stripe, standardwebhooks), else exactly as the provider's documentation specifies.
+ * Signed requests as each provider sends them. Stripe, Standard Webhooks and GitHub come from the
+ * product (src/cli/webhook-signers.ts, behind `herald webhooks send`), so tests and the CLI sign
+ * with one implementation; the providers the CLI does not send are signed here.
  */
-export interface SignedRequest {
-  body: string;
-  headers: Record<string, string>;
-}
+export { githubRequest, standardRequest, stripeRequest, type SignedRequest };
 
 const JSON_TYPE = { 'content-type': 'application/json' };
-
-export function stripeRequest(payload: unknown, secret: string, timestamp = Math.floor(Date.now() / 1000)): SignedRequest {
-  const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
-  const signature = Stripe.webhooks.generateTestHeaderString({ payload: body, secret, timestamp });
-  return { body, headers: { ...JSON_TYPE, 'stripe-signature': signature } };
-}
-
-export function standardRequest(payload: unknown, secret: string, id: string, at = new Date()): SignedRequest {
-  const body = JSON.stringify(payload);
-  const signature = new Webhook(secret).sign(id, at, body);
-  return {
-    body,
-    headers: {
-      ...JSON_TYPE,
-      'webhook-id': id,
-      'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-      'webhook-signature': signature,
-    },
-  };
-}
-
-/** https://docs.github.com/webhooks/using-webhooks/validating-webhook-deliveries */
-export function githubRequest(payload: unknown, secret: string, event: string, delivery: string): SignedRequest {
-  const body = JSON.stringify(payload);
-  return {
-    body,
-    headers: {
-      ...JSON_TYPE,
-      'x-github-event': event,
-      'x-github-delivery': delivery,
-      'x-hub-signature-256': 'sha256=' + createHmac('sha256', secret).update(body).digest('hex'),
-    },
-  };
-}
 
 /** https://shopify.dev/docs/apps/build/webhooks/subscribe/https (HMAC-SHA256, base64). */
 export function shopifyRequest(payload: unknown, secret: string, topic: string, eventId: string): SignedRequest {

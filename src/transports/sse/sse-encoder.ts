@@ -1,5 +1,5 @@
 import { dataText, type StoredEvent } from '../../core/event.js';
-import type { ResetReason } from '../../core/subscription.js';
+import { SSE_EVENT, type ResetReason, type SseResetData } from '../../core/protocol.js';
 
 /**
  * Server-Sent Events framing (WHATWG HTML, "Server-sent events", 9.2.6). `id` and `event` values
@@ -37,10 +37,10 @@ export function plainFrame(e: StoredEvent): Buffer {
 }
 
 /** The name of the event that tells a client its resume position is gone. */
-export const RESET_EVENT = 'herald.reset';
+export const RESET_EVENT = SSE_EVENT.RESET;
 
 export function resetFrame(reason: ResetReason, headId: string): Buffer {
-  const data = JSON.stringify({ reason, lastEventId: headId });
+  const data = JSON.stringify({ reason, lastEventId: headId } satisfies SseResetData);
   return Buffer.from(`id: ${headId}\nevent: ${RESET_EVENT}\ndata: ${data}\n\n`);
 }
 

@@ -1,4 +1,4 @@
-import { dataText, type StoredEvent } from '../../core/event.js';
+import { dataText, eventJsonText, type StoredEvent } from '../../core/event.js';
 import { SSE_EVENT, type ResetReason, type SseResetData } from '../../core/protocol.js';
 
 /**
@@ -23,6 +23,18 @@ export function typedFrame(e: StoredEvent): Buffer {
   if (f === undefined) {
     f = e.encoded.sse = Buffer.from(`id: ${e.id}\nevent: ${e.type}\n${dataLines(dataText(e))}\n`);
   }
+  return f;
+}
+
+/**
+ * The frame for `/v1/stream?format=json`: `data:` is the whole event as JSON (`id`, `channel`,
+ * `type`, `data`, `time`, as in a WebSocket event frame without its `op`), so a client on a
+ * stream of several channels or a pattern knows each event's channel, and a string value stays
+ * distinguishable from JSON text. JSON text holds no raw line break, so it is one `data:` line.
+ */
+export function jsonFrame(e: StoredEvent): Buffer {
+  let f = e.encoded.sse_json;
+  if (f === undefined) f = e.encoded.sse_json = Buffer.from(`id: ${e.id}\nevent: ${e.type}\ndata: ${eventJsonText(e)}\n\n`);
   return f;
 }
 

@@ -12,6 +12,8 @@ export const BACKOFF_BASE_MS = 500;
 export const BACKOFF_MAX_MS = 30_000;
 /** Renew a token this long before its `exp` (or at half its remaining life, if sooner). */
 export const REFRESH_BEFORE_EXPIRY_MS = 30_000;
+/** At most one renewal this often, whatever `exp` the tokens from getToken carry. */
+const REFRESH_MIN_INTERVAL_MS = 1_000;
 /** With `transport: 'auto'`, this many WebSocket attempts that never opened switch to SSE. */
 const AUTO_WS_FAILURES_BEFORE_SSE = 2;
 
@@ -173,7 +175,10 @@ export class Link {
     cancel(this.#refresh);
     if (this.#ended()) return;
     if (code === CLOSE.FORBIDDEN) return this.#fail(new HeraldClientError('FORBIDDEN', 'the token no longer covers the subscriptions', 403, true));
-    if (code === CLOSE.TOKEN_EXPIRED) return void this.#connect(); // a fresh token, at once
+    if (code === CLOSE.TOKEN_EXPIRED) {
+      this.#status('reconnecting');
+      return void this.#connect(); // a fresh token, at once
+    }
     if (beforeOpen && t.live) {
       this.#wsFailures++;
       // A refused upgrade is only a failed connection to a browser; ask over HTTP why.
@@ -296,7 +301,8 @@ export class Link {
     const exp = expiryMs(this.#token);
     if (exp === undefined || !this.#o.getToken) return;
     const left = exp - Date.now();
-    const wait = Math.max(0, Math.min(left - (this.#o.refreshBeforeExpiryMs ?? REFRESH_BEFORE_EXPIRY_MS), left / 2));
+    const lead = Math.min(this.#o.refreshBeforeExpiryMs ?? REFRESH_BEFORE_EXPIRY_MS, left / 2);
+    const wait = Math.max(REFRESH_MIN_INTERVAL_MS, left - lead);
     this.#refresh = later(() => void this.#renew(), wait);
   }
 

@@ -66,6 +66,8 @@ export class TabShare implements Backend {
     this.#bc.onmessage = (m) => this.#message(m.data as Msg);
     void platform.navigator!.locks!.request(name, () => new Promise<void>((release) => this.#lead(release)));
     this.#post({ k: 'hi' });
+    // A closing tab hands over at once: the leader its lock, a follower its subscriptions.
+    platform.addEventListener?.('pagehide', () => this.close());
   }
 
   get status(): Status {

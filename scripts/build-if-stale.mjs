@@ -7,7 +7,7 @@
 //   node scripts/build-if-stale.mjs --always   # build now (`npm run build`)
 //
 // A build is stale when dist/.build-stamp is missing or older than any file or folder under
-// src/, test/, bench/ or one of tsconfig.json, package.json, package-lock.json (a folder's mtime
+// src/, test/, bench/, the client SDK's sources (packages/client/) or one of tsconfig.json, package.json, package-lock.json (a folder's mtime
 // moves when a file is added, removed or renamed in it). The stamp gets the time the build
 // started, so a file saved during a build makes the next start build again. web/ is served as
 // it is and never compiled.
@@ -19,7 +19,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const STAMP = join(ROOT, 'dist', '.build-stamp');
-const INPUT_DIRS = ['src', 'test', 'bench'];
+const INPUT_DIRS = ['src', 'test', 'bench', 'packages/client/src', 'packages/client/scripts'];
 const INPUT_FILES = ['tsconfig.json', 'package.json', 'package-lock.json'];
 
 function newestMtimeMs(path) {
@@ -66,6 +66,9 @@ export function build() {
   const started = new Date();
   const r = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.json')], { stdio: 'inherit' });
   if (r.status !== 0) return r.status ?? 1;
+  // The client SDK (packages/client): its own modules, types and browser bundle, size checked.
+  const sdk = spawnSync(process.execPath, [join(ROOT, 'packages', 'client', 'scripts', 'build.mjs')], { stdio: 'inherit' });
+  if (sdk.status !== 0) return sdk.status ?? 1;
   writeFileSync(STAMP, `built ${started.toISOString()}\n`);
   utimesSync(STAMP, started, started);
   return 0;

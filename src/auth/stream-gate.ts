@@ -4,15 +4,16 @@ import { isPattern } from '../core/channel.js';
 import type { StreamAdmission, StreamGuard } from '../http/guard.js';
 import type { PresenceChange } from '../core/presence.js';
 import { subscriberCredential } from './authenticator.js';
+import { SSE_EVENT, type SseErrorData, type SsePresenceData } from '../core/protocol.js';
 import type { Security } from './security.js';
 
 /** The longest a timer can wait (2^31-1 ms, about 24.8 days); longer expiries re-arm. */
 export const MAX_TIMER_MS = 2_147_483_647;
 
 /** SSE event names for what is not a log event: no `id:` line, so resume positions are untouched. */
-export const SSE_JOIN_EVENT = 'herald.join';
-export const SSE_LEAVE_EVENT = 'herald.leave';
-export const SSE_ERROR_EVENT = 'herald.error';
+export const SSE_JOIN_EVENT = SSE_EVENT.JOIN;
+export const SSE_LEAVE_EVENT = SSE_EVENT.LEAVE;
+export const SSE_ERROR_EVENT = SSE_EVENT.ERROR;
 
 /** A presence frame is dropped rather than queued past this backlog: the stream is slow anyway. */
 const PRESENCE_FRAME_MAX_BACKLOG_BYTES = 65_536;
@@ -73,7 +74,7 @@ export class StreamGate implements StreamGuard {
           const write = (c: PresenceChange) => {
             if (res.writableLength > PRESENCE_FRAME_MAX_BACKLOG_BYTES) return;
             const name = c.kind === 'join' ? SSE_JOIN_EVENT : SSE_LEAVE_EVENT;
-            res.write(`event: ${name}\ndata: ${JSON.stringify({ channel: c.channel, identity: c.identity })}\n\n`);
+            res.write(`event: ${name}\ndata: ${JSON.stringify({ channel: c.channel, identity: c.identity } satisfies SsePresenceData)}\n\n`);
           };
           for (const p of patterns) if (!isPattern(p) && s.presence.enabled(p)) cleanups.push(s.presence.watch(p, write));
         }
@@ -88,7 +89,7 @@ export class StreamGate implements StreamGuard {
             timer = setTimeout(() => {
               // The stream ends: an EventSource reconnects with the same (expired) URL and gets a
               // 401, so the page knows to fetch a fresh token.
-              res.end(`event: ${SSE_ERROR_EVENT}\ndata: ${JSON.stringify({ code: 'TOKEN_EXPIRED', message: 'the token has expired' })}\n\n`);
+              res.end(`event: ${SSE_ERROR_EVENT}\ndata: ${JSON.stringify({ code: 'TOKEN_EXPIRED', message: 'the token has expired' } satisfies SseErrorData)}\n\n`);
             }, Math.max(0, left)).unref();
           };
           arm();

@@ -2,19 +2,18 @@ import { isPattern } from '../core/channel.js';
 import { HeraldError } from '../core/errors.js';
 import type { ConnectionLease, MessageBudget } from '../limits/limits.js';
 import type { PresenceChange } from '../core/presence.js';
-import type { Frame, WsPolicy, WsPolicyHost } from '../transports/ws/ws-policy.js';
+import type { IncomingFrame, WsPolicy, WsPolicyHost } from '../transports/ws/ws-policy.js';
+import { withRef } from '../transports/ws/ws-connection.js';
+import { CLOSE, type AckFrame, type ErrorFrame, type PresenceSnapshotFrame } from '../core/protocol.js';
 import { mayPublish, type Principal } from './permissions.js';
 import type { Security } from './security.js';
 import { MAX_TIMER_MS } from './stream-gate.js';
 
 /** WebSocket close codes of auth and limits (RFC 6455 7.4.2: 4000-4999 are the application's). */
 export const AUTH_CLOSE = {
-  /** The connection's token expired and no fresh one came in an `auth` op. */
-  TOKEN_EXPIRED: 4401,
-  /** A refreshed token no longer covers the connection's subscriptions, or names another `sub`. */
-  FORBIDDEN: 4403,
-  /** The client sent frames faster than `limits.messagesPerSecondPerConnection`. */
-  RATE_LIMITED: 4429,
+  TOKEN_EXPIRED: CLOSE.TOKEN_EXPIRED,
+  FORBIDDEN: CLOSE.FORBIDDEN,
+  RATE_LIMITED: CLOSE.RATE_LIMITED,
 } as const;
 
 
@@ -89,7 +88,7 @@ export class WsSession implements WsPolicy {
   }
 
   /** A subscription started: counts presence, and watches it when the client asked (`presence: true`). */
-  subscribed(pattern: string, frame: Frame): void {
+  subscribed(pattern: string, frame: IncomingFrame): void {
     if (this.#closed) return;
     const presence = this.#security.presence;
     if (isPattern(pattern) || !presence.enabled(pattern)) {
@@ -109,7 +108,7 @@ export class WsSession implements WsPolicy {
   }
 
   /** Ops the auth layer adds to the protocol; returns false for ops it does not know. */
-  handleOp(op: unknown, frame: Frame, ref: unknown): boolean {
+  handleOp(op: unknown, frame: IncomingFrame, ref: unknown): boolean {
     if (op === 'auth') {
       void this.#auth(frame, ref);
       return true;
@@ -121,7 +120,7 @@ export class WsSession implements WsPolicy {
     return false;
   }
 
-  async #auth(frame: Frame, ref: unknown): Promise<void> {
+  async #auth(frame: IncomingFrame, ref: unknown): Promise<void> {
     const s = this.#security;
     try {
       if (s.devMode) throw new HeraldError('UNAUTHORIZED', 'no credentials are configured on this server (dev mode)');
@@ -146,21 +145,21 @@ export class WsSession implements WsPolicy {
       this.#principal = next;
       if (before.identity !== next.identity) this.#rejoinPresence();
       this.#armExpiry();
-      this.#host?.reply(withRef({ op: 'ack', identity: next.identity ?? null, expiresAt: expiresAtText(next) }, ref));
+      this.#host?.reply(withRef<AckFrame>({ op: 'ack', identity: next.identity ?? null, expiresAt: expiresAtText(next) }, ref));
     } catch (err) {
       const e = err instanceof HeraldError ? err : new HeraldError('UNAUTHORIZED');
       s.logDenied('/v1/ws', this.#address, e);
-      this.#host?.reply(withRef({ op: 'error', code: e.code, message: e.message }, ref));
+      this.#host?.reply(withRef<ErrorFrame>({ op: 'error', code: e.code, message: e.message }, ref));
     }
   }
 
-  #presence(frame: Frame, ref: unknown): void {
+  #presence(frame: IncomingFrame, ref: unknown): void {
     const channel = frame.channel;
     if (typeof channel !== 'string' || isPattern(channel)) throw new HeraldError('CHANNEL_INVALID', 'presence needs a channel name');
     const presence = this.#security.presence;
     if (!presence.enabled(channel)) throw new HeraldError('PRESENCE_NOT_ENABLED', `presence is not enabled for ${channel}`);
     this.authorizeSubscribe(channel);
-    this.#host?.reply(withRef({ op: 'presence', ...presence.snapshot(channel) }, ref));
+    this.#host?.reply(withRef<PresenceSnapshotFrame>({ op: 'presence', ...presence.snapshot(channel) }, ref));
   }
 
   #presenceFrame(c: PresenceChange): void {
@@ -213,9 +212,3 @@ function expiresAtText(p: Principal): string | null {
   return p.expiresAt === undefined ? null : new Date(p.expiresAt).toISOString();
 }
 
-/** The client's `ref`, echoed as the protocol core does (bounded strings, finite numbers). */
-export function withRef(frame: Frame, ref: unknown): Frame {
-  if (typeof ref === 'number' && Number.isFinite(ref)) frame.ref = ref;
-  else if (typeof ref === 'string') frame.ref = ref.slice(0, 128);
-  return frame;
-}

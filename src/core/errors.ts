@@ -1,5 +1,9 @@
+import type { ErrorCode } from './protocol.js';
+
+export type { ErrorCode };
+
 /**
- * The one registry of error codes. Every error a client can see comes from here: the HTTP API
+ * The one registry of error codes (their names are in the protocol, src/core/protocol.ts). Every error a client can see comes from here: the HTTP API
  * answers `{ "error": { "code", "message" } }` with `status`, WebSocket `error` frames carry the
  * same `code`. `docs/errors.md` lists the same table; a test keeps the two in step.
  */
@@ -102,9 +106,7 @@ export const ERRORS = {
     message: 'The shared backend (Redis) is unreachable; retry later, with the same idempotency key.',
   },
   INTERNAL: { status: 500, message: 'Something went wrong inside Herald.' },
-} as const satisfies Record<string, { status: number; message: string }>;
-
-export type ErrorCode = keyof typeof ERRORS;
+} as const satisfies Record<ErrorCode, { status: number; message: string }>;
 
 /** An error meant for a client: it carries a registry code and a message safe to show. */
 export class HeraldError extends Error {

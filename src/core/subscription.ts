@@ -1,4 +1,5 @@
 import type { StoredEvent } from './event.js';
+import type { ResetReason } from './protocol.js';
 
 /** Why a subscription was cut off by Herald; transports map these to close codes. */
 export type DisconnectReason = 'slow' | 'shutdown' | 'closed';
@@ -8,7 +9,7 @@ export type DisconnectReason = 'slow' | 'shutdown' | 'closed';
  * `position_pruned`: retention deleted events after it; `position_unknown`: it is past the head
  * of the log; `epoch_changed`: it is from another log (one that was lost or rebuilt).
  */
-export type ResetReason = 'position_pruned' | 'position_unknown' | 'epoch_changed';
+export type { ResetReason };
 
 /**
  * Several subscriptions of one connection (the WebSocket case) share a group, so an event that

@@ -28,6 +28,27 @@ describe('SSE: /v1/stream with the eventsource package', () => {
     es.close();
   });
 
+  test('?format=json sends each event whole (channel, type, data, time) as data; a string stays a string', async () => {
+    const es = openEventSource(`${h.url}/v1/stream?channel=fmt.*&format=json`, ['message', 'order.paid']);
+    await waitFor(() => es.opens > 0);
+    const a = await publish({ channel: 'fmt.eu', type: 'order.paid', data: { orderId: 7 } });
+    const b = await publish({ channel: 'fmt.us', data: 'line one\nline two' });
+    await es.until(2);
+    assert.equal(es.messages[0]!.type, 'order.paid');
+    assert.equal(es.messages[0]!.lastEventId, a.json.id);
+    const first = JSON.parse(es.messages[0]!.data);
+    assert.deepEqual({ ...first, time: undefined }, { id: a.json.id, channel: 'fmt.eu', type: 'order.paid', data: { orderId: 7 }, time: undefined });
+    assert.ok(!Number.isNaN(Date.parse(first.time)));
+    const second = JSON.parse(es.messages[1]!.data);
+    assert.equal(second.channel, 'fmt.us');
+    assert.equal(second.data, 'line one\nline two');
+    assert.equal(second.id, b.json.id);
+    es.close();
+    const bad = await fetch(`${h.url}/v1/stream?channel=fmt.eu&format=xml`);
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as { error: { code: string } }).error.code, 'BAD_REQUEST');
+  });
+
   test('multi-line text is split into data lines and comes back exactly', async () => {
     const es = openEventSource(`${h.url}/v1/stream?channel=lines`);
     await waitFor(() => es.opens > 0);

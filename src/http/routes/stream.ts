@@ -4,7 +4,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { checkChannel } from '../../core/channel.js';
 import { HeraldError } from '../../core/errors.js';
 import { parsePosition, type Position } from '../../core/position.js';
-import { typedFrame } from '../../transports/sse/sse-encoder.js';
+import { jsonFrame, typedFrame } from '../../transports/sse/sse-encoder.js';
 import type { SseStreams } from '../../transports/sse/sse-streams.js';
 import type { StreamGuard } from '../guard.js';
 
@@ -46,11 +46,13 @@ export function streamRoutes(app: FastifyInstance, sse: SseStreams, maxChannels:
       const check = checkChannel(p);
       if (!check.ok) throw new HeraldError('CHANNEL_INVALID', `${p}: ${check.reason}`);
     }
+    const format = q.format === undefined ? 'text' : Array.isArray(q.format) ? q.format[q.format.length - 1] : q.format;
+    if (format !== 'text' && format !== 'json') throw new HeraldError('BAD_REQUEST', 'format is "text" (the default) or "json"');
     const since = resumePosition(req.headers['last-event-id'], q.lastEventId);
     const admitted = await gate?.admit(req, reply.raw, patterns);
     const headers = decidedHeaders(reply);
     reply.hijack();
-    await sse.open({ req: req.raw, res: reply.raw, headers, patterns, since, frame: typedFrame, transport: 'sse' });
+    await sse.open({ req: req.raw, res: reply.raw, headers, patterns, since, frame: format === 'json' ? jsonFrame : typedFrame, transport: 'sse' });
     admitted?.opened();
   });
 }

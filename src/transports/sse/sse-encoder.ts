@@ -1,5 +1,5 @@
-import { dataText, type StoredEvent } from '../../core/event.js';
-import type { ResetReason } from '../../core/subscription.js';
+import { dataText, eventJsonText, type StoredEvent } from '../../core/event.js';
+import { SSE_EVENT, type ResetReason, type SseResetData } from '../../core/protocol.js';
 
 /**
  * Server-Sent Events framing (WHATWG HTML, "Server-sent events", 9.2.6). `id` and `event` values
@@ -27,6 +27,18 @@ export function typedFrame(e: StoredEvent): Buffer {
 }
 
 /**
+ * The frame for `/v1/stream?format=json`: `data:` is the whole event as JSON (`id`, `channel`,
+ * `type`, `data`, `time`, as in a WebSocket event frame without its `op`), so a client on a
+ * stream of several channels or a pattern knows each event's channel, and a string value stays
+ * distinguishable from JSON text. JSON text holds no raw line break, so it is one `data:` line.
+ */
+export function jsonFrame(e: StoredEvent): Buffer {
+  let f = e.encoded.sse_json;
+  if (f === undefined) f = e.encoded.sse_json = Buffer.from(`id: ${e.id}\nevent: ${e.type}\ndata: ${eventJsonText(e)}\n\n`);
+  return f;
+}
+
+/**
  * The frame for the seed route `GET /sse`: no `event:` field, so the seed page's `onmessage`
  * sees every event, but still an `id:` so a reconnecting browser resumes without a gap.
  */
@@ -37,10 +49,10 @@ export function plainFrame(e: StoredEvent): Buffer {
 }
 
 /** The name of the event that tells a client its resume position is gone. */
-export const RESET_EVENT = 'herald.reset';
+export const RESET_EVENT = SSE_EVENT.RESET;
 
 export function resetFrame(reason: ResetReason, headId: string): Buffer {
-  const data = JSON.stringify({ reason, lastEventId: headId });
+  const data = JSON.stringify({ reason, lastEventId: headId } satisfies SseResetData);
   return Buffer.from(`id: ${headId}\nevent: ${RESET_EVENT}\ndata: ${data}\n\n`);
 }
 

@@ -15,17 +15,10 @@ import { whenDrained } from '../drain.js';
 import { rawSocket } from './ws-internals.js';
 import { textFrame } from './ws-frames.js';
 import type { Logger } from '../../observability/logger.js';
-import type { WsPolicy } from './ws-policy.js';
+import type { IncomingFrame, WsPolicy } from './ws-policy.js';
+import { CLOSE, type AckFrame, type ErrorFrame, type Ref, type ServerFrame } from '../../core/protocol.js';
 
-/** WebSocket close codes Herald uses (RFC 6455 7.4; 4000-4999 are the application's). */
-export const CLOSE = {
-  GOING_AWAY: 1001,
-  UNSUPPORTED_DATA: 1003,
-  POLICY: 1008,
-  TOO_BIG: 1009,
-  /** The connection's unsent backlog passed its bound; reconnect and resume with `since`. */
-  SLOW_CONSUMER: 4000,
-} as const;
+export { CLOSE };
 
 /** How long a slow peer gets to read the close frame before its socket is destroyed. */
 export const SLOW_CLOSE_GRACE_MS = 2_000;
@@ -127,8 +120,6 @@ class WsSubscription extends Subscription {
   }
 }
 
-type Frame = Record<string, unknown>;
-
 /** One `/v1/ws` connection: its subscriptions and the JSON protocol of its frames. */
 export class WsConnection {
   readonly ws: WebSocket;
@@ -170,12 +161,12 @@ export class WsConnection {
     socket.uncork();
   }
 
-  reply(frame: Frame): void {
+  reply(frame: ServerFrame): void {
     if (!sendBounded(this.ws, JSON.stringify(frame), this.#opts.maxBacklogBytes)) this.close('slow');
   }
 
   #error(ref: unknown, code: ErrorCode, message: string): void {
-    this.reply(withRef({ op: 'error', code, message }, ref));
+    this.reply(withRef<ErrorFrame>({ op: 'error', code, message }, ref));
   }
 
   close(reason: DisconnectReason): void {
@@ -214,7 +205,7 @@ export class WsConnection {
       this.#error(undefined, 'FRAME_INVALID', 'a frame is a JSON object with an "op"');
       return;
     }
-    const f = frame as Frame;
+    const f = frame as IncomingFrame;
     const ref = f.ref;
     try {
       switch (f.op) {
@@ -244,7 +235,7 @@ export class WsConnection {
     }
   }
 
-  #subscribe(f: Frame, ref: unknown): void {
+  #subscribe(f: IncomingFrame, ref: unknown): void {
     const check = checkChannel(f.channel);
     if (!check.ok) throw new HeraldError('CHANNEL_INVALID', check.reason);
     const pattern = f.channel as string;
@@ -258,7 +249,7 @@ export class WsConnection {
     this.#subs.set(pattern, sub);
     this.#opts.session?.subscribed(pattern, f);
     // The ack goes first, so replayed events follow the answer to the request that asked for them.
-    this.reply(withRef({ op: 'ack', channel: pattern }, ref));
+    this.reply(withRef<AckFrame>({ op: 'ack', channel: pattern }, ref));
     this.#opts.hub.subscribe(sub, since).catch((err: unknown) => {
       this.#subs.delete(pattern);
       this.#opts.session?.unsubscribed(pattern);
@@ -267,7 +258,7 @@ export class WsConnection {
     });
   }
 
-  #unsubscribe(f: Frame, ref: unknown): void {
+  #unsubscribe(f: IncomingFrame, ref: unknown): void {
     const check = checkChannel(f.channel);
     if (!check.ok) throw new HeraldError('CHANNEL_INVALID', check.reason);
     const sub = this.#subs.get(f.channel as string);
@@ -275,10 +266,10 @@ export class WsConnection {
     this.#subs.delete(sub.pattern);
     this.#opts.hub.unsubscribe(sub);
     this.#opts.session?.unsubscribed(sub.pattern);
-    this.reply(withRef({ op: 'ack', channel: sub.pattern }, ref));
+    this.reply(withRef<AckFrame>({ op: 'ack', channel: sub.pattern }, ref));
   }
 
-  #publish(f: Frame, ref: unknown): void {
+  #publish(f: IncomingFrame, ref: unknown): void {
     const input = toEventInput(f);
     const allowed = this.#opts.clientPublish;
     const open = allowed === true || (Array.isArray(allowed) && allowed.some((p) => matches(p, input.channel)));
@@ -287,7 +278,7 @@ export class WsConnection {
       throw new HeraldError('PUBLISH_FORBIDDEN', `clients may not publish to ${input.channel} (websocket.clientPublish)`);
     }
     this.#opts.hub.publish([input]).then(
-      ([r]) => this.reply(withRef({ op: 'ack', id: r!.event.id }, ref)),
+      ([r]) => this.reply(withRef<AckFrame>({ op: 'ack', id: r!.event.id }, ref)),
       (err: unknown) => {
         const e = err instanceof HeraldError ? err : new HeraldError('STORE_UNAVAILABLE');
         this.#error(ref, e.code, e.message);
@@ -296,7 +287,8 @@ export class WsConnection {
   }
 }
 
-function withRef(frame: Frame, ref: unknown): Frame {
+/** Echoes the client's `ref` (bounded strings, finite numbers) on a reply. */
+export function withRef<F extends { ref?: Ref }>(frame: F, ref: unknown): F {
   if (typeof ref === 'number' && Number.isFinite(ref)) frame.ref = ref;
   else if (typeof ref === 'string') frame.ref = ref.slice(0, REF_MAX_CHARS);
   return frame;

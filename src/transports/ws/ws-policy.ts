@@ -4,11 +4,14 @@
  * layers run one way (auth uses the transport, never the reverse).
  */
 
-export type Frame = Record<string, unknown>;
+import type { ServerFrame } from '../../core/protocol.js';
+
+/** A frame as a client sent it: parsed JSON, not yet checked (the trust line is the op's handler). */
+export type IncomingFrame = Record<string, unknown>;
 
 /** What a policy needs from its connection. */
 export interface WsPolicyHost {
-  reply(frame: Frame): void;
+  reply(frame: ServerFrame): void;
   close(code: number, reason: string): void;
 }
 
@@ -21,10 +24,10 @@ export interface WsPolicy {
   authorizeSubscribe(pattern: string): void;
   /** Throws unless the connection may publish to `channel` (`allowedByConfig`: websocket.clientPublish). */
   authorizePublish(channel: string, allowedByConfig: boolean): void;
-  subscribed(pattern: string, frame: Frame): void;
+  subscribed(pattern: string, frame: IncomingFrame): void;
   unsubscribed(pattern: string): void;
   /** Handles an op the core does not know (`auth`, `presence`); false when it is not the policy's. */
-  handleOp(op: unknown, frame: Frame, ref: unknown): boolean;
+  handleOp(op: unknown, frame: IncomingFrame, ref: unknown): boolean;
   /** Gives back the connection's places (limits, presence); idempotent. */
   close(): void;
 }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { spawnHerald, waitFor } from '../helpers/herald.js';
+import { Redis } from 'ioredis';
+import { deletePrefix, needRedis, uniquePrefix } from '../helpers/redis.js';
 import { createTopics, groupMembers, needKafka, testProducer, unique, type TestRecord } from '../helpers/kafka.js';
 import { assertExactlyOnceInOrder, FAST_GROUP, metric, waitForLog } from './kafka-helpers.js';
 
@@ -8,15 +10,49 @@ import { assertExactlyOnceInOrder, FAST_GROUP, metric, waitForLog } from './kafk
 const KEYS = 24;
 const CHUNK = 200;
 
-test('a rebalance between two Herald processes in one group shares the partitions without a duplicate', async (t) => {
+/**
+ * The log the two processes share: one SQLite file (B opens A's data folder), or one Redis key
+ * prefix. Undefined after skipping the test when the backend is not there.
+ */
+interface SharedLog {
+  name: string;
+  /** The config's backend section, and what deletes the log afterwards (after both stopped). */
+  backend(t: TestContext): Promise<{ config: Record<string, unknown>; remove?: () => Promise<void> } | undefined>;
+  /** B's data folder: A's where the file is the log. */
+  shareDataDir: boolean;
+}
+
+const LOGS: SharedLog[] = [
+  { name: 'one SQLite file', backend: async () => ({ config: {} }), shareDataDir: true },
+  {
+    name: 'one Redis prefix',
+    backend: async (t) => {
+      const url = await needRedis(t);
+      if (!url) return undefined;
+      const keyPrefix = uniquePrefix('rebalance').slice(1, -2);
+      const remove = async () => {
+        const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+        await deletePrefix(redis, `{${keyPrefix}}:`).finally(() => redis.disconnect());
+      };
+      return { config: { backend: { type: 'redis', url, keyPrefix } }, remove };
+    },
+    shareDataDir: false,
+  },
+];
+
+for (const shared of LOGS) {
+test(`a rebalance between two Herald processes in one group shares the partitions without a duplicate (${shared.name})`, async (t) => {
   const brokers = await needKafka(t);
   if (!brokers) return;
+  const backend = await shared.backend(t);
+  if (!backend) return;
   const topic = unique('rebalance');
   await createTopics(brokers, [topic], 6);
   const groupId = unique('herald-rebalance');
-  // Both processes write one log (one SQLite file): exactly once holds per log, and that log is
-  // where a replay after the rebalance meets the records the other member already stored.
+  // Both processes write one log: exactly once holds per log, and that log is where a replay
+  // after the rebalance meets the records the other member already stored.
   const config = {
+    ...backend.config,
     kafka: { brokers, groupId, ...FAST_GROUP, batchMaxRecords: 50, topics: [{ topic, channel: 'shared.{key}', fromBeginning: true }] },
   };
   const a = await spawnHerald(config);
@@ -24,6 +60,7 @@ test('a rebalance between two Herald processes in one group shares the partition
   t.after(async () => {
     await a.stop();
     await b?.stop();
+    await backend.remove?.();
   });
   const producer = testProducer(brokers);
   t.after(() => producer.close());
@@ -43,7 +80,7 @@ test('a rebalance between two Herald processes in one group shares the partition
   await waitFor(ready(a.url), 30_000, 'A to join the group');
   await produce(1_000);
   // B joins while records flow: the group rebalances and A gives up half its partitions.
-  b = await spawnHerald(config, { dataDir: a.dataDir });
+  b = await spawnHerald(config, shared.shareDataDir ? { dataDir: a.dataDir } : {});
   await produce(1_000);
   await waitFor(ready(b.url), 30_000, 'B to join the group');
   await waitFor(async () => (await groupMembers(brokers, groupId)) === 2, 30_000, 'two members');
@@ -67,3 +104,4 @@ test('a rebalance between two Herald processes in one group shares the partition
   assertExactlyOnceInOrder((await waitForLog(b.url, 'shared.>', n, 1_000)).slice(0), n);
   assert.equal(events.length, n);
 });
+}

@@ -7,6 +7,7 @@
 #   bash scripts/services/redis-sentinel.sh stop
 #   bash scripts/services/redis-sentinel.sh status   # exit 0 when every process runs and the sentinels agree
 #   bash scripts/services/redis-sentinel.sh primary  # "host port pid" of the current primary
+#   bash scripts/services/redis-sentinel.sh replicas # "host port pid" of each running replica, one a line
 #   bash scripts/services/redis-sentinel.sh restore  # restarts a killed data node as a replica of the
 #                                                    # current primary and waits until the set is whole
 #
@@ -217,6 +218,16 @@ print_primary() {
   echo "$primary $pid"
 }
 
+print_replicas() {
+  local primary p pid
+  primary="$(current_primary)" || die "no sentinel answers"
+  for p in "${DATA_PORTS[@]}"; do
+    [[ "$p" == "${primary#* }" ]] && continue
+    pid="$(our_pid "$p")" && echo "127.0.0.1 $p $pid"
+  done
+  return 0
+}
+
 stop() {
   local p pid deadline
   # Sentinels first, so that stopping the primary starts no failover.
@@ -237,6 +248,7 @@ case "${1:-}" in
   stop) stop ;;
   status) if all_ours_running && whole; then echo "running: $(sentinel_url) primary $(current_primary)"; else echo "stopped or not whole"; exit 1; fi ;;
   primary) print_primary ;;
+  replicas) print_replicas ;;
   restore) restore ;;
-  *) die "usage: $0 start|stop|status|primary|restore" ;;
+  *) die "usage: $0 start|stop|status|primary|replicas|restore" ;;
 esac

@@ -2,7 +2,9 @@ import type { Redis } from 'ioredis';
 import type { Broker } from '../core/broker.js';
 import { ClosedError } from '../core/errors.js';
 import type { StoredEvent } from '../core/event.js';
+import { newEpoch } from '../core/position.js';
 import { decodeLogEntry, redisLogKeys, seqOfEntryId, type RedisLogEntry, type RedisLogKeys } from '../stores/redis-log-codec.js';
+import { REPLACE_EPOCH_SCRIPT } from '../stores/redis-log-scripts.js';
 
 export interface RedisBrokerOptions {
   /** The node's client (owned by the caller); the broker reads on a duplicate of it. */
@@ -13,6 +15,11 @@ export interface RedisBrokerOptions {
   readonly decode?: ((entry: RedisLogEntry, epoch: string) => StoredEvent) | undefined;
   /** milliseconds one blocking read waits for news; the probe and the check for a replaced log run at this pace. */
   readonly probeIntervalMs?: number | undefined;
+  /**
+   * Told, before the handlers, the epoch and last seq of each batch handed over: the log must
+   * never hand those ids out again for other events (RedisEventStore.handedOver).
+   */
+  readonly onHandOver?: ((epoch: string, seq: number) => void) | undefined;
 }
 
 /** milliseconds a blocking read waits for new entries by default. */
@@ -29,6 +36,12 @@ export const REDIS_BROKER_READ_MAX_EVENTS = 500;
 
 /** milliseconds between attempts while Redis cannot be read. */
 export const REDIS_BROKER_RETRY_MS = 250;
+
+/**
+ * This node's own events handed over before the stream was read back through them, kept to be
+ * checked against the stream; past this many the oldest go unchecked (the read loop is far behind).
+ */
+export const REDIS_BROKER_UNCONFIRMED_MAX_EVENTS = 10_000;
 
 /** The id the loop starts from when the log was replaced: the new log from its first entry. */
 const LOG_START = '0-0';
@@ -51,6 +64,14 @@ class ReadDeadline extends Error {}
  * replaced and the loop goes on from its last id. When the stream's last id falls below the
  * loop's (the log was lost or rebuilt), or the log's epoch changes, the loop starts again from
  * the new log's first entry and hands those events over with the new epoch in their ids.
+ *
+ * A log that went back (a replica promoted without the latest writes) may already hold other
+ * events under seqs this node handed over, appended by a node that never saw the lost ones. So
+ * before each read the entry at the loop's last id is compared with the one read there, and
+ * this node's own events with the entries the stream brings back at their seqs; a stream shorter
+ * than what was handed over, or an entry that differs, gives the log a new epoch (unless another
+ * node did so already): every node then resets its subscribers with `epoch_changed` instead of
+ * letting them skip the other events or take them for the lost ones.
  */
 export class RedisBroker implements Broker {
   readonly #redis: Redis;
@@ -65,6 +86,11 @@ export class RedisBroker implements Broker {
   #lastId: string | undefined;
   #epoch: string | undefined;
   #conn: Redis | undefined;
+  readonly #onHandOver: ((epoch: string, seq: number) => void) | undefined;
+  /** The entry at #lastId as it was read, to find it replaced. */
+  #lastEntry: RedisLogEntry | undefined;
+  /** This node's own events handed over above #lastId (by seq), until the stream brings them back. */
+  readonly #unconfirmed = new Map<number, StoredEvent>();
   readonly #loop: Promise<void>;
   #wake: (() => void) | undefined;
   #closed = false;
@@ -80,6 +106,7 @@ export class RedisBroker implements Broker {
     this.#keys = redisLogKeys(opts.prefix);
     this.#decode = opts.decode ?? decodeLogEntry;
     this.#blockMs = opts.probeIntervalMs ?? REDIS_BROKER_BLOCK_MS;
+    this.#onHandOver = opts.onHandOver;
     this.#loop = this.#follow();
   }
 
@@ -91,6 +118,7 @@ export class RedisBroker implements Broker {
   publish(events: readonly StoredEvent[]): Promise<void> {
     if (this.#closed) return Promise.reject(new ClosedError('The broker'));
     this.#deliver(events);
+    this.#remember(events);
     return Promise.resolve();
   }
 
@@ -118,7 +146,19 @@ export class RedisBroker implements Broker {
     const fresh = events[0]!.seq > after ? events : events.filter((e) => e.seq > after);
     if (fresh.length === 0) return;
     this.#deliveredSeq = fresh[fresh.length - 1]!.seq;
+    this.#onHandOver?.(epoch, this.#deliveredSeq);
     for (const h of this.#handlers) h(fresh);
+  }
+
+  /** Keeps this node's own events to check them against the stream when it reads them back. */
+  #remember(events: readonly StoredEvent[]): void {
+    if (this.#lastId === undefined || events.length === 0 || epochOf(events[0]!) !== this.#epoch) return;
+    const read = seqOfEntryId(this.#lastId);
+    for (const e of events) if (e.seq > read) this.#unconfirmed.set(e.seq, e);
+    for (const seq of this.#unconfirmed.keys()) {
+      if (this.#unconfirmed.size <= REDIS_BROKER_UNCONFIRMED_MAX_EVENTS) break;
+      this.#unconfirmed.delete(seq);
+    }
   }
 
   async #follow(): Promise<void> {
@@ -144,6 +184,7 @@ export class RedisBroker implements Broker {
     const top = result<RedisLogEntry[]>(replies, 0);
     this.#epoch = result<string | null>(replies, 1) ?? undefined;
     this.#lastId = top[0]?.[0] ?? LOG_START;
+    this.#lastEntry = top[0];
     this.#started();
   }
 
@@ -152,13 +193,15 @@ export class RedisBroker implements Broker {
     const replies = await this.#deadline(
       conn
         .pipeline()
+        .xrange(this.#keys.log, last, last)
         .xread('COUNT', REDIS_BROKER_READ_MAX_EVENTS, 'BLOCK', this.#blockMs, 'STREAMS', this.#keys.log, last)
         .hget(this.#keys.meta, 'epoch')
         .exec(),
     );
     if (this.#closed) return;
-    const read = result<[string, RedisLogEntry[]][] | null>(replies, 0);
-    const epoch = result<string | null>(replies, 1) ?? undefined;
+    const there = result<RedisLogEntry[]>(replies, 0)[0];
+    const read = result<[string, RedisLogEntry[]][] | null>(replies, 1);
+    const epoch = result<string | null>(replies, 2) ?? undefined;
     if (epoch !== this.#epoch) {
       const replaced = this.#epoch !== undefined;
       this.#epoch = epoch;
@@ -168,6 +211,11 @@ export class RedisBroker implements Broker {
         return;
       }
     }
+    // The entry we read through is another one now: the log went back and was written again.
+    if (there !== undefined && this.#lastEntry !== undefined && !sameFields(there[1], this.#lastEntry[1])) {
+      await this.#wentBack(conn);
+      return;
+    }
     const entries = read?.[0]?.[1] ?? [];
     if (entries.length === 0) {
       await this.#checkReplaced(conn, last);
@@ -175,7 +223,18 @@ export class RedisBroker implements Broker {
     }
     if (epoch === undefined) return; // entries of a log without an identity yet: the next read has it
     const events = entries.map((e) => this.#decode(e, epoch));
-    this.#lastId = entries[entries.length - 1]![0];
+    for (const e of events) {
+      const own = this.#unconfirmed.get(e.seq);
+      if (own !== undefined && !sameEvent(own, e)) {
+        await this.#wentBack(conn);
+        return;
+      }
+    }
+    const lastEntry = entries[entries.length - 1]!;
+    this.#lastId = lastEntry[0];
+    this.#lastEntry = lastEntry;
+    const through = seqOfEntryId(lastEntry[0]);
+    for (const seq of this.#unconfirmed.keys()) if (seq <= through) this.#unconfirmed.delete(seq);
     this.#deliver(events);
   }
 
@@ -187,12 +246,32 @@ export class RedisBroker implements Broker {
     const top = result<RedisLogEntry[]>(info, 1)[0];
     // An empty stream that still exists was pruned to nothing: its last id is unknown here but
     // never goes back, so only a stream that is gone or whose top lies below ours is news.
-    if (!exists || (top !== undefined && seqOfEntryId(top[0]) < seqOfEntryId(last))) this.#restart();
+    if (!exists) this.#restart();
+    else if (top !== undefined && seqOfEntryId(top[0]) < Math.max(seqOfEntryId(last), this.#handedOverSeq())) await this.#wentBack(conn);
+  }
+
+  /** The last seq handed over in the log being read (0 when none). */
+  #handedOverSeq(): number {
+    return this.#deliveredEpoch !== undefined && this.#deliveredEpoch === this.#epoch ? this.#deliveredSeq : 0;
+  }
+
+  /**
+   * The log no longer holds what this node handed over: it gets a new epoch (unless another node
+   * gave it one already), and the loop follows it from its start.
+   */
+  async #wentBack(conn: Redis): Promise<void> {
+    if (this.#epoch !== undefined) {
+      const now = await this.#deadline(conn.eval(REPLACE_EPOCH_SCRIPT, 1, this.#keys.meta, this.#epoch, newEpoch()) as Promise<string | null>);
+      this.#epoch = now ?? undefined;
+    }
+    this.#restart();
   }
 
   /** Follows the log from its first entry, handing its events over even where their seqs were handed over before. */
   #restart(): void {
     this.#lastId = LOG_START;
+    this.#lastEntry = undefined;
+    this.#unconfirmed.clear();
     this.#deliveredEpoch = undefined;
     this.#deliveredSeq = 0;
   }
@@ -251,6 +330,16 @@ export class RedisBroker implements Broker {
 /** The epoch in an event's id (`<epoch>-<seq>`). */
 function epochOf(e: StoredEvent): string {
   return e.id.slice(0, e.id.lastIndexOf('-'));
+}
+
+/** Whether two stream entries hold the same fields. */
+function sameFields(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** Whether the stream's event at a seq is the one this node appended there. */
+function sameEvent(own: StoredEvent, read: StoredEvent): boolean {
+  return own.channel === read.channel && own.type === read.type && own.data === read.data && own.time === read.time;
 }
 
 /** Reply `i` of a pipeline, or its error thrown. */

@@ -76,15 +76,24 @@ export interface BackendSet {
    */
   readonly presence: PresenceStore;
   /**
-   * A small write that proves the backend takes writes again after a failed append (a full disk),
-   * without touching the log; none where a failed append cannot come back by itself.
+   * A small write that proves the backend takes writes again after a failed append (a full disk,
+   * a Redis outage or failover), without touching the log; none where a failed append cannot
+   * come back by itself. A node that answers 503 gets no publishes from its load balancer, so
+   * without it the node would stay out of rotation after the backend healed.
    */
-  readonly writeProbe?: () => void;
+  readonly writeProbe?: () => void | Promise<void>;
   /**
    * For a shared backend: its connection and key prefix, from which the wiring builds the broker
-   * that follows the shared log (src/brokers/redis-broker.ts). Undefined for a backend of one node.
+   * that follows the shared log (src/brokers/redis-broker.ts), and what the broker tells the log
+   * of each batch it hands to this node's subscribers (`onHandOver`: the log must never hand
+   * those ids out again for other events, see RedisEventStore.handedOver). Undefined for a
+   * backend of one node.
    */
-  readonly shared?: { readonly redis: Redis; readonly prefix: string };
+  readonly shared?: {
+    readonly redis: Redis;
+    readonly prefix: string;
+    readonly onHandOver: (epoch: string, seq: number) => void;
+  };
   /** For `/readyz`: not ready while a shared backend is unreachable. */
   readonly check?: ReadinessCheck;
   /** Resolves once the backend can take requests; rejects with a StartupError when it cannot. */
@@ -150,15 +159,14 @@ function createRedisBackend(
   const prefix = `{${opts.keyPrefix}}:`;
   const redis = connectRedis(opts.url, { name: `herald:${hostname()}:${process.pid}`, logger: context.logger });
   const health = new RedisHealth(redis, { name: 'backend', logger: context.logger });
-  const log = failFast(
-    new RedisEventStore({
-      redis,
-      prefix,
-      waitReplicas: opts.waitReplicas,
-      waitTimeoutMs: opts.waitTimeoutSeconds * 1000,
-      idempotencyTtlMs: context.idempotencyTtlMs,
-    }),
-  );
+  const store = new RedisEventStore({
+    redis,
+    prefix,
+    waitReplicas: opts.waitReplicas,
+    waitTimeoutMs: opts.waitTimeoutSeconds * 1000,
+    idempotencyTtlMs: context.idempotencyTtlMs,
+  });
+  const log = failFast(store);
   const deliveries = new RedisDeliveryStore({ redis, prefix, logId: async () => (await log.head()).epoch });
   // Each node's presence entries carry its name; a node that dies stops renewing them.
   const node = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -179,8 +187,9 @@ function createRedisBackend(
     inbound: log,
     deliveries,
     presence,
-    shared: { redis, prefix },
+    shared: { redis, prefix, onHandOver: (epoch, seq) => store.handedOver(epoch, seq) },
     check,
+    writeProbe: () => store.writeProbe(),
     async ready() {
       try {
         await waitReady(redis, REDIS_STARTUP_TIMEOUT_MS);

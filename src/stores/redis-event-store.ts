@@ -98,8 +98,11 @@ type AppendRow = [dup: number, seq: number, time: number, ref: number, channel: 
  * The epoch lives in Redis and is read back on every call that hands out positions. A log that
  * was lost (its keys gone) gets a new one; so does one whose counter went back below a seq this
  * handle saw (a replica promoted without the latest writes), so ids from the lost stretch get a
- * reset instead of naming other events. A handle that never saw the lost seqs cannot tell:
- * `waitReplicas` is what narrows that window.
+ * reset instead of naming other events. Seen counts what this handle appended or read and what
+ * the node's broker handed to subscribers (`handedOver`). A node that never saw the lost seqs
+ * cannot tell by itself; the broker of a node that did notices when the stream no longer holds
+ * what it handed over, and replaces the epoch (src/brokers/redis-broker.ts). `waitReplicas` is
+ * what keeps acknowledged events from being lost at all.
  */
 export class RedisEventStore implements EventStore {
   readonly durable = true;
@@ -260,6 +263,31 @@ export class RedisEventStore implements EventStore {
     this.#open();
     const v = await this.#redis.hget(`${this.#prefix}receipts:${source}`, String(id));
     return v ? decodeReceipt(id, source, v) : undefined;
+  }
+
+  /**
+   * Tells the log that this node handed the events of `epoch` through `seq` to its subscribers
+   * (they came from the stream, not from this handle's own appends or reads). From then on this
+   * handle treats them as seen: should the counter go back below `seq` (a replica promoted
+   * without them), its next call gives the log a new epoch instead of handing those ids out
+   * again for other events, which subscribers holding them would skip.
+   */
+  handedOver(epoch: string, seq: number): void {
+    this.#saw(epoch, seq);
+  }
+
+  /**
+   * A write that touches nothing of the log, acknowledged as an append must be (by
+   * `waitReplicas` replicas): rejects while an append would fail. For `/readyz` after failed
+   * appends (StoreHealth).
+   */
+  async writeProbe(): Promise<void> {
+    this.#open();
+    await this.#redis.set(`${this.#prefix}write-probe`, String(this.#now()));
+    if (this.#waitReplicas > 0) {
+      const acked = await this.#redis.wait(this.#waitReplicas, this.#waitTimeoutMs);
+      if (acked < this.#waitReplicas) throw new ReplicationTimeoutError(acked, this.#waitReplicas, this.#waitTimeoutMs);
+    }
   }
 
   close(): Promise<void> {

@@ -381,3 +381,14 @@ for _, source in ipairs(redis.call('SMEMBERS', p .. 'receipt-sources')) do
 end
 return {deleted, more}
 `;
+
+/**
+ * Gives the log a new epoch, but only while its epoch is still the one the caller followed
+ * (another node may have replaced it already). KEYS[1] = the meta hash; ARGV = expected epoch,
+ * candidate epoch. Returns the epoch now. For a follower that finds the stream no longer holds
+ * what it handed over (a replica promoted without the latest writes).
+ */
+export const REPLACE_EPOCH_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then redis.call('HSET', KEYS[1], 'epoch', ARGV[2]) end
+return redis.call('HGET', KEYS[1], 'epoch')
+`;

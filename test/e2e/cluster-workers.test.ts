@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { request, type IncomingMessage } from 'node:http';
-import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import { openWs } from '../helpers/clients.js';
 import { seqOfId, spawnHerald, waitFor, type SpawnedHerald } from '../helpers/herald.js';
+import { deletePrefix, needRedis, redisAvailable, uniquePrefix } from '../helpers/redis.js';
 import { receiverPool } from '../helpers/webhook-receiver.js';
 
 /**
- * `herald --workers 2` on the embedded SQLite default: two processes serve one port and one log.
+ * `herald --workers 2` on the embedded SQLite default, and on Redis (each worker is then simply a
+ * node of the shared log, with the Redis broker): two processes serve one port and one log.
  * Every request below opens its own TCP connection (no keep-alive agent), so the primary's
  * round-robin spreads them over both workers; `Herald-Worker` says which one answered.
  */
@@ -121,96 +124,123 @@ async function sseOnBothWorkers(base: string, channel: string, lastEventId?: str
 
 const inLogOrder = (ids: string[]) => [...ids].sort((a, b) => seqOfId(a) - seqOfId(b));
 
-describe('herald --workers 2: one port, one log, every worker', () => {
-  let h: SpawnedHerald;
-  before(async () => {
-    h = await spawnHerald({}, { args: ['--workers', '2'] });
-  });
-  after(async () => {
-    assert.equal(await h.stop(), 0);
-  });
+/** The log the workers share: the SQLite default, or one Redis key prefix (skipped without Redis). */
+const BACKENDS = [
+  { name: 'SQLite', config: async (): Promise<Record<string, unknown> | undefined> => ({}) },
+  {
+    name: 'Redis',
+    config: async (): Promise<Record<string, unknown> | undefined> => {
+      const url = await redisAvailable();
+      return url ? { backend: { type: 'redis', url, keyPrefix: uniquePrefix('workers').slice(1, -2) } } : undefined;
+    },
+  },
+];
 
-  test('SSE and WebSocket subscribers on either worker get every event, in the same order with the same ids', async (t) => {
-    const sse = await sseOnBothWorkers(h.url, 'fan');
-    const ws = await Promise.all([1, 2, 3, 4].map(() => openWs(`${h.url.replace('http', 'ws')}/v1/ws`)));
-    t.after(() => {
-      for (const s of sse) s.close();
-      for (const c of ws) c.close();
+for (const backend of BACKENDS) {
+  describe(`herald --workers 2 on ${backend.name}: one port, one log, every worker`, () => {
+    let h: SpawnedHerald;
+    let config: Record<string, unknown> | undefined;
+    before(async () => {
+      config = await backend.config();
+      if (config) h = await spawnHerald(config, { args: ['--workers', '2'] });
     });
-    for (const c of ws) c.send({ op: 'subscribe', channel: 'fan', ref: 's' });
-    await Promise.all(ws.map((c) => c.next((f) => f.op === 'ack')));
-
-    const published = await publishMany(h.url, 'fan', 30);
-    assert.deepEqual(new Set(published.map((p) => p.worker)), new Set(['1', '2']));
-    const want = inLogOrder(published.map((p) => p.id));
-    assert.equal(new Set(want).size, 30, 'ids are unique across workers');
-
-    for (const s of sse) await waitFor(() => s.ids().length >= 30, 10_000, `30 events on SSE (worker ${s.worker})`);
-    for (const c of ws) await waitFor(() => c.events().length >= 30, 10_000, '30 events on a WebSocket');
-    for (const s of sse) assert.deepEqual(s.ids(), want);
-    for (const c of ws) assert.deepEqual(c.events().map((f) => f.id as string), want);
-  });
-
-  test('a resume with Last-Event-ID lands on either worker: no gap, no duplicate, no reset', async (t) => {
-    const published = await publishMany(h.url, 'resume', 12);
-    const ids = inLogOrder(published.map((p) => p.id));
-    const resumed = await sseOnBothWorkers(h.url, 'resume', ids[3]);
-    // The newest id, which one worker appended, taken back to both: nothing to replay, no reset.
-    const atHead = await sseOnBothWorkers(h.url, 'resume', ids[11]);
-    t.after(() => {
-      for (const s of [...resumed, ...atHead]) s.close();
+    after(async () => {
+      if (!h) return;
+      assert.equal(await h.stop(), 0);
+      const redis = config?.backend as { url: string; keyPrefix: string } | undefined;
+      if (redis) {
+        const client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+        await deletePrefix(client, `{${redis.keyPrefix}}:`).finally(() => client.disconnect());
+      }
     });
-    for (const s of resumed) await waitFor(() => s.ids().length >= 8, 10_000, `the replay on worker ${s.worker}`);
-    const more = await publish(h.url, 'resume', 'after the resume');
-    for (const s of [...resumed, ...atHead]) await waitFor(() => s.ids().includes(more.id), 10_000, 'the live event');
-    for (const s of resumed) {
-      assert.deepEqual(s.resets(), []);
-      assert.deepEqual(s.ids(), [...ids.slice(4), more.id]);
-    }
-    for (const s of atHead) {
-      assert.deepEqual(s.resets(), [], `worker ${s.worker} knew the head another worker appended`);
-      assert.deepEqual(s.ids(), [more.id]);
-    }
-  });
+    /** False after skipping a Redis test without Redis (failing it in CI). */
+    const have = async (t: TestContext) => backend.name !== 'Redis' || (await needRedis(t)) !== undefined;
 
-  test('a worker killed with SIGKILL is replaced, and its clients resume without a gap', async (t) => {
-    const sse = await sseOnBothWorkers(h.url, 'kill');
-    t.after(() => {
-      for (const s of sse) s.close();
+    test('SSE and WebSocket subscribers on either worker get every event, in the same order with the same ids', async (t) => {
+      if (!(await have(t))) return;
+      const sse = await sseOnBothWorkers(h.url, 'fan');
+      const ws = await Promise.all([1, 2, 3, 4].map(() => openWs(`${h.url.replace('http', 'ws')}/v1/ws`)));
+      t.after(() => {
+        for (const s of sse) s.close();
+        for (const c of ws) c.close();
+      });
+      for (const c of ws) c.send({ op: 'subscribe', channel: 'fan', ref: 's' });
+      await Promise.all(ws.map((c) => c.next((f) => f.op === 'ack')));
+
+      const published = await publishMany(h.url, 'fan', 30);
+      assert.deepEqual(new Set(published.map((p) => p.worker)), new Set(['1', '2']));
+      const want = inLogOrder(published.map((p) => p.id));
+      assert.equal(new Set(want).size, 30, 'ids are unique across workers');
+
+      for (const s of sse) await waitFor(() => s.ids().length >= 30, 10_000, `30 events on SSE (worker ${s.worker})`);
+      for (const c of ws) await waitFor(() => c.events().length >= 30, 10_000, '30 events on a WebSocket');
+      for (const s of sse) assert.deepEqual(s.ids(), want);
+      for (const c of ws) assert.deepEqual(c.events().map((f) => f.id as string), want);
     });
-    const before = inLogOrder((await publishMany(h.url, 'kill', 6)).map((p) => p.id));
-    for (const s of sse) await waitFor(() => s.ids().length >= 6, 10_000, 'the first events');
 
-    const victim = sse[0]!.worker;
-    const started = h.logs.find((l) => l.msg === 'worker listening' && String(l.worker) === victim);
-    const replacements = () => h.logs.filter((l) => l.msg === 'worker listening (a replacement)').length;
-    const replaced = replacements();
-    process.kill(started!.pid as number, 'SIGKILL');
-    const cut = sse.filter((s) => s.worker === victim);
-    for (const s of cut) await waitFor(() => s.ended, 5_000, 'the killed worker to drop its streams');
-    // Meanwhile the surviving worker takes every publish.
-    const during = inLogOrder((await publishMany(h.url, 'kill', 6)).map((p) => p.id));
-    await waitFor(() => replacements() > replaced, 10_000, 'the replacement worker');
-    assert.ok(h.logs.some((l) => l.msg === 'worker died; starting a replacement'));
-
-    const resumed = await Promise.all(cut.map((s) => openSse(h.url, 'kill', s.ids().at(-1))));
-    t.after(() => {
-      for (const s of resumed) s.close();
+    test('a resume with Last-Event-ID lands on either worker: no gap, no duplicate, no reset', async (t) => {
+      if (!(await have(t))) return;
+      const published = await publishMany(h.url, 'resume', 12);
+      const ids = inLogOrder(published.map((p) => p.id));
+      const resumed = await sseOnBothWorkers(h.url, 'resume', ids[3]);
+      // The newest id, which one worker appended, taken back to both: nothing to replay, no reset.
+      const atHead = await sseOnBothWorkers(h.url, 'resume', ids[11]);
+      t.after(() => {
+        for (const s of [...resumed, ...atHead]) s.close();
+      });
+      for (const s of resumed) await waitFor(() => s.ids().length >= 8, 10_000, `the replay on worker ${s.worker}`);
+      const more = await publish(h.url, 'resume', 'after the resume');
+      for (const s of [...resumed, ...atHead]) await waitFor(() => s.ids().includes(more.id), 10_000, 'the live event');
+      for (const s of resumed) {
+        assert.deepEqual(s.resets(), []);
+        assert.deepEqual(s.ids(), [...ids.slice(4), more.id]);
+      }
+      for (const s of atHead) {
+        assert.deepEqual(s.resets(), [], `worker ${s.worker} knew the head another worker appended`);
+        assert.deepEqual(s.ids(), [more.id]);
+      }
     });
-    const afterIds = inLogOrder((await publishMany(h.url, 'kill', 6)).map((p) => p.id));
-    const all = [...before, ...during, ...afterIds];
-    for (const [i, s] of resumed.entries()) {
-      const had = cut[i]!.ids();
-      await waitFor(() => s.ids().length >= all.length - had.length, 10_000, 'the resumed stream to catch up');
-      assert.deepEqual(s.resets(), []);
-      assert.deepEqual([...had, ...s.ids()], all);
-    }
-    for (const s of sse.filter((x) => x.worker !== victim)) {
-      await waitFor(() => s.ids().length >= all.length, 10_000, 'the surviving stream');
-      assert.deepEqual(s.ids(), all);
-    }
+
+    test('a worker killed with SIGKILL is replaced, and its clients resume without a gap', async (t) => {
+      if (!(await have(t))) return;
+      const sse = await sseOnBothWorkers(h.url, 'kill');
+      t.after(() => {
+        for (const s of sse) s.close();
+      });
+      const before = inLogOrder((await publishMany(h.url, 'kill', 6)).map((p) => p.id));
+      for (const s of sse) await waitFor(() => s.ids().length >= 6, 10_000, 'the first events');
+
+      const victim = sse[0]!.worker;
+      const started = h.logs.find((l) => l.msg === 'worker listening' && String(l.worker) === victim);
+      const replacements = () => h.logs.filter((l) => l.msg === 'worker listening (a replacement)').length;
+      const replaced = replacements();
+      process.kill(started!.pid as number, 'SIGKILL');
+      const cut = sse.filter((s) => s.worker === victim);
+      for (const s of cut) await waitFor(() => s.ended, 5_000, 'the killed worker to drop its streams');
+      // Meanwhile the surviving worker takes every publish.
+      const during = inLogOrder((await publishMany(h.url, 'kill', 6)).map((p) => p.id));
+      await waitFor(() => replacements() > replaced, 10_000, 'the replacement worker');
+      assert.ok(h.logs.some((l) => l.msg === 'worker died; starting a replacement'));
+
+      const resumed = await Promise.all(cut.map((s) => openSse(h.url, 'kill', s.ids().at(-1))));
+      t.after(() => {
+        for (const s of resumed) s.close();
+      });
+      const afterIds = inLogOrder((await publishMany(h.url, 'kill', 6)).map((p) => p.id));
+      const all = [...before, ...during, ...afterIds];
+      for (const [i, s] of resumed.entries()) {
+        const had = cut[i]!.ids();
+        await waitFor(() => s.ids().length >= all.length - had.length, 10_000, 'the resumed stream to catch up');
+        assert.deepEqual(s.resets(), []);
+        assert.deepEqual([...had, ...s.ids()], all);
+      }
+      for (const s of sse.filter((x) => x.worker !== victim)) {
+        await waitFor(() => s.ids().length >= all.length, 10_000, 'the surviving stream');
+        assert.deepEqual(s.ids(), all);
+      }
+    });
   });
-});
+}
 
 describe('herald --workers 2: outbound webhooks', () => {
   const receiver = receiverPool();

@@ -191,6 +191,35 @@ export function sentinelPrimary(): { host: string; port: number; pid: number } {
   return { host, port: Number(port), pid: Number(pid) };
 }
 
+/** host, port and pid of each running replica of the Sentinel set (`redis-sentinel.sh replicas`). */
+export function sentinelReplicas(): { host: string; port: number; pid: number }[] {
+  const r = spawnSync('bash', [sentinelScript(), 'replicas'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`redis-sentinel.sh replicas failed: ${r.stderr}`);
+  return r.stdout
+    .trim()
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => {
+      const [host, port, pid] = line.split(' ');
+      return { host: host!, port: Number(port), pid: Number(pid) };
+    });
+}
+
+/** As restoreRedisSentinel, without blocking the test's event loop (its clients keep reading meanwhile). */
+export function restoreRedisSentinelAsync(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [sentinelScript(), 'restore'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), SENTINEL_RESTORE_TIMEOUT_MS);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`redis-sentinel.sh restore failed: ${stderr}`));
+    });
+  });
+}
+
 /**
  * The Sentinel URL, or undefined after skipping the test (failing it in CI) when the set does
  * not answer. A set an earlier test left with a node down is restored first.

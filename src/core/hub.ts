@@ -296,7 +296,12 @@ export class Hub {
       if (this.#closed) throw new ClosedError('The hub');
       for (const p of sub.patterns) this.#index.add(p, sub);
       sub.onCutOff = (s) => this.unsubscribe(s);
-      await this.#bringUpToDate(sub, since);
+      // A live start begins after the last event this node dispatched before the subscription
+      // joined the index: everything dispatched from now on is newer, so the client misses
+      // nothing published after it was told it is subscribed. (The log's head can be ahead of
+      // this node's dispatch on a shared backend: events another node appended, not yet heard.)
+      const liveFrom = since === undefined ? this.#follower.last : undefined;
+      await this.#bringUpToDate(sub, since, liveFrom);
     } catch (err) {
       this.unsubscribe(sub);
       throw err;
@@ -305,14 +310,14 @@ export class Hub {
     }
   }
 
-  async #bringUpToDate(sub: Subscription, since: Position | undefined): Promise<void> {
+  async #bringUpToDate(sub: Subscription, since: Position | undefined, liveFrom: number | undefined): Promise<void> {
     const generation = this.#logGeneration;
     const head = await this.#store.head();
     // The log was replaced while its head was read: the subscription was reset with the rest.
     if (generation !== this.#logGeneration) return sub.goLive();
     const headId = formatEventId(head.epoch, head.lastSeq);
     if (since === undefined) {
-      sub.startAt(head.lastSeq);
+      sub.startAt(liveFrom ?? head.lastSeq);
     } else if (!inLog(since, head.epoch)) {
       // An id from a log that was lost or rebuilt: its seq means nothing here, whether above
       // the head (it would wait for events it already has) or below it (it would skip some).

@@ -75,6 +75,9 @@ test('Redis killed and restarted mid-stream: 503 while it is gone, then every ac
   const acked: string[] = [];
   const refusals: { status: number; code: string }[] = [];
   let stop = false;
+  t.after(() => {
+    stop = true; // a failed assertion must not leave the publisher running
+  });
   const publisher = (async () => {
     for (let k = 0; !stop && k < 20_000; k++) {
       const node = k % 2 ? a : b;
@@ -95,13 +98,15 @@ test('Redis killed and restarted mid-stream: 503 while it is gone, then every ac
   redis.kill('SIGKILL');
   await new Promise((r) => redis.once('exit', r));
   for (const n of nodes) {
+    // 503 at once (the log cannot answer); within a probe interval it names the backend.
     const down = await waitFor(
       async () => {
         const r = await fetch(`${n.url}/readyz`);
-        return r.status === 503 && ((await r.json()) as { status: string; checks?: Record<string, string> });
+        const body = (await r.json()) as { status: string; checks?: Record<string, string> };
+        return r.status === 503 && body.status === 'backend_not_ready' && body;
       },
       RECOVERY_MS,
-      'readyz 503 while Redis is gone',
+      'readyz 503 backend_not_ready while Redis is gone',
     );
     assert.deepEqual(down, { status: 'backend_not_ready', checks: { backend: 'unreachable' } });
   }

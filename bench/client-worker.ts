@@ -118,7 +118,9 @@ function openSse(url: URL, ready: (err?: Error) => void): Conn {
   socket.on('error', (err) => {
     if (!c.open) ready(err);
   });
-  socket.on('close', () => onClosed(c));
+  // A server out of file descriptors accepts and closes at once (libuv's EMFILE guard): a
+  // refusal, reported now instead of after CONNECT_TIMEOUT_MS.
+  socket.on('close', () => (c.open ? onClosed(c) : ready(new Error('closed before the stream opened'))));
   return c;
 }
 
@@ -194,7 +196,9 @@ function openWs(url: URL, channel: string, ready: (err?: Error) => void): Conn {
   socket.on('error', (err) => {
     if (!c.open) ready(err);
   });
-  socket.on('close', () => onClosed(c));
+  // A server out of file descriptors accepts and closes at once (libuv's EMFILE guard): a
+  // refusal, reported now instead of after CONNECT_TIMEOUT_MS.
+  socket.on('close', () => (c.open ? onClosed(c) : ready(new Error('closed before the stream opened'))));
   return c;
 }
 

@@ -134,7 +134,16 @@ interface Deployment {
   redis?: LocalRedis;
 }
 
+/** Deployments running now: stopped on SIGINT or SIGTERM, so no server outlives the run. */
+const live = new Set<Deployment>();
+
 async function deploy(config: ConfigName, aof: Aof = 'off'): Promise<Deployment> {
+  const d = await start(config, aof);
+  live.add(d);
+  return d;
+}
+
+async function start(config: ConfigName, aof: Aof): Promise<Deployment> {
   const base = { kind: 'herald', transport: 'sse', store: 'sqlite', sync: 'full' } as const;
   if (config === 'sqlite-1') return { nodes: [await Target.start(base)] };
   if (config === 'workers-2') return { nodes: [await Target.start({ ...base, heraldArgs: ['--workers', '2'] })] };
@@ -152,6 +161,7 @@ async function deploy(config: ConfigName, aof: Aof = 'off'): Promise<Deployment>
 }
 
 async function undeploy(d: Deployment): Promise<void> {
+  live.delete(d);
   await Promise.all(d.nodes.map((n) => n.stop()));
   await d.redis?.stop();
 }
@@ -454,11 +464,16 @@ async function main(): Promise<void> {
   const o: Options = values.quick
     ? { rateSeconds: 3, burstCount: 500, ackSeconds: 2, holdBound: Number(values['hold-bound'] ?? 10_000), parts }
     : { rateSeconds: 10, burstCount: BURST_COUNT, ackSeconds: 5, holdBound: Number(values['hold-bound'] ?? HOLD_BOUND_DEFAULT), parts };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => void Promise.all([...live].map(undeploy)).finally(() => process.exit(130)));
+  }
   const started = Date.now();
   const say = (s: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${s}`);
   const loadBefore = loadavg().map((l) => l.toFixed(2)).join(', ');
   say(`cluster: ${cpus().length} cores, Node.js ${process.version}, load average ${loadBefore}; publishes of the fan-out figures go to the first node, acknowledged publishes to every node (publisher process i to node i)`);
   const load = new LoadDriver(CLIENT_PROCESSES);
+  // 40,000 connections to one port are more than one source address has ports for (~28,000).
+  load.sourceAddresses = Array.from({ length: CLIENT_PROCESSES }, (_, i) => `127.0.0.${11 + i}`);
   const pubs = Array.from({ length: ACK_PROCESSES }, (_, i) => new ChildRpc(join(ROOT, 'dist/bench/ack-publisher.js'), `ack publisher ${i}`));
   const results: ConfigResult[] = [];
   const aof: { aof: Aof; acked: AckFigure[] }[] = [];

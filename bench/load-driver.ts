@@ -67,6 +67,11 @@ export class LoadDriver {
   #streamUrls: readonly string[] = [''];
   #baseUrl = '';
   #serverCpuMs: () => number = () => 0;
+  /**
+   * Source addresses of the subscriber processes (process i uses entry i), for more connections
+   * to one server than one address has ephemeral ports (~28,000 here); unset, the kernel picks.
+   */
+  sourceAddresses: readonly string[] | undefined;
 
   constructor(workers: number) {
     this.#workers = Array.from({ length: workers }, (_, i) => new ChildRpc(join(ROOT, 'dist/bench/client-worker.js'), `worker ${i}`));
@@ -107,6 +112,7 @@ export class LoadDriver {
         w.call<{ open: number; failed: number; error?: string }>('connect', {
           transport: this.#transport,
           url: this.#streamUrls[i % this.#streamUrls.length],
+          localAddress: this.sourceAddresses?.[i],
           channel: 'bench',
           count: shares[i],
         }),

@@ -483,7 +483,7 @@ async function main(): Promise<void> {
       say(`--- ${LABELS[c]} ---`);
       results.push(await runConfig(c, load, pubs, o, say));
     }
-    if (configs.includes('redis-2') && !values['no-aof']) {
+    if (configs.includes('redis-2') && parts.includes('acked') && !values['no-aof']) {
       const plain = results.find((r) => r.config === 'redis-2');
       if (plain) aof.push({ aof: 'off', acked: plain.acked });
       for (const a of ['everysec', 'always'] as const) aof.push({ aof: a, acked: await runAof(a, pubs, o, say) });

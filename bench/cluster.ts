@@ -1,13 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { ChildRpc } from './bench-ipc.js';
 import { LatencyHistogram } from './bench-protocol.js';
-import { cpuMsOf, ROOT, Target, waitForQuiet } from './bench-targets.js';
+import { ROOT, Target, waitForQuiet } from './bench-targets.js';
+import { LocalRedis, type Aof } from './local-redis.js';
 import { LoadDriver, type Measurement } from './load-driver.js';
 import type { AckArgs, AckResult } from './ack-publisher.js';
 import { RedisEventStore } from '../src/stores/redis-event-store.js';
@@ -32,7 +31,6 @@ const LABELS: Record<ConfigName, string> = {
   'workers-2': '--workers 2, SQLite',
   'redis-2': 'two nodes, Redis',
 };
-type Aof = 'off' | 'everysec' | 'always';
 
 /** Targets of the issue, as ratios to one node and as a rate. */
 const BURST_RATIO_MIN = 0.8;
@@ -57,76 +55,10 @@ const HOLD_BOUND_DEFAULT = 40_000;
 const CLIENT_PROCESSES = 4;
 /** milliseconds held connections are left before they are counted again and RSS is read. */
 const SETTLE_MS = 2_000;
-/** milliseconds a local Redis may take to answer PING. */
-const REDIS_START_TIMEOUT_MS = 10_000;
 /** Appends in flight from the bare client of the floor (one connection: ioredis pipelines them). */
 const FLOOR_APPENDS_IN_FLIGHT = 64;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** A redis-server of this run only, on a free loopback port; `aof` says how it persists. */
-class LocalRedis {
-  readonly url: string;
-  readonly child: ChildProcess;
-  readonly #dir: string;
-
-  private constructor(url: string, child: ChildProcess, dir: string) {
-    this.url = url;
-    this.child = child;
-    this.#dir = dir;
-  }
-
-  static async start(aof: Aof): Promise<LocalRedis> {
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'herald-bench-redis-'));
-    const persist = aof === 'off' ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', aof];
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, '--maxmemory-policy', 'noeviction', ...persist], {
-      stdio: 'ignore',
-    });
-    const url = `redis://127.0.0.1:${port}`;
-    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    client.on('error', () => undefined); // refused until the server listens: retried below
-    const deadline = Date.now() + REDIS_START_TIMEOUT_MS;
-    for (;;) {
-      try {
-        await client.connect();
-        await client.ping();
-        break;
-      } catch (err) {
-        if (Date.now() > deadline) {
-          child.kill('SIGKILL');
-          throw new Error(`redis-server did not answer on ${url}: ${(err as Error).message}`);
-        }
-        client.disconnect();
-        await sleep(100);
-      }
-    }
-    client.disconnect();
-    return new LocalRedis(url, child, dir);
-  }
-
-  cpuMs(): number {
-    return cpuMsOf(this.child.pid!);
-  }
-
-  async stop(): Promise<void> {
-    const exited = new Promise((r) => this.child.once('exit', r));
-    this.child.kill('SIGTERM');
-    await exited;
-    rmSync(this.#dir, { recursive: true, force: true });
-  }
-}
 
 /** One configuration running: its Herald processes and, on Redis, the Redis they share. */
 interface Deployment {

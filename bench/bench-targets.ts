@@ -20,6 +20,10 @@ export interface TargetOptions {
   sync: 'full' | 'normal';
   /** Write a V8 CPU profile of the server to this folder (Herald only). */
   profileDir?: string | undefined;
+  /** Herald: this `backend` instead of the one `store` and `sync` name (say, Redis). */
+  backend?: Record<string, unknown> | undefined;
+  /** Herald: command-line arguments after `--config FILE` (say, `--workers 2`). */
+  heraldArgs?: readonly string[] | undefined;
 }
 
 /** Longest a server may take to print its listening line. */
@@ -53,8 +57,9 @@ export class Target {
     if (o.profileDir && o.kind === 'herald') args.push('--cpu-prof', `--cpu-prof-dir=${o.profileDir}`);
     if (o.kind === 'herald') {
       const config = join(dataDir, 'config.json');
-      writeFileSync(config, JSON.stringify({ backend: o.store === 'memory' ? { type: 'memory' } : { type: 'sqlite', synchronous: o.sync }, log: { level: 'info' }, ...(process.env.BENCH_HERALD_CONFIG ? JSON.parse(process.env.BENCH_HERALD_CONFIG) : {}) }));
-      args.push(join(ROOT, 'dist/src/cli/main.js'), '--config', config);
+      const backend = o.backend ?? (o.store === 'memory' ? { type: 'memory' } : { type: 'sqlite', synchronous: o.sync });
+      writeFileSync(config, JSON.stringify({ backend, log: { level: 'info' }, ...(process.env.BENCH_HERALD_CONFIG ? JSON.parse(process.env.BENCH_HERALD_CONFIG) : {}) }));
+      args.push(join(ROOT, 'dist/src/cli/main.js'), '--config', config, ...(o.heraldArgs ?? []));
     } else if (o.kind === 'floor') {
       args.push(join(ROOT, 'dist/bench/floor-server.js'));
     } else {
@@ -92,14 +97,17 @@ export class Target {
     return target;
   }
 
-  /** Resident memory of the server process now, in bytes (VmRSS of /proc/<pid>/status). */
+  /**
+   * Resident memory of the server now, in bytes (VmRSS of /proc/<pid>/status): of its process
+   * and its child processes together (the workers of `herald --workers N`).
+   */
   rssBytes(): number {
-    return rssOf(this.child.pid!);
+    return processTree(this.child.pid!).reduce((a, pid) => a + rssOf(pid), 0);
   }
 
-  /** CPU time the server process has used so far (user + system), in milliseconds. */
+  /** CPU time the server (its process and child processes) has used so far, in milliseconds. */
   cpuMs(): number {
-    return cpuMsOf(this.child.pid!);
+    return processTree(this.child.pid!).reduce((a, pid) => a + cpuMsOf(pid), 0);
   }
 
   /** SIGTERM, wait for the exit (and the CPU profile), then remove the data folder. */
@@ -110,6 +118,28 @@ export class Target {
     clearTimeout(timer);
     rmSync(this.#dataDir, { recursive: true, force: true });
   }
+}
+
+/** A process and its descendants still running (children from /proc/<pid>/task/<tid>/children). */
+export function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    const p = out[i]!;
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue; // exited meanwhile
+    }
+    for (const tid of tids) {
+      try {
+        for (const c of readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8').split(' ')) if (c) out.push(Number(c));
+      } catch {
+        /* thread gone */
+      }
+    }
+  }
+  return out;
 }
 
 /** VmRSS of a process, in bytes. */

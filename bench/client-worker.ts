@@ -83,7 +83,7 @@ function reader(onChunk: (chunk: Buffer) => void): { buffer: Buffer; callback: (
 }
 
 /** An SSE subscriber on a raw socket: status line checked, then payloads scanned. */
-function openSse(url: URL, ready: (err?: Error) => void): Conn {
+function openSse(url: URL, localAddress: string | undefined, ready: (err?: Error) => void): Conn {
   const c: Conn = { seen: NONE, probe: 0, open: false, close: () => socket.destroy() };
   let head: Buffer | undefined = Buffer.alloc(0);
   let pending: Buffer | undefined;
@@ -110,7 +110,7 @@ function openSse(url: URL, ready: (err?: Error) => void): Conn {
     const keep = scanPayloads(buf, found);
     pending = keep < buf.length ? Buffer.from(buf.subarray(keep)) : undefined;
   };
-  const socket: Socket = netConnect({ host: url.hostname, port: Number(url.port), onread: reader(onChunk) }, () => {
+  const socket: Socket = netConnect({ host: url.hostname, port: Number(url.port), ...(localAddress ? { localAddress } : {}), onread: reader(onChunk) }, () => {
     socket.write(
       `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAccept: text/event-stream\r\n\r\n`,
     );
@@ -118,7 +118,9 @@ function openSse(url: URL, ready: (err?: Error) => void): Conn {
   socket.on('error', (err) => {
     if (!c.open) ready(err);
   });
-  socket.on('close', () => onClosed(c));
+  // A server out of file descriptors accepts and closes at once (libuv's EMFILE guard): a
+  // refusal, reported now instead of after CONNECT_TIMEOUT_MS.
+  socket.on('close', () => (c.open ? onClosed(c) : ready(new Error('closed before the stream opened'))));
   return c;
 }
 
@@ -129,7 +131,7 @@ function openSse(url: URL, ready: (err?: Error) => void): Conn {
  * WebSocket library: on 2 shared cores the client's parsing cost would otherwise set the pace.
  * Ready on the first frame after the handshake (the subscribe ack).
  */
-function openWs(url: URL, channel: string, ready: (err?: Error) => void): Conn {
+function openWs(url: URL, channel: string, localAddress: string | undefined, ready: (err?: Error) => void): Conn {
   const c: Conn = { seen: NONE, probe: 0, open: false, close: () => socket.destroy() };
   let head: Buffer | undefined = Buffer.alloc(0);
   let pending: Buffer | undefined;
@@ -184,7 +186,7 @@ function openWs(url: URL, channel: string, ready: (err?: Error) => void): Conn {
     }
     pending = pos < buf.length ? Buffer.from(buf.subarray(pos)) : undefined;
   };
-  const socket: Socket = netConnect({ host: url.hostname, port: Number(url.port), onread: reader(onChunk) }, () => {
+  const socket: Socket = netConnect({ host: url.hostname, port: Number(url.port), ...(localAddress ? { localAddress } : {}), onread: reader(onChunk) }, () => {
     socket.write(
       `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\n` +
         `Connection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n` +
@@ -194,7 +196,9 @@ function openWs(url: URL, channel: string, ready: (err?: Error) => void): Conn {
   socket.on('error', (err) => {
     if (!c.open) ready(err);
   });
-  socket.on('close', () => onClosed(c));
+  // A server out of file descriptors accepts and closes at once (libuv's EMFILE guard): a
+  // refusal, reported now instead of after CONNECT_TIMEOUT_MS.
+  socket.on('close', () => (c.open ? onClosed(c) : ready(new Error('closed before the stream opened'))));
   return c;
 }
 
@@ -215,6 +219,12 @@ interface ConnectArgs {
   url: string;
   channel: string;
   count: number;
+  /**
+   * Source address of the connections. One source address has ~28,000 ephemeral ports toward
+   * one server address and port (net.ipv4.ip_local_port_range); on loopback every 127.0.0.0/8
+   * address is local, so processes with addresses of their own may open more than that together.
+   */
+  localAddress?: string | undefined;
 }
 
 async function connectMany(a: ConnectArgs): Promise<{ open: number; failed: number; error?: string }> {
@@ -237,7 +247,7 @@ async function connectMany(a: ConnectArgs): Promise<{ open: number; failed: numb
         resolve();
       };
       const timer = setTimeout(() => done(new Error('not ready in time')), CONNECT_TIMEOUT_MS);
-      const c = a.transport === 'sse' ? openSse(url, done) : openWs(url, a.channel, done);
+      const c = a.transport === 'sse' ? openSse(url, a.localAddress, done) : openWs(url, a.channel, a.localAddress, done);
     });
   const lanes = Array.from({ length: Math.min(CONNECT_CONCURRENCY, a.count) }, async () => {
     while (started < a.count) {

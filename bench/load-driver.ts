@@ -63,9 +63,15 @@ export class LoadDriver {
   #nextN = 0;
   #probeId = 0;
   #transport: Transport = 'sse';
-  #streamUrl = '';
+  /** Subscribers of worker i connect to `#streamUrls[i % length]` (one per node under test). */
+  #streamUrls: readonly string[] = [''];
   #baseUrl = '';
   #serverCpuMs: () => number = () => 0;
+  /**
+   * Source addresses of the subscriber processes (process i uses entry i), for more connections
+   * to one server than one address has ephemeral ports (~28,000 here); unset, the kernel picks.
+   */
+  sourceAddresses: readonly string[] | undefined;
 
   constructor(workers: number) {
     this.#workers = Array.from({ length: workers }, (_, i) => new ChildRpc(join(ROOT, 'dist/bench/client-worker.js'), `worker ${i}`));
@@ -73,12 +79,16 @@ export class LoadDriver {
     this.#publisher = new ChildRpc(join(ROOT, 'dist/bench/publisher.js'), 'publisher');
   }
 
-  /** Points the driver at a new target; call after the previous target's connections are closed. */
-  useTarget(transport: Transport, baseUrl: string, streamUrl: string, serverCpuMs: () => number): void {
+  /**
+   * Points the driver at a new target; call after the previous target's connections are closed.
+   * Publishes go to `baseUrl`; with several stream URLs (several nodes of one deployment), the
+   * subscriber processes take them in turn, so each node holds an even share of subscribers.
+   */
+  useTarget(transport: Transport, baseUrl: string, streamUrl: string | readonly string[], serverCpuMs: () => number): void {
     this.#serverCpuMs = serverCpuMs;
     this.#transport = transport;
     this.#baseUrl = baseUrl;
-    this.#streamUrl = streamUrl;
+    this.#streamUrls = typeof streamUrl === 'string' ? [streamUrl] : streamUrl;
   }
 
   get connections(): number {
@@ -88,13 +98,21 @@ export class LoadDriver {
   /** Opens connections until `total` are open, spread over the workers. Throws if any fails. */
   async connectTo(total: number): Promise<void> {
     const add = total - this.connections;
-    if (add <= 0) return;
+    const r = await this.tryConnectTo(total);
+    if (r.failed > 0) throw new Error(`${r.failed} of ${add} connections failed: ${r.error ?? '?'}`);
+  }
+
+  /** As `connectTo`, but a refused connection is counted, not thrown (how many a server holds). */
+  async tryConnectTo(total: number): Promise<{ open: number; failed: number; error?: string }> {
+    const add = total - this.connections;
+    if (add <= 0) return { open: this.connections, failed: 0 };
     const shares = this.#workers.map((_, i) => Math.floor(add / this.#workers.length) + (i < add % this.#workers.length ? 1 : 0));
     const results = await Promise.all(
       this.#workers.map((w, i) =>
         w.call<{ open: number; failed: number; error?: string }>('connect', {
           transport: this.#transport,
-          url: this.#streamUrl,
+          url: this.#streamUrls[i % this.#streamUrls.length],
+          localAddress: this.sourceAddresses?.[i],
           channel: 'bench',
           count: shares[i],
         }),
@@ -102,9 +120,15 @@ export class LoadDriver {
     );
     results.forEach((r, i) => (this.#perWorker[i] = r.open));
     const failed = results.reduce((a, r) => a + r.failed, 0);
-    if (failed > 0) {
-      throw new Error(`${failed} of ${add} connections failed: ${results.find((r) => r.error)?.error ?? '?'}`);
-    }
+    const error = results.find((r) => r.error)?.error;
+    return { open: this.connections, failed, ...(error ? { error } : {}) };
+  }
+
+  /** Connections the subscriber processes still hold open now (a server may close some later). */
+  async openNow(): Promise<number> {
+    const r = await Promise.all(this.#workers.map((w) => w.call<{ open: number }>('progress')));
+    r.forEach((x, i) => (this.#perWorker[i] = x.open));
+    return this.connections;
   }
 
   /** Closes connections until `total` remain. */

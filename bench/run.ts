@@ -12,7 +12,7 @@ import { LoadDriver } from './load-driver.js';
 import { formatProfile, summarizeProfile } from './profile-summary.js';
 
 /** The benchmark suites `npm run bench` runs, in order; all but fanout are scripts of their own. */
-const SUITES = ['fanout', 'write-cost', 'webhooks-in', 'webhooks-out', 'kafka'] as const;
+const SUITES = ['fanout', 'write-cost', 'webhooks-in', 'webhooks-out', 'kafka', 'cluster'] as const;
 type Suite = (typeof SUITES)[number];
 const TARGETS: readonly TargetKind[] = ['herald', 'naive', 'floor'];
 
@@ -38,7 +38,9 @@ about 7 minutes.
                           write and read on this machine), webhooks-in
                           (dist/bench/webhooks-in.js), webhooks-out
                           (dist/bench/webhooks-out.js), kafka (dist/bench/kafka.js, needs a
-                          broker: bash scripts/services/kafka.sh start)
+                          broker: bash scripts/services/kafka.sh start), cluster
+                          (dist/bench/cluster.js: one node, --workers 2, two nodes on a
+                          Redis it starts; needs redis-server on the PATH)
   --help
 
 A full run with every scenario and server writes bench/results/latest.md; any other run writes
@@ -180,6 +182,11 @@ async function runOtherSuites(suites: Suite[], quick: boolean, sync: string, say
     } else if ((await runScript('kafka', ['--records', sizes.records, '--sync', sync])) !== 0) {
       process.exitCode = 1;
     }
+  }
+  if (suites.includes('cluster')) {
+    await quiet();
+    say('--- cluster: one node, --workers 2 and two nodes on Redis: burst, p99, acknowledged publishes/s, connections held ---');
+    if ((await runScript('cluster', quick ? ['--quick'] : [])) !== 0) process.exitCode = 1;
   }
 }
 

@@ -1,0 +1,456 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { ChildRpc } from './bench-ipc.js';
+import { LatencyHistogram } from './bench-protocol.js';
+import { ROOT, Target, waitForQuiet } from './bench-targets.js';
+import { LocalRedis, type Aof } from './local-redis.js';
+import { LoadDriver, type Measurement } from './load-driver.js';
+import type { AckArgs, AckResult } from './ack-publisher.js';
+import { RedisEventStore } from '../src/stores/redis-event-store.js';
+
+/**
+ * The cluster suite: Herald on one process (SQLite), on one machine with `--workers 2` (SQLite,
+ * one file), and as two nodes sharing one log on Redis, each a real `herald` process, with a
+ * Redis of its own started for the run on a free loopback port. Per configuration: burst
+ * deliveries/s and p99 at 1,000 subscribers x 200/s (the fan-out suite's load driver, half the
+ * subscribers on each node; every publish to the first node), acknowledged publishes/s (many
+ * concurrent publishers, 1 and 100 events per request, spread over the nodes), and how many
+ * idle SSE connections one process and `--workers 2` hold. Then the Redis append cost with AOF
+ * (`appendfsync everysec`, `always`) and the floor: the append script from a bare client.
+ *
+ * Run: `npm run build && node dist/bench/cluster.js [--quick]`, or `npm run bench -- --suites cluster`.
+ */
+
+const CONFIGS = ['sqlite-1', 'workers-2', 'redis-2'] as const;
+type ConfigName = (typeof CONFIGS)[number];
+const LABELS: Record<ConfigName, string> = {
+  'sqlite-1': 'one node, SQLite',
+  'workers-2': '--workers 2, SQLite',
+  'redis-2': 'two nodes, Redis',
+};
+
+/** Targets of the issue, as ratios to one node and as a rate. */
+const BURST_RATIO_MIN = 0.8;
+const P99_RATIO_MAX = 1.5;
+const REDIS_ACKED_EVENTS_PER_SEC_MIN = 20_000;
+const WORKERS_CONNECTIONS_RATIO_MIN = 2;
+
+/** Subscribers and rates of the fan-out figures (as the fan-out suite's steady and burst). */
+const SUBSCRIBERS = 1_000;
+const STEADY_RATE = 200;
+const BURST_COUNT = 2_000;
+const BURST_INFLIGHT = 32;
+/** Publishes to a channel nobody follows before the first window: the publish path is optimized. */
+const WARMUP_PUBLISHES = 5_000;
+/** Acknowledged-publish runs: processes, and concurrent publishers (connections) in each. */
+const ACK_PROCESSES = 2;
+const ACK_CONNECTIONS_PER_PROCESS = 32;
+/** Connections opened per step while finding how many a server holds, and the bound. */
+const HOLD_STEP = 5_000;
+const HOLD_BOUND_DEFAULT = 40_000;
+/** Subscriber processes: 40,000 connections at 10,000 each, under the 20,000 files a process may open. */
+const CLIENT_PROCESSES = 4;
+/** milliseconds held connections are left before they are counted again and RSS is read. */
+const SETTLE_MS = 2_000;
+/** Appends in flight from the bare client of the floor (one connection: ioredis pipelines them). */
+const FLOOR_APPENDS_IN_FLIGHT = 64;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** One configuration running: its Herald processes and, on Redis, the Redis they share. */
+interface Deployment {
+  nodes: Target[];
+  redis?: LocalRedis;
+}
+
+/** Deployments running now: stopped on SIGINT or SIGTERM, so no server outlives the run. */
+const live = new Set<Deployment>();
+
+async function deploy(config: ConfigName, aof: Aof = 'off'): Promise<Deployment> {
+  const d = await start(config, aof);
+  live.add(d);
+  return d;
+}
+
+async function start(config: ConfigName, aof: Aof): Promise<Deployment> {
+  const base = { kind: 'herald', transport: 'sse', store: 'sqlite', sync: 'full' } as const;
+  if (config === 'sqlite-1') return { nodes: [await Target.start(base)] };
+  if (config === 'workers-2') return { nodes: [await Target.start({ ...base, heraldArgs: ['--workers', '2'] })] };
+  const redis = await LocalRedis.start(aof);
+  const backend = { type: 'redis', url: redis.url, keyPrefix: 'bench' };
+  const nodes: Target[] = [];
+  try {
+    for (let i = 0; i < 2; i++) nodes.push(await Target.start({ ...base, backend }));
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await redis.stop();
+    throw err;
+  }
+  return { nodes, redis };
+}
+
+async function undeploy(d: Deployment): Promise<void> {
+  live.delete(d);
+  await Promise.all(d.nodes.map((n) => n.stop()));
+  await d.redis?.stop();
+}
+
+const heraldCpuMs = (d: Deployment) => d.nodes.reduce((a, n) => a + n.cpuMs(), 0);
+
+interface AckFigure {
+  batch: number;
+  eventsPerSec: number;
+  failed: number;
+  failures: Record<string, number>;
+  p50: number;
+  p99: number;
+  /** Share of one core used by Herald (all its processes) and by Redis during the run. */
+  heraldCpuShare: number;
+  /** Herald's CPU time per answered request, in µs: what one request costs, whatever the load. */
+  heraldCpuUsPerRequest: number;
+  redisCpuShare: number;
+  publishersCpuShare: number;
+}
+
+/** Many publishers for `ms`, spread over the nodes (publisher process i to node i mod n). */
+async function ackedPublishes(d: Deployment, pubs: ChildRpc[], batch: number, ms: number): Promise<AckFigure> {
+  const cpu0 = heraldCpuMs(d);
+  const redis0 = d.redis?.cpuMs() ?? 0;
+  const pub0 = await Promise.all(pubs.map((p) => p.call<number>('cpu')));
+  const wall0 = Date.now();
+  const results = await Promise.all(
+    pubs.map((p, i) =>
+      p.call<AckResult>('run', { url: d.nodes[i % d.nodes.length]!.url, connections: ACK_CONNECTIONS_PER_PROCESS, batch, durationMs: ms } satisfies AckArgs),
+    ),
+  );
+  const wall = Date.now() - wall0;
+  const pub1 = await Promise.all(pubs.map((p) => p.call<number>('cpu')));
+  const h = new LatencyHistogram();
+  const failures: Record<string, number> = {};
+  let events = 0;
+  let failed = 0;
+  let requests = 0;
+  for (const r of results) {
+    requests += r.requests;
+    h.merge(r.histogram);
+    failed += r.failed;
+    for (const [k, v] of Object.entries(r.failures)) failures[k] = (failures[k] ?? 0) + v;
+    // Each process's rate over its own window: they run side by side, so the rates add.
+    events += r.events / (r.elapsedMs / 1000);
+  }
+  return {
+    batch,
+    eventsPerSec: events,
+    failed,
+    failures,
+    p50: h.quantile(0.5),
+    p99: h.quantile(0.99),
+    heraldCpuShare: (heraldCpuMs(d) - cpu0) / wall,
+    heraldCpuUsPerRequest: ((heraldCpuMs(d) - cpu0) * 1000) / Math.max(1, requests),
+    redisCpuShare: d.redis ? (d.redis.cpuMs() - redis0) / wall : 0,
+    publishersCpuShare: pub1.reduce((a, b, i) => a + b - pub0[i]!, 0) / wall,
+  };
+}
+
+interface Held {
+  bound: number;
+  held: number;
+  refused: number;
+  error?: string;
+  rssPerConnection: number;
+}
+
+/** Opens idle SSE connections in steps until one is refused or the bound is reached. */
+async function connectionsHeld(d: Deployment, load: LoadDriver, bound: number): Promise<Held> {
+  const node = d.nodes[0]!;
+  load.useTarget('sse', node.url, node.streamUrl, () => heraldCpuMs(d));
+  const rss0 = node.rssBytes();
+  let refused = 0;
+  let error: string | undefined;
+  for (let want = HOLD_STEP; want <= bound && refused === 0; want += HOLD_STEP) {
+    const r = await load.tryConnectTo(want);
+    refused = r.failed;
+    error = r.error;
+  }
+  await sleep(SETTLE_MS);
+  const held = await load.openNow();
+  const rss = node.rssBytes();
+  await load.closeTo(0);
+  return { bound, held, refused, ...(error ? { error } : {}), rssPerConnection: held > 0 ? (rss - rss0) / held : NaN };
+}
+
+interface ConfigResult {
+  config: ConfigName;
+  steady?: Measurement;
+  burst?: Measurement;
+  acked: AckFigure[];
+  held?: Held;
+  error?: string;
+}
+
+async function quiet(say: (s: string) => void): Promise<void> {
+  const q = await waitForQuiet();
+  if (!q.quiet) say(`warning: the machine stays busy (${Math.round(q.idle * 100)}% idle); figures will be noisy`);
+}
+
+async function runConfig(config: ConfigName, load: LoadDriver, pubs: ChildRpc[], o: Options, say: (s: string) => void): Promise<ConfigResult> {
+  const result: ConfigResult = { config, acked: [] };
+  const d = await deploy(config);
+  const label = LABELS[config];
+  try {
+    const first = d.nodes[0]!;
+    if (o.parts.includes('fanout')) {
+      load.useTarget('sse', first.url, d.nodes.map((n) => n.streamUrl), () => heraldCpuMs(d));
+      await load.connectTo(20);
+      await load.waitLive();
+      await load.measure({ mode: 'burst', count: 200, inflight: BURST_INFLIGHT });
+      await load.connectTo(SUBSCRIBERS);
+      await load.waitLive();
+      for (const n of d.nodes) {
+        load.useTarget('sse', n.url, d.nodes.map((x) => x.streamUrl), () => heraldCpuMs(d));
+        await load.publishUnmeasured({ channel: 'bench-warmup', count: WARMUP_PUBLISHES, inflight: BURST_INFLIGHT });
+      }
+      load.useTarget('sse', first.url, d.nodes.map((n) => n.streamUrl), () => heraldCpuMs(d));
+      await quiet(say);
+      result.steady = await load.measure({ mode: 'rate', rate: STEADY_RATE, count: STEADY_RATE * o.rateSeconds, inflight: BURST_INFLIGHT });
+      say(`${label}: steady ${describe(result.steady)}`);
+      await quiet(say);
+      result.burst = await load.measure({ mode: 'burst', count: o.burstCount, inflight: BURST_INFLIGHT });
+      say(`${label}: burst ${describe(result.burst)}`);
+      await load.closeTo(0);
+    }
+    for (const batch of o.parts.includes('acked') ? [1, 100] : []) {
+      await quiet(say);
+      const a = await ackedPublishes(d, pubs, batch, o.ackSeconds * 1000);
+      result.acked.push(a);
+      say(`${label}: acknowledged publishes, ${batch} event(s)/request: ${describeAck(a)}`);
+    }
+    if (config !== 'redis-2' && o.holdBound > 0 && o.parts.includes('held')) {
+      await quiet(say);
+      result.held = await connectionsHeld(d, load, o.holdBound);
+      say(`${label}: ${result.held.held} idle SSE connections held (bound ${o.holdBound}, refused ${result.held.refused}${result.held.error ? `: ${result.held.error}` : ''}), ${(result.held.rssPerConnection / 1024).toFixed(1)} KiB RSS each`);
+    }
+  } catch (err) {
+    result.error = (err as Error).message;
+    say(`${label}: FAILED: ${result.error}`);
+  } finally {
+    await load.closeTo(0).catch(() => undefined);
+    await undeploy(d);
+  }
+  return result;
+}
+
+/** Acknowledged publishes to two nodes on a Redis with AOF: what durability on Redis costs. */
+async function runAof(aof: Aof, pubs: ChildRpc[], o: Options, say: (s: string) => void): Promise<AckFigure[]> {
+  const d = await deploy('redis-2', aof);
+  const out: AckFigure[] = [];
+  try {
+    for (const batch of [1, 100]) {
+      await quiet(say);
+      const a = await ackedPublishes(d, pubs, batch, o.ackSeconds * 1000);
+      out.push(a);
+      say(`two nodes, Redis appendfsync ${aof}: acknowledged publishes, ${batch} event(s)/request: ${describeAck(a)}`);
+    }
+  } finally {
+    await undeploy(d);
+  }
+  return out;
+}
+
+interface FloorFigure {
+  batch: number;
+  eventsPerSec: number;
+  appendsPerSec: number;
+  redisCpuShare: number;
+}
+
+/**
+ * The floor: Herald's append script (RedisEventStore.append) from one bare ioredis client, with
+ * FLOOR_APPENDS_IN_FLIGHT appends in flight (pipelined on one connection), no HTTP, no hub.
+ */
+async function redisFloor(batch: number, ms: number): Promise<FloorFigure> {
+  const redis = await LocalRedis.start('off');
+  const client = new Redis(redis.url, { maxRetriesPerRequest: 0 });
+  try {
+    const store = new RedisEventStore({ redis: client, prefix: '{bench}:' });
+    const inputs = Array.from({ length: batch }, () => ({ channel: 'bench-ack', type: 'message', data: JSON.stringify({ p: 'x'.repeat(90) }) }));
+    await store.append(inputs);
+    const cpu0 = redis.cpuMs();
+    const start = Date.now();
+    let appends = 0;
+    const lane = async () => {
+      while (Date.now() - start < ms) {
+        await store.append(inputs);
+        appends++;
+      }
+    };
+    await Promise.all(Array.from({ length: FLOOR_APPENDS_IN_FLIGHT }, lane));
+    const wall = Date.now() - start;
+    return { batch, appendsPerSec: appends / (wall / 1000), eventsPerSec: (appends * batch) / (wall / 1000), redisCpuShare: (redis.cpuMs() - cpu0) / wall };
+  } finally {
+    client.disconnect();
+    await redis.stop();
+  }
+}
+
+interface Options {
+  rateSeconds: number;
+  burstCount: number;
+  ackSeconds: number;
+  holdBound: number;
+  /** Which figures to take: `fanout` (burst, p99), `acked`, `held`. */
+  parts: readonly string[];
+}
+
+function describe(m: Measurement): string {
+  return (
+    `${m.subscribers} subs x ${m.publishes} publishes: ${Math.round(m.deliveriesPerSec)} deliveries/s, p50 ${m.p50.toFixed(2)} ms, ` +
+    `p99 ${m.p99.toFixed(2)} ms, lost ${m.lost}, duplicates ${m.duplicates}, Herald CPU ${Math.round(100 * m.serverCpuShare)}% of a core` +
+    (m.failedPublishes ? `, failed publishes ${m.failedPublishes} ${JSON.stringify(m.failures)}` : '') +
+    (m.latePublishes ? `, late publishes ${m.latePublishes}` : '')
+  );
+}
+
+function describeAck(a: AckFigure): string {
+  return (
+    `${Math.round(a.eventsPerSec)} events/s, request p50 ${a.p50.toFixed(1)} ms p99 ${a.p99.toFixed(1)} ms, ` +
+    `Herald ${Math.round(a.heraldCpuUsPerRequest)} µs CPU/request, Herald ${Math.round(100 * a.heraldCpuShare)}% Redis ${Math.round(100 * a.redisCpuShare)}% publishers ${Math.round(100 * a.publishersCpuShare)}% of a core` +
+    (a.failed ? `, failed ${a.failed} ${JSON.stringify(a.failures)}` : '')
+  );
+}
+
+const n0 = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-' : Math.round(x).toLocaleString('en-US'));
+const ms2 = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-' : `${x.toFixed(1)} ms`);
+
+function figuresTable(results: ConfigResult[]): string {
+  const rows = [
+    '| Configuration | Burst deliveries/s (1,000 subs) | p99 at 1,000 x 200/s | Acked events/s, 1 per request | Acked events/s, 100 per request | Idle SSE connections held | RSS per connection |',
+    '|---|--:|--:|--:|--:|--:|--:|',
+  ];
+  for (const r of results) {
+    const a1 = r.acked.find((a) => a.batch === 1);
+    const a100 = r.acked.find((a) => a.batch === 100);
+    const held = r.held ? `${n0(r.held.held)}${r.held.refused ? ' (then refused)' : ` (the bound)`}` : '-';
+    const rss = r.held ? `${(r.held.rssPerConnection / 1024).toFixed(1)} KiB` : '-';
+    rows.push(`| ${LABELS[r.config]}${r.error ? ` (failed: ${r.error})` : ''} | ${n0(r.burst?.deliveriesPerSec)} | ${ms2(r.steady?.p99)} | ${n0(a1?.eventsPerSec)} | ${n0(a100?.eventsPerSec)} | ${held} | ${rss} |`);
+  }
+  return rows.join('\n');
+}
+
+function targetsTable(results: ConfigResult[]): string {
+  const by = (c: ConfigName) => results.find((r) => r.config === c);
+  const one = by('sqlite-1');
+  const redis = by('redis-2');
+  const workers = by('workers-2');
+  const verdict = (ok: boolean | undefined) => (ok === undefined ? 'n/a' : ok ? 'PASS' : 'MISS');
+  const rows = ['| Target | Figure | Result |', '|---|---|---|'];
+  if (one?.burst && redis?.burst) {
+    const ratio = redis.burst.deliveriesPerSec / one.burst.deliveriesPerSec;
+    rows.push(`| two nodes on Redis: burst >= ${BURST_RATIO_MIN}x one node | ${ratio.toFixed(2)}x (${n0(redis.burst.deliveriesPerSec)} vs ${n0(one.burst.deliveriesPerSec)}/s) | ${verdict(ratio >= BURST_RATIO_MIN)} |`);
+  }
+  if (one?.steady && redis?.steady) {
+    const ratio = redis.steady.p99 / one.steady.p99;
+    rows.push(`| two nodes on Redis: p99 <= ${P99_RATIO_MAX}x one node | ${ratio.toFixed(2)}x (${ms2(redis.steady.p99)} vs ${ms2(one.steady.p99)}) | ${verdict(ratio <= P99_RATIO_MAX)} |`);
+  }
+  for (const a of redis?.acked ?? []) {
+    rows.push(`| acknowledged publishes through Redis >= ${n0(REDIS_ACKED_EVENTS_PER_SEC_MIN)} events/s (${a.batch} per request) | ${n0(a.eventsPerSec)} events/s | ${verdict(a.eventsPerSec >= REDIS_ACKED_EVENTS_PER_SEC_MIN)} |`);
+  }
+  if (one?.held && workers?.held) {
+    const ratio = workers.held.held / one.held.held;
+    const bounded = workers.held.refused === 0 ? `, the bound of ${n0(workers.held.bound)}` : '';
+    rows.push(`| --workers 2 holds >= ${WORKERS_CONNECTIONS_RATIO_MIN}x the connections of one process | ${ratio.toFixed(2)}x (${n0(workers.held.held)}${bounded} vs ${n0(one.held.held)}) | ${verdict(ratio >= WORKERS_CONNECTIONS_RATIO_MIN)} |`);
+  }
+  return rows.join('\n');
+}
+
+function aofTable(rows: { aof: Aof; acked: AckFigure[] }[], floor: FloorFigure[]): string {
+  const out = ['| Redis persistence | Acked events/s, 1 per request | Acked events/s, 100 per request | Redis CPU (1 / 100 per request) |', '|---|--:|--:|--:|'];
+  for (const r of rows) {
+    const a1 = r.acked.find((a) => a.batch === 1);
+    const a100 = r.acked.find((a) => a.batch === 100);
+    const pct = (a?: AckFigure) => (a ? `${Math.round(100 * a.redisCpuShare)}%` : '-');
+    out.push(`| ${r.aof === 'off' ? 'none (`--appendonly no`)' : `AOF, \`appendfsync ${r.aof}\``} | ${n0(a1?.eventsPerSec)} | ${n0(a100?.eventsPerSec)} | ${pct(a1)} / ${pct(a100)} |`);
+  }
+  for (const f of floor) {
+    out.push(`| floor: the append script from a bare client, ${FLOOR_APPENDS_IN_FLIGHT} appends of ${f.batch} in flight, no HTTP | ${f.batch === 1 ? n0(f.eventsPerSec) : ''} | ${f.batch === 100 ? n0(f.eventsPerSec) : ''} | ${Math.round(100 * f.redisCpuShare)}% (${n0(f.appendsPerSec)} appends/s) |`);
+  }
+  return out.join('\n');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      configs: { type: 'string' },
+      'hold-bound': { type: 'string' },
+      'no-aof': { type: 'boolean', default: false },
+      parts: { type: 'string', default: 'fanout,acked,held' },
+    },
+  });
+  const parts = values.parts.split(',');
+  const configs = values.configs ? (values.configs.split(',') as ConfigName[]) : [...CONFIGS];
+  for (const c of configs) if (!CONFIGS.includes(c)) throw new Error(`--configs: unknown "${c}" (one of ${CONFIGS.join(', ')})`);
+  const o: Options = values.quick
+    ? { rateSeconds: 3, burstCount: 500, ackSeconds: 2, holdBound: Number(values['hold-bound'] ?? 10_000), parts }
+    : { rateSeconds: 10, burstCount: BURST_COUNT, ackSeconds: 5, holdBound: Number(values['hold-bound'] ?? HOLD_BOUND_DEFAULT), parts };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => void Promise.all([...live].map(undeploy)).finally(() => process.exit(130)));
+  }
+  const started = Date.now();
+  const say = (s: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${s}`);
+  const loadBefore = loadavg().map((l) => l.toFixed(2)).join(', ');
+  say(`cluster: ${cpus().length} cores, Node.js ${process.version}, load average ${loadBefore}; publishes of the fan-out figures go to the first node, acknowledged publishes to every node (publisher process i to node i)`);
+  const load = new LoadDriver(CLIENT_PROCESSES);
+  // 40,000 connections to one port are more than one source address has ports for (~28,000).
+  load.sourceAddresses = Array.from({ length: CLIENT_PROCESSES }, (_, i) => `127.0.0.${11 + i}`);
+  const pubs = Array.from({ length: ACK_PROCESSES }, (_, i) => new ChildRpc(join(ROOT, 'dist/bench/ack-publisher.js'), `ack publisher ${i}`));
+  const results: ConfigResult[] = [];
+  const aof: { aof: Aof; acked: AckFigure[] }[] = [];
+  const floor: FloorFigure[] = [];
+  try {
+    for (const c of configs) {
+      say(`--- ${LABELS[c]} ---`);
+      results.push(await runConfig(c, load, pubs, o, say));
+    }
+    if (configs.includes('redis-2') && parts.includes('acked') && !values['no-aof']) {
+      const plain = results.find((r) => r.config === 'redis-2');
+      if (plain) aof.push({ aof: 'off', acked: plain.acked });
+      for (const a of ['everysec', 'always'] as const) aof.push({ aof: a, acked: await runAof(a, pubs, o, say) });
+      for (const batch of [1, 100]) {
+        await quiet(say);
+        const f = await redisFloor(batch, o.ackSeconds * 1000);
+        floor.push(f);
+        say(`floor, append script from a bare client, ${batch} event(s) per append: ${n0(f.eventsPerSec)} events/s, ${n0(f.appendsPerSec)} appends/s, Redis ${Math.round(100 * f.redisCpuShare)}% of a core`);
+      }
+    }
+  } finally {
+    await load.close();
+    await Promise.all(pubs.map((p) => p.close()));
+  }
+  const loadAfter = loadavg().map((l) => l.toFixed(2)).join(', ');
+  const tables = [targetsTable(results), figuresTable(results), ...(aof.length ? [aofTable(aof, floor)] : [])].join('\n\n');
+  console.log(`\n${tables}\n`);
+  const complete = !values.quick && configs.length === CONFIGS.length && parts.length === 3 && aof.length > 0;
+  const page =
+    `# Herald cluster benchmark\n\n` +
+    `${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}, \`node dist/bench/cluster.js${process.argv.length > 2 ? ' ' + process.argv.slice(2).join(' ') : ''}\`, ` +
+    `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node.js ${process.version}, load average before ${loadBefore}; after ${loadAfter}.\n\n` +
+    `SQLite with synchronous=full (an fsync per group commit); Redis ${'`redis-server`'} started for the run on loopback. ` +
+    `Burst and p99: ${SUBSCRIBERS} SSE subscribers spread over ${CLIENT_PROCESSES} processes (on two nodes, half on each), every publish to the first node. ` +
+    `Acknowledged publishes: ${ACK_PROCESSES} processes x ${ACK_CONNECTIONS_PER_PROCESS} keep-alive publishers for ${o.ackSeconds} s, process i to node i, counted on 201 only.\n\n` +
+    `${tables}\n`;
+  const dir = join(ROOT, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  const out = join(dir, complete ? 'cluster.md' : 'cluster-partial.md');
+  writeFileSync(out, page);
+  say(`done; load average ${loadAfter}; written to ${out.slice(ROOT.length)}`);
+  if (results.some((r) => r.error)) process.exitCode = 1;
+}
+
+main().catch((err: unknown) => {
+  console.error(`cluster bench: ${(err as Error).stack ?? String(err)}`);
+  process.exit(1);
+});

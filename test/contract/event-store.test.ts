@@ -5,6 +5,8 @@ import { after } from 'node:test';
 import { MemoryEventStore } from '../../src/stores/memory-event-store.js';
 import { RedisEventStore } from '../../src/stores/redis-event-store.js';
 import { SqliteEventStore } from '../../src/stores/sqlite-event-store.js';
+import { PostgresEventStore } from '../../src/stores/postgres-event-store.js';
+import { postgresForSuite, suiteDatabase } from '../helpers/postgres.js';
 import { redisForSuite, suiteClients } from '../helpers/redis.js';
 import { eventStoreContract } from './event-store.contract.js';
 
@@ -31,5 +33,21 @@ if (url) {
       return new RedisEventStore({ redis: redis.client(), prefix, now });
     },
     reopen: (now) => new RedisEventStore({ redis: redis.client(), prefix, now }),
+  });
+}
+
+// Each store a schema of its own (a new log) in one database; a reopen is a new pool on the same schema.
+const pgUrl = await postgresForSuite('EventStore contract: postgres');
+if (pgUrl) {
+  const db = await suiteDatabase(pgUrl);
+  after(() => db.drop());
+  const pool = db.pool();
+  let schema = '';
+  eventStoreContract('postgres', {
+    async create(now) {
+      schema = await db.migrated();
+      return new PostgresEventStore({ pool, schema, now });
+    },
+    reopen: (now) => new PostgresEventStore({ pool: db.pool(), schema, now }),
   });
 }

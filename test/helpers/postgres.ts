@@ -1,0 +1,146 @@
+import pg from 'pg';
+import { randomBytes } from 'node:crypto';
+import { test, type TestContext } from 'node:test';
+import { createPostgresPool } from '../../src/stores/postgres-connection.js';
+import { migratePostgres } from '../../src/stores/postgres-migrations.js';
+import { needService } from './service.js';
+
+/**
+ * The real Postgres for Postgres tests: `bash scripts/services/postgres.sh start` prints the URL
+ * to export as HERALD_TEST_POSTGRES_URL. Without it a test skips on a laptop and fails in CI
+ * (needService). The server is shared: each test works in a database of its own, made here and
+ * dropped afterwards.
+ */
+export const POSTGRES_URL = process.env.HERALD_TEST_POSTGRES_URL ?? '';
+const HOW =
+  'run `bash scripts/services/postgres.sh start` and export HERALD_TEST_POSTGRES_URL=postgres://herald@127.0.0.1:55432/postgres';
+/** milliseconds the availability probe may take. */
+const PROBE_TIMEOUT_MS = 3_000;
+
+let probe: Promise<boolean> | undefined;
+
+async function reachable(): Promise<boolean> {
+  if (!POSTGRES_URL) return false;
+  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: PROBE_TIMEOUT_MS });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** The Postgres URL, or undefined after skipping the test (failing it in CI) when there is none. */
+export async function needPostgres(t: TestContext): Promise<string | undefined> {
+  probe ??= reachable();
+  return needService(t, await probe, 'Postgres', HOW) ? POSTGRES_URL : undefined;
+}
+
+/**
+ * For suites registered without a TestContext (contract factories): the Postgres URL, or
+ * undefined after registering `name` as one skipped test (throws under CI=true). Call it with a
+ * top-level `await`.
+ */
+export async function postgresForSuite(name: string): Promise<string | undefined> {
+  probe ??= reachable();
+  if (await probe) return POSTGRES_URL;
+  if (process.env.CI === 'true') throw new Error(`Postgres is required in CI but is not available (${HOW})`);
+  test(name, { skip: `Postgres is not available: ${HOW}` }, () => undefined);
+  return undefined;
+}
+
+/** `url` with its database replaced by `database`. */
+export function databaseUrl(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+/** A database of one test's (or suite's) own on the shared server. */
+export interface TestDatabase {
+  readonly name: string;
+  readonly url: string;
+  /** A new pool on it (as Herald configures its own), ended by `drop()`. */
+  pool(): pg.Pool;
+  /** A pool on it with the schema migrated. */
+  migratedPool(schema?: string): Promise<pg.Pool>;
+  /** Ends every pool handed out, then drops the database (connections still open are cut). */
+  drop(): Promise<void>;
+}
+
+/** Creates `herald_test_<random>` on the server at `url`. */
+export async function createTestDatabase(url: string): Promise<TestDatabase> {
+  const name = `herald_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const dbUrl = databaseUrl(url, name);
+  const pools: pg.Pool[] = [];
+  const db: TestDatabase = {
+    name,
+    url: dbUrl,
+    pool() {
+      const p = createPostgresPool({ url: dbUrl, applicationName: 'herald-test' });
+      pools.push(p);
+      return p;
+    },
+    async migratedPool(schema) {
+      const p = db.pool();
+      await migratePostgres(p, schema);
+      return p;
+    },
+    async drop() {
+      for (const p of pools.splice(0)) await p.end().catch(() => undefined);
+      const a = new pg.Client({ connectionString: url });
+      await a.connect();
+      try {
+        await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await a.end();
+      }
+    },
+  };
+  return db;
+}
+
+/** A fresh database for one test, dropped by `t.after`; undefined after skipping when Postgres is missing. */
+export async function testDatabase(t: TestContext): Promise<TestDatabase | undefined> {
+  const url = await needPostgres(t);
+  if (!url) return undefined;
+  const db = await createTestDatabase(url);
+  t.after(() => db.drop());
+  return db;
+}
+
+/** A schema name no other store of the run uses: `herald_<random>` (a new log in a shared database). */
+export function uniqueSchema(): string {
+  return `herald_${randomBytes(5).toString('hex')}`;
+}
+
+/**
+ * For a contract suite: one database for the whole file (dropped `after` it), in which each
+ * store gets a schema of its own. `pool()` is a new pool on that database (a reopen, or another
+ * node); `migrated()` makes a fresh schema with every migration applied and returns its name.
+ */
+export async function suiteDatabase(url: string): Promise<{ pool(): pg.Pool; migrated(): Promise<string>; drop(): Promise<void> }> {
+  const db = await createTestDatabase(url);
+  let admin: pg.Pool | undefined;
+  return {
+    pool: () => db.pool(),
+    async migrated() {
+      admin ??= db.pool();
+      const schema = uniqueSchema();
+      await migratePostgres(admin, schema);
+      return schema;
+    },
+    drop: () => db.drop(),
+  };
+}

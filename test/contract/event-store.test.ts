@@ -1,7 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after } from 'node:test';
+import type pg from 'pg';
+import { after, before, describe } from 'node:test';
 import { MemoryEventStore } from '../../src/stores/memory-event-store.js';
 import { RedisEventStore } from '../../src/stores/redis-event-store.js';
 import { SqliteEventStore } from '../../src/stores/sqlite-event-store.js';
@@ -36,18 +37,25 @@ if (url) {
   });
 }
 
-// Each store a schema of its own (a new log) in one database; a reopen is a new pool on the same schema.
+// Each store a schema of its own (a new log) in one database, made in `before` (the suites above
+// are already running); a reopen is a new pool on the same schema.
 const pgUrl = await postgresForSuite('EventStore contract: postgres');
 if (pgUrl) {
-  const db = await suiteDatabase(pgUrl);
-  after(() => db.drop());
-  const pool = db.pool();
-  let schema = '';
-  eventStoreContract('postgres', {
-    async create(now) {
-      schema = await db.migrated();
-      return new PostgresEventStore({ pool, schema, now });
-    },
-    reopen: (now) => new PostgresEventStore({ pool: db.pool(), schema, now }),
+  describe('on Postgres', () => {
+    let db: Awaited<ReturnType<typeof suiteDatabase>> | undefined;
+    let pool: pg.Pool | undefined;
+    before(async () => {
+      db = await suiteDatabase(pgUrl);
+      pool = db.pool();
+    });
+    after(() => db?.drop());
+    let schema = '';
+    eventStoreContract('postgres', {
+      async create(now) {
+        schema = await db!.migrated();
+        return new PostgresEventStore({ pool: pool!, schema, now });
+      },
+      reopen: (now) => new PostgresEventStore({ pool: db!.pool(), schema, now }),
+    });
   });
 }

@@ -144,3 +144,20 @@ export async function suiteDatabase(url: string): Promise<{ pool(): pg.Pool; mig
     drop: () => db.drop(),
   };
 }
+
+/**
+ * For contract suites whose factories are synchronous: `count` schemas migrated up front (a
+ * store's constructor does no I/O, but its schema must exist before its first call), handed
+ * out one per new store by `next()`, which throws once they run out.
+ */
+export async function premigratedSchemas(db: { migrated(): Promise<string> }, count: number): Promise<{ next(): string }> {
+  const ready: string[] = [];
+  for (let i = 0; i < count; i++) ready.push(await db.migrated());
+  return {
+    next() {
+      const s = ready.shift();
+      if (s === undefined) throw new Error(`more than ${count} Postgres stores asked for: raise the count`);
+      return s;
+    },
+  };
+}

@@ -92,6 +92,10 @@ export class PostgresEventStore implements EventStore {
     const s = this.#s;
     const client = await this.#pool.connect();
     let broken: Error | undefined;
+    // A connection that fails while checked out emits 'error' besides failing its query: without
+    // a listener that would be an uncaught exception. The client is then destroyed, not reused.
+    const onError = (err: Error) => (broken ??= err);
+    client.on('error', onError);
     try {
       // BEGIN and the lock in one round trip: the lock is what puts seqs in commit order.
       const locked = (await client.query(
@@ -115,6 +119,8 @@ export class PostgresEventStore implements EventStore {
       broken ??= isConnectionError(err) ? (err as Error) : undefined;
       throw err;
     } finally {
+      // A destroyed client may still report its end: the listener stays with it.
+      if (!broken) client.off('error', onError);
       client.release(broken);
     }
   }

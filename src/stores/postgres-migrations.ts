@@ -135,6 +135,10 @@ export async function migratePostgres(
   const applied: string[] = [];
   const client = await pool.connect();
   let broken: Error | undefined;
+  // A connection that fails while checked out emits 'error' besides failing its query: without
+  // a listener that would be an uncaught exception. The client is then destroyed, not reused.
+  const onError = (err: Error) => (broken ??= err);
+  client.on('error', onError);
   try {
     for (const set of sets) {
       for (const step of set.steps) {
@@ -166,6 +170,8 @@ export async function migratePostgres(
     }
     return applied;
   } finally {
+    // A destroyed client may still report its end: the listener stays with it.
+    if (!broken) client.off('error', onError);
     client.release(broken);
   }
 }

@@ -1,5 +1,10 @@
 import pg from 'pg';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { createPostgresPool } from '../../src/stores/postgres-connection.js';
 import { migratePostgres } from '../../src/stores/postgres-migrations.js';
@@ -160,4 +165,68 @@ export async function premigratedSchemas(db: { migrated(): Promise<string> }, co
       return s;
     },
   };
+}
+
+/** milliseconds a Postgres of a test's own may take to start or stop. */
+const OWN_POSTGRES_TIMEOUT_MS = 30_000;
+
+/** A Postgres cluster of one test's own, for tests that stop or restart it (never the shared one). */
+export interface OwnPostgres {
+  /** `postgres://herald@127.0.0.1:<port>/postgres` */
+  readonly url: string;
+  /** Starts it again (same data) and waits until it accepts connections. */
+  start(): void;
+  /** Stops it at once (`-m immediate`: as a crash; the data survives). */
+  stop(): void;
+}
+
+function postgresBinDir(): string | undefined {
+  const root = '/usr/lib/postgresql';
+  if (existsSync(root)) {
+    for (const v of readdirSync(root).sort().reverse()) {
+      if (existsSync(join(root, v, 'bin', 'pg_ctl'))) return join(root, v, 'bin');
+    }
+  }
+  const which = spawnSync('sh', ['-c', 'command -v pg_ctl'], { encoding: 'utf8' });
+  return which.status === 0 ? dirname(which.stdout.trim()) : undefined;
+}
+
+/**
+ * initdb and pg_ctl a cluster on a free loopback port in a temporary folder, stopped and removed
+ * by `t.after`. As root, the cluster belongs to the `postgres` user (the server refuses root).
+ * Skips without the binaries (fails in CI, see needService).
+ */
+export async function ownPostgres(t: TestContext): Promise<OwnPostgres | undefined> {
+  const bin = postgresBinDir();
+  if (!needService(t, bin !== undefined, 'Postgres binaries (initdb, pg_ctl)', 'apt-get install -y postgresql')) return undefined;
+  const root = process.getuid?.() === 0;
+  const dir = mkdtempSync(join(tmpdir(), 'herald-pg-'));
+  if (root) spawnSync('chown', ['postgres', dir]);
+  const data = join(dir, 'data');
+  const run = (cmd: string, args: string[]) => {
+    const full = root ? ['runuser', ['-u', 'postgres', '--', join(bin!, cmd), ...args]] as const : [join(bin!, cmd), args] as const;
+    const r = spawnSync(full[0], [...full[1]], { encoding: 'utf8', timeout: OWN_POSTGRES_TIMEOUT_MS });
+    if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr || r.stdout || r.error?.message}`);
+  };
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  run('initdb', ['-D', data, '-U', 'herald', '--auth=trust', '--encoding=UTF8', '--no-sync']);
+  const opts = `-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories=${dir}`;
+  const own: OwnPostgres = {
+    url: `postgres://herald@127.0.0.1:${port}/postgres`,
+    start: () => run('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-o', opts, '-w', '-t', String(OWN_POSTGRES_TIMEOUT_MS / 1_000), 'start']),
+    stop: () => run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']),
+  };
+  t.after(() => {
+    try {
+      own.stop();
+    } catch {
+      // already stopped
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+  own.start();
+  return own;
 }

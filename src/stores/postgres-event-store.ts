@@ -97,21 +97,23 @@ export class PostgresEventStore implements EventStore {
     const onError = (err: Error) => (broken ??= err);
     client.on('error', onError);
     try {
-      // BEGIN and the lock in one round trip: the lock is what puts seqs in commit order.
-      const locked = (await client.query(
-        `BEGIN; SELECT last_seq, (SELECT epoch FROM ${s}.log_meta) AS epoch FROM ${s}.log_head FOR UPDATE`,
-      )) as unknown as pg.QueryResult<{ last_seq: string; epoch: string }>[];
-      const head = locked[1]!.rows[0]!;
-      const epoch = head.epoch;
       try {
+        // BEGIN and the lock in one round trip: the lock is what puts seqs in commit order.
+        const locked = (await client.query(
+          `BEGIN; SELECT last_seq, (SELECT epoch FROM ${s}.log_meta) AS epoch FROM ${s}.log_head FOR UPDATE`,
+        )) as unknown as pg.QueryResult<{ last_seq: string; epoch: string }>[];
+        const head = locked[1]!.rows[0]!;
         const now = this.#now();
         const known = await this.#lookUp(client, inputs, now);
-        const plan = resolve(inputs, known, Number(head.last_seq), now, epoch);
+        const plan = resolve(inputs, known, Number(head.last_seq), now, head.epoch);
         const receiptIds = await this.#write(client, plan, now);
         await client.query('COMMIT');
-        let r = 0;
-        return plan.results.map((res, i) => (inputs[i]!.receipt ? { ...res, receiptId: receiptIds[r++] } : res));
+        return plan.results.map((res, i) => {
+          const at = plan.receiptOf[i]!;
+          return at < 0 ? res : { ...res, receiptId: receiptIds[at] };
+        });
       } catch (err) {
+        // Also after a failed lock (a statement timeout): the client goes back to the pool outside any transaction.
         await client.query('ROLLBACK').catch((e: Error) => (broken = e));
         throw err;
       }
@@ -234,10 +236,14 @@ export class PostgresEventStore implements EventStore {
     const prefixes = [...new Set(wildcards.map(literalPrefix))];
     const want = Math.max(1, Math.min(limit, READ_SCAN_MAX_ROWS));
     const single = wildcards.length === 0 && new Set(names).size === 1;
-    const exact = wildcards.length === 0 && names.length <= POSTGRES_READ_MAX_NAMES;
+    // `>` matches every channel: the window's rows are the page, no filter anywhere.
+    const everything = wildcards.includes('>');
+    const exact = everything || (wildcards.length === 0 && names.length <= POSTGRES_READ_MAX_NAMES);
     const params: unknown[] = [after, exact ? want : READ_SCAN_MAX_ROWS];
     let filter = '';
-    if (exact) {
+    if (everything) {
+      // no filter
+    } else if (exact) {
       params.push(single ? names[0] : names);
       filter = single ? 'AND channel = $3' : 'AND channel = ANY($3::text[])';
     } else if (!prefixes.includes('') && names.length + prefixes.length <= POSTGRES_READ_MAX_NAMES) {
@@ -367,6 +373,8 @@ export class PostgresEventStore implements EventStore {
 /** What one batch writes, decided under the head lock from what the log already holds. */
 interface Plan {
   results: AppendResult[];
+  /** Per result, the index of its receipt in `receipts`, or -1. */
+  receiptOf: number[];
   events: { seq: number; channel: string; type: string; data: string }[];
   keys: { key: string; seq: number; keepUntil: number }[];
   streams: Map<string, { offset: number; seq: number }>;
@@ -380,7 +388,7 @@ interface Plan {
  * new event at the next seq. What this batch stores counts for its later inputs too.
  */
 function resolve(inputs: readonly EventInput[], known: Map<string, Known>, lastSeq: number, now: number, epoch: string): Plan {
-  const plan: Plan = { results: [], events: [], keys: [], streams: new Map(), digests: [], receipts: [] };
+  const plan: Plan = { results: [], receiptOf: [], events: [], keys: [], streams: new Map(), digests: [], receipts: [] };
   const streams = new Map<string, { offset: number; event: StoredEvent }>();
   for (const [k, v] of known) {
     if (!k.startsWith('o:')) continue;
@@ -391,12 +399,17 @@ function resolve(inputs: readonly EventInput[], known: Map<string, Known>, lastS
   }
   const fromKnown = (k: Known, input: EventInput) =>
     makeStoredEvent(k.seq, k.channel ?? input.channel, k.type ?? input.type, k.data ?? input.data, k.time, epoch);
+  /** Records an input's result; its receipt, when it has one, is the last one pushed. */
+  const done = (result: AppendResult, withReceipt: boolean) => {
+    plan.results.push(result);
+    plan.receiptOf.push(withReceipt ? plan.receipts.length - 1 : -1);
+  };
   let seq = lastSeq;
   for (const input of inputs) {
     const origin = input.origin;
     const mark = origin && streams.get(origin.stream);
     if (origin && mark && origin.offset <= mark.offset) {
-      plan.results.push({ event: mark.event, duplicate: true });
+      done({ event: mark.event, duplicate: true }, false);
       continue;
     }
     const key = input.idempotencyKey;
@@ -404,14 +417,14 @@ function resolve(inputs: readonly EventInput[], known: Map<string, Known>, lastS
     const r = input.receipt;
     if (byKey) {
       if (r) plan.receipts.push({ input: r, status: 'duplicate', seq: byKey.seq });
-      plan.results.push({ event: fromKnown(byKey, input), duplicate: true });
+      done({ event: fromKnown(byKey, input), duplicate: true }, r !== undefined);
       continue;
     }
     const digestKey = r?.digest === undefined ? undefined : `d:${r.source}\n${r.digest.toLowerCase()}`;
     const signed = digestKey === undefined ? undefined : known.get(digestKey);
     if (signed) {
       plan.receipts.push({ input: r!, status: 'duplicate', seq: signed.seq });
-      plan.results.push({ event: fromKnown(signed, input), duplicate: true });
+      done({ event: fromKnown(signed, input), duplicate: true }, true);
       continue;
     }
     const event = makeStoredEvent(++seq, input.channel, input.type, input.data, now, epoch);
@@ -430,7 +443,7 @@ function resolve(inputs: readonly EventInput[], known: Map<string, Known>, lastS
       plan.digests.push({ source: r!.source, digest: r!.digest!.toLowerCase(), seq, keepUntil: r!.keepUntil });
       known.set(digestKey, held);
     }
-    plan.results.push({ event, duplicate: false });
+    done({ event, duplicate: false }, r !== undefined);
   }
   return plan;
 }

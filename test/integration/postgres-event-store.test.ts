@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type pg from 'pg';
+import pg from 'pg';
 import type { EventInput, StoredEvent } from '../../src/core/event.js';
 import { createPostgresPool } from '../../src/stores/postgres-connection.js';
 import { PostgresEventStore } from '../../src/stores/postgres-event-store.js';
@@ -208,4 +208,24 @@ test('retention deletes in chunks past the chunk size, raises the watermark and 
   assert.deepEqual([left[0]!.seq, left.length], [TOTAL - 99, 100]);
   const [next] = await store.append([input('after')]);
   assert.equal(next!.event.seq, TOTAL + 1);
+});
+
+test('an append that gives up waiting for the head lock leaves its connection usable', async (t) => {
+  const db = await testDatabase(t);
+  if (!db) return;
+  const admin = db.pool();
+  await migratePostgres(admin);
+  // One connection, and a short statement timeout, so the same connection serves the next append.
+  const pool = new pg.Pool({ connectionString: db.url, max: 1, statement_timeout: 200 });
+  pool.on('error', () => undefined); // its idle connection is cut when the database is dropped
+  t.after(() => pool.end());
+  const store = new PostgresEventStore({ pool });
+  const holder = await admin.connect();
+  await holder.query('BEGIN');
+  await holder.query('SELECT last_seq FROM herald.log_head FOR UPDATE');
+  await assert.rejects(store.append([input(1)]), { code: '57014' }); // canceling statement due to statement timeout
+  await holder.query('ROLLBACK');
+  holder.release();
+  const [r] = await store.append([input(2)]);
+  assert.equal(r!.event.seq, 1);
 });

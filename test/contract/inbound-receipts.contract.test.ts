@@ -9,6 +9,8 @@ import type { ReceiptInput } from '../../src/core/inbound-receipt.js';
 import { MemoryEventStore } from '../../src/stores/memory-event-store.js';
 import { RedisEventStore } from '../../src/stores/redis-event-store.js';
 import { SqliteEventStore } from '../../src/stores/sqlite-event-store.js';
+import { PostgresEventStore } from '../../src/stores/postgres-event-store.js';
+import { postgresForSuite, premigratedSchemas, suiteDatabase } from '../helpers/postgres.js';
 import { redisForSuite, suiteClients } from '../helpers/redis.js';
 
 /**
@@ -47,6 +49,29 @@ if (redisUrl) {
         if (file !== undefined) prefixes.set(file, prefix);
       }
       return new RedisEventStore({ redis: redis.client(), prefix, now: () => c.now });
+    },
+  });
+}
+
+// Postgres: each log a schema of its own in one database; the same `file` opens the same schema
+// again (with a new pool).
+const pgUrl = await postgresForSuite('EventStore inbound receipts (postgres)');
+if (pgUrl) {
+  const db = await suiteDatabase(pgUrl);
+  after(() => db.drop());
+  const schemas = await premigratedSchemas(db, 20);
+  const pool = db.pool();
+  const byFile = new Map<string, string>();
+  factories.push({
+    name: 'postgres',
+    durable: true,
+    open(c, file) {
+      let schema = file === undefined ? undefined : byFile.get(file);
+      if (schema === undefined) {
+        schema = schemas.next();
+        if (file !== undefined) byFile.set(file, schema);
+      }
+      return new PostgresEventStore({ pool: file === undefined ? pool : db.pool(), schema, now: () => c.now });
     },
   });
 }

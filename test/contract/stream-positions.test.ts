@@ -2,12 +2,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import type pg from 'pg';
+import { after, before, describe, test } from 'node:test';
 import type { EventInput } from '../../src/core/event.js';
 import type { EventStore } from '../../src/core/event-store.js';
 import { MemoryEventStore } from '../../src/stores/memory-event-store.js';
 import { RedisEventStore } from '../../src/stores/redis-event-store.js';
 import { SqliteEventStore } from '../../src/stores/sqlite-event-store.js';
+import { PostgresEventStore } from '../../src/stores/postgres-event-store.js';
+import { postgresForSuite, premigratedSchemas, suiteDatabase } from '../helpers/postgres.js';
 import { redisForSuite, suiteClients } from '../helpers/redis.js';
 
 /** The "stream positions" part of the EventStore specification, against every store. */
@@ -121,5 +124,30 @@ if (url) {
       return new RedisEventStore({ redis: redis.client(), prefix });
     },
     reopen: () => new RedisEventStore({ redis: redis.client(), prefix }),
+  });
+}
+
+// Each store a schema of its own in one database (made in `before`: the suites above are already
+// running); a reopen is a new pool on the same schema.
+const pgUrl = await postgresForSuite('EventStore stream positions: postgres');
+if (pgUrl) {
+  describe('on Postgres', () => {
+    let db: Awaited<ReturnType<typeof suiteDatabase>> | undefined;
+    let schemas: { next(): string } | undefined;
+    let pool: pg.Pool | undefined;
+    before(async () => {
+      db = await suiteDatabase(pgUrl);
+      schemas = await premigratedSchemas(db, 10);
+      pool = db.pool();
+    });
+    after(() => db?.drop());
+    let schema = '';
+    streamPositionsContract('postgres', {
+      create() {
+        schema = schemas!.next();
+        return new PostgresEventStore({ pool: pool!, schema });
+      },
+      reopen: () => new PostgresEventStore({ pool: db!.pool(), schema }),
+    });
   });
 }

@@ -30,6 +30,8 @@ export const DELIVERY_MIGRATIONS: readonly PostgresMigration[] = [
         event_seq      bigint  NOT NULL,
         msg_id         text    NOT NULL,
         body           text    NOT NULL,
+        -- body.length as the planner measured it, so a claim bounds its bytes without reading bodies
+        body_length    integer NOT NULL,
         status         text    NOT NULL CHECK (status IN ('pending', 'delivered', 'dead', 'held')),
         attempts       integer NOT NULL DEFAULT 0,
         schedule_start integer NOT NULL DEFAULT 0,

@@ -61,9 +61,11 @@ interface DeliveryRow {
   last_error: string | null;
 }
 
-const COLS =
-  'id, endpoint_id, event_seq, msg_id, body, status, attempts, schedule_start, next_at, claims, ' +
+/** Every column of a delivery but its body, then with it. */
+const HEAD_COLS =
+  'id, endpoint_id, event_seq, msg_id, body_length, status, attempts, schedule_start, next_at, claims, ' +
   'lease_owner, created_at, updated_at, last_status, last_error';
+const COLS = HEAD_COLS + ', body';
 
 /** bigint columns arrive as strings (node-postgres keeps their precision); every value here fits a double. */
 function toDelivery(r: DeliveryRow): Delivery {
@@ -112,10 +114,11 @@ function statements(schema: string) {
     // Rows and cursor in one statement, so in one transaction. Ids follow the order given
     // (ORDINALITY), which is log order: an ordered endpoint's head is its lowest id.
     enqueue: `WITH ins AS (
-        INSERT INTO ${D} (endpoint_id, event_seq, msg_id, body, status, next_at, claims, lease_owner, created_at, updated_at)
-        SELECT endpoint_id, event_seq, msg_id, body, status, next_at, claims, lease_owner, created_at, created_at
-          FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::integer[], $8::text[], $9::bigint[])
-               WITH ORDINALITY AS u(endpoint_id, event_seq, msg_id, body, status, next_at, claims, lease_owner, created_at, ord)
+        INSERT INTO ${D} (endpoint_id, event_seq, msg_id, body, body_length, status, next_at, claims, lease_owner, created_at, updated_at)
+        SELECT endpoint_id, event_seq, msg_id, body, body_length, status, next_at, claims, lease_owner, created_at, created_at
+          FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $11::integer[], $5::text[], $6::bigint[], $7::integer[],
+                      $8::text[], $9::bigint[])
+               WITH ORDINALITY AS u(endpoint_id, event_seq, msg_id, body, body_length, status, next_at, claims, lease_owner, created_at, ord)
          ORDER BY ord
         RETURNING id),
       cursor AS (
@@ -126,28 +129,29 @@ function statements(schema: string) {
     // holds right now, so two claims never take one delivery and never wait for each other. An
     // ordered request locks only its head (lowest pending id), and only when it is due: a head
     // locked elsewhere yields nothing rather than the row behind it. With each request, the
-    // earliest next_at of its other pending rows (what claimWithin's nextDue needs).
+    // earliest next_at of its other pending rows (what claimWithin's nextDue needs). Bodies stay
+    // behind: only the leased rows' are read, by the lease itself.
     candidates: `WITH req AS (
         SELECT * FROM unnest($1::text[], $2::integer[], $3::boolean[]) WITH ORDINALITY AS r(endpoint_id, lim, ordered, ord)),
       picked AS (
         SELECT r.ord, d.* FROM req r CROSS JOIN LATERAL (
-          SELECT ${COLS} FROM ${D} d
+          SELECT ${HEAD_COLS} FROM ${D} d
            WHERE NOT r.ordered AND d.endpoint_id = r.endpoint_id AND d.status = 'pending' AND d.next_at <= $4
            ORDER BY d.next_at, d.id LIMIT least(r.lim, $5::integer)
            FOR UPDATE SKIP LOCKED) d
         UNION ALL
         SELECT r.ord, d.* FROM req r CROSS JOIN LATERAL (
-          SELECT ${COLS} FROM ${D} d
+          SELECT ${HEAD_COLS} FROM ${D} d
            WHERE r.ordered AND d.id = (SELECT min(h.id) FROM ${D} h WHERE h.endpoint_id = r.endpoint_id AND h.status = 'pending')
              AND d.status = 'pending' AND d.next_at <= $4
            FOR UPDATE SKIP LOCKED) d)
       SELECT r.ord, r.endpoint_id AS req_endpoint,
              (SELECT min(o.next_at) FROM ${D} o
                WHERE o.endpoint_id = r.endpoint_id AND o.status = 'pending' AND o.id NOT IN (SELECT id FROM picked)) AS rest,
-             p.${COLS.split(', ').join(', p.')}
+             p.${HEAD_COLS.split(', ').join(', p.')}
         FROM req r LEFT JOIN picked p ON p.ord = r.ord
        ORDER BY r.ord, p.next_at, p.id`,
-    lease: `UPDATE ${D} SET next_at = $1, claims = claims + 1, lease_owner = $2 WHERE id = ANY($3::bigint[])`,
+    lease: `UPDATE ${D} SET next_at = $1, claims = claims + 1, lease_owner = $2 WHERE id = ANY($3::bigint[]) RETURNING id, body`,
     // Attempts are history: recorded whatever the token (for deliveries that still exist); the
     // outcome only where the fencing token still holds.
     finish: `WITH u AS (
@@ -201,7 +205,8 @@ function statements(schema: string) {
 
 type Statements = ReturnType<typeof statements>;
 
-interface CandidateRow extends DeliveryRow {
+interface CandidateRow extends Omit<DeliveryRow, 'body'> {
+  body_length: number;
   ord: string;
   req_endpoint: string;
   rest: string | null;
@@ -321,6 +326,7 @@ export class PostgresDeliveryStore implements DeliveryStore {
       leases.map((l) => l?.owner ?? null),
       rows.map((r) => r.createdAt),
       plannedThrough ?? null,
+      rows.map((r) => r.body.length),
     ]);
     // Ids grow in the order the rows were given (ORDINALITY): the sorted ids are theirs, in order.
     const sorted = ids.map((r) => Number(r.id)).sort((a, b) => a - b);
@@ -369,7 +375,7 @@ export class PostgresDeliveryStore implements DeliveryStore {
         Number.isFinite(max) ? max : null,
       ]);
       // Locked rows and the earliest other due time, by endpoint (a repeated endpoint shares them).
-      const due = new Map<string, DeliveryRow[]>();
+      const due = new Map<string, CandidateRow[]>();
       const rest = new Map<string, number | undefined>();
       const seen = new Set<string>();
       for (const r of rows) {
@@ -384,13 +390,13 @@ export class PostgresDeliveryStore implements DeliveryStore {
       }
       const leased = new Set<string>();
       const leasedBy = new Set<string>();
-      const result = claimWithin<DeliveryRow>(requests, max, maxBytes, {
+      const result = claimWithin<CandidateRow>(requests, max, maxBytes, {
         due: (req, limit) => (due.get(req.endpointId) ?? []).filter((r) => !leased.has(r.id)).slice(0, limit),
-        bodyBytes: (r) => r.body.length,
+        bodyBytes: (r) => r.body_length,
         lease: (r) => {
           leased.add(r.id);
           leasedBy.add(r.endpoint_id);
-          return toDelivery({ ...r, next_at: String(until), claims: r.claims + 1, lease_owner: owner });
+          return toDelivery({ ...r, body: '', next_at: String(until), claims: r.claims + 1, lease_owner: owner });
         },
         // Once leased, a row is pending again at the lease's end: as the other stores read it back.
         nextDue: (endpointId) => {
@@ -400,8 +406,10 @@ export class PostgresDeliveryStore implements DeliveryStore {
           return mine === undefined ? other : Math.min(other, mine);
         },
       });
-      if (leased.size > 0) await query(this.#sql.lease, [until, owner, [...leased]]);
-      return result;
+      if (leased.size === 0) return result;
+      const { rows: bodies } = await query<{ id: string; body: string }>(this.#sql.lease, [until, owner, [...leased]]);
+      const body = new Map(bodies.map((b) => [Number(b.id), b.body]));
+      return { ...result, claimed: result.claimed.map((d) => ({ ...d, body: body.get(d.id)! })) };
     });
   }
 

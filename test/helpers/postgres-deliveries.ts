@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { suiteSkip } from './service.js';
+import type { TestContext } from 'node:test';
+import { needService, suiteSkip } from './service.js';
 
 /**
  * The real Postgres for the delivery store's tests: `bash scripts/services/postgres.sh start`
@@ -35,6 +36,12 @@ async function reachable(): Promise<boolean> {
 export async function postgresSuiteSkip(): Promise<string | undefined> {
   probe ??= reachable();
   return suiteSkip(await probe, 'Postgres', HOW);
+}
+
+/** True when Postgres answers; else skips the test on a laptop (fails it in CI) and resolves to false. */
+export async function needPostgres(t: TestContext): Promise<boolean> {
+  probe ??= reachable();
+  return needService(t, await probe, 'Postgres', HOW);
 }
 
 /** Databases of one test file: `create()` makes a fresh one and returns its URL; `dropAll()` drops them. */

@@ -46,7 +46,9 @@ export const DELIVERY_MIGRATIONS: readonly PostgresMigration[] = [
       -- Due work is looked up among pending rows only, so this index is the size of the queue,
       -- not of the history.
       CREATE INDEX outbound_pending_due ON outbound_deliveries (endpoint_id, next_at, id) WHERE status = 'pending';
-      -- An ordered endpoint's head, and the delivery log by status.
+      -- An ordered endpoint's head: its lowest pending id, found without walking the history.
+      CREATE INDEX outbound_pending_fifo ON outbound_deliveries (endpoint_id, id) WHERE status = 'pending';
+      -- The delivery log by status.
       CREATE INDEX outbound_by_status ON outbound_deliveries (endpoint_id, status, id);
       CREATE INDEX outbound_by_endpoint ON outbound_deliveries (endpoint_id, id);
       -- What prune deletes, oldest first.

@@ -51,7 +51,8 @@ export function deliveryStatements(schema: string) {
       SELECT id FROM ins`,
     // The due rows of every request, locked: SKIP LOCKED passes over rows another node's claim
     // holds right now, so two claims never take one delivery and never wait for each other. An
-    // ordered request locks only its head (lowest pending id), and only when it is due: a head
+    // ordered request locks only its head (lowest pending id, ordered as outbound_pending_fifo is,
+    // so the planner never walks the whole table's ids to find it), and only when it is due: a head
     // locked elsewhere yields nothing rather than the row behind it. With each request, the
     // earliest next_at of its other pending rows (what claimWithin's nextDue needs). Bodies stay
     // behind: only the leased rows' are read, by the lease itself.
@@ -66,7 +67,8 @@ export function deliveryStatements(schema: string) {
         UNION ALL
         SELECT r.ord, d.* FROM req r CROSS JOIN LATERAL (
           SELECT ${HEAD_COLS} FROM ${D} d
-           WHERE r.ordered AND d.id = (SELECT min(h.id) FROM ${D} h WHERE h.endpoint_id = r.endpoint_id AND h.status = 'pending')
+           WHERE r.ordered AND d.id = (SELECT h.id FROM ${D} h WHERE h.endpoint_id = r.endpoint_id AND h.status = 'pending'
+                            ORDER BY h.endpoint_id, h.id LIMIT 1)
              AND d.status = 'pending' AND d.next_at <= $4
            FOR UPDATE SKIP LOCKED) d)
       SELECT r.ord, r.endpoint_id AS req_endpoint,

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,9 @@ import { MemoryDeliveryStore } from '../../src/stores/memory-delivery-store.js';
 import { SqliteDeliveryStore } from '../../src/stores/sqlite-delivery-store.js';
 import { SqliteEventStore } from '../../src/stores/sqlite-event-store.js';
 import { RedisDeliveryStore } from '../../src/stores/redis-delivery-store.js';
+import { applyDeliveryMigrations } from '../../src/stores/postgres-delivery-migrations.js';
+import { PostgresDeliveryStore } from '../../src/stores/postgres-delivery-store.js';
+import { postgresSuiteSkip, testDatabases } from '../helpers/postgres-deliveries.js';
 import { deletePrefix, REDIS_URL, redisSuiteSkip, uniquePrefix } from '../helpers/redis.js';
 import { connect, deliveryStoreContract } from './delivery-store.contract.js';
 
@@ -53,5 +57,37 @@ if (redisSkip) {
   after(async () => {
     for (const p of prefixes) await deletePrefix(clients[0]!, p);
     for (const c of clients) c.disconnect();
+  });
+}
+
+// Postgres: each run a fresh database, migrated; `reopen` and `second` are new pools on it.
+const postgresSkip = await postgresSuiteSkip();
+if (postgresSkip) {
+  describe('DeliveryStore contract: postgres', { skip: postgresSkip }, () => {});
+} else {
+  const databases = testDatabases('herald_deliveries');
+  const pools: pg.Pool[] = [];
+  let database = '';
+  const postgresStore = (): PostgresDeliveryStore => {
+    const pool = new pg.Pool({ connectionString: database, max: 4 });
+    pool.on('error', () => undefined);
+    pools.push(pool);
+    const logId = epoch;
+    return new PostgresDeliveryStore({ pool, logId: () => Promise.resolve(logId) });
+  };
+  deliveryStoreContract('postgres', {
+    async create() {
+      database = await databases.create();
+      epoch = newEpoch();
+      const store = postgresStore();
+      await applyDeliveryMigrations(pools.at(-1)!, 'herald');
+      return store;
+    },
+    reopen: postgresStore,
+    second: postgresStore,
+  });
+  after(async () => {
+    await Promise.all(pools.map((p) => p.end()));
+    await databases.dropAll();
   });
 }

@@ -4,18 +4,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { MemoryBroker } from '../../src/brokers/memory-broker.js';
 import { buildConfig } from '../../src/config/load.js';
 import type { DeliveryStore } from '../../src/core/delivery-store.js';
 import { Hub } from '../../src/core/hub.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { RedisDeliveryStore } from '../../src/stores/redis-delivery-store.js';
+import { applyDeliveryMigrations } from '../../src/stores/postgres-delivery-migrations.js';
+import { PostgresDeliveryStore } from '../../src/stores/postgres-delivery-store.js';
 import { SqliteDeliveryStore } from '../../src/stores/sqlite-delivery-store.js';
 import { SqliteEventStore } from '../../src/stores/sqlite-event-store.js';
 import { OutboundWebhooks } from '../../src/transports/webhook-out/outbound-webhooks.js';
 import { PLANNER_LEASE } from '../../src/transports/webhook-out/planner-lease.js';
 import { waitFor } from '../helpers/herald.js';
 import { deletePrefix, needRedis, uniquePrefix } from '../helpers/redis.js';
+import { needPostgres, testDatabases } from '../helpers/postgres-deliveries.js';
 import { startReceiver, type Receiver } from '../helpers/webhook-receiver.js';
 import { connect } from '../contract/delivery-store.contract.js';
 
@@ -120,4 +124,28 @@ test('redis: an endpoint created, changed or deleted on one node is used by the 
     clients.push(redis);
     return new RedisDeliveryStore({ redis, prefix, logId: async () => (await events.head()).epoch });
   });
+});
+
+test('postgres: an endpoint created, changed or deleted on one node is used by the other (two pools on one database)', async (t) => {
+  if (!(await needPostgres(t))) return;
+  const databases = testDatabases('herald_endpoint_changes');
+  const url = await databases.create();
+  const pools: pg.Pool[] = [];
+  const pool = () => {
+    const p = new pg.Pool({ connectionString: url, max: 4 });
+    p.on('error', () => undefined);
+    pools.push(p);
+    return p;
+  };
+  t.after(async () => {
+    await Promise.all(pools.map((p) => p.end()));
+    await databases.dropAll();
+  });
+  await applyDeliveryMigrations(pool(), 'herald');
+  // In a subtest, so both nodes have closed (its own after hooks) before the pools end.
+  await t.test('two nodes', (st) =>
+    endpointChangesReachEveryNode(st, ({ events }) => () =>
+      new PostgresDeliveryStore({ pool: pool(), logId: async () => (await events.head()).epoch }),
+    ),
+  );
 });

@@ -1,24 +1,22 @@
-import type pg from 'pg';
+import type { PostgresMigrationSet } from './postgres-migrations.js';
 
 /**
- * The delivery store's tables in Postgres (PostgresDeliveryStore), as versioned steps applied in
- * order after the log's own. Each step's `sql` names its tables unqualified: it runs in one
- * transaction with `search_path` set to the backend's schema, so one database can hold several
- * Herald backends side by side.
+ * The delivery store's tables in Postgres (PostgresDeliveryStore): the `delivery` set that
+ * `migratePostgres` (src/stores/postgres-migrations.ts) applies after the log's. Each step's SQL
+ * names its tables unqualified and runs with `search_path` set to the backend's schema, so one
+ * database can hold several Herald backends side by side.
  *
  * Never edit a released step: add one.
  */
-export interface PostgresMigration {
-  readonly version: number;
-  readonly name: string;
-  readonly sql: string;
-}
-
-export const DELIVERY_MIGRATIONS: readonly PostgresMigration[] = [
-  {
-    version: 1,
-    name: 'outbound endpoints, deliveries, attempts, the planning cursor and named leases',
-    sql: `
+export const POSTGRES_DELIVERY_MIGRATIONS: PostgresMigrationSet = {
+  name: 'delivery',
+  steps: [
+    {
+      // outbound endpoints, deliveries, attempts, the planning cursor and named leases
+      version: 1,
+      async up(client, schema) {
+        await client.query(`SET LOCAL search_path TO ${schema}`);
+        await client.query(`
       -- planned_through (absent before the first plan) and endpoints_version (raised in the
       -- transaction of every change to endpoints), one row each so the two never contend.
       CREATE TABLE outbound_meta (k text PRIMARY KEY, v bigint NOT NULL);
@@ -65,48 +63,8 @@ export const DELIVERY_MIGRATIONS: readonly PostgresMigration[] = [
       );
       CREATE INDEX outbound_attempts_by_delivery ON outbound_attempts (delivery_id, id);
       CREATE TABLE outbound_leases (name text PRIMARY KEY, owner text NOT NULL, until bigint NOT NULL);
-    `,
-  },
-];
-
-/** A schema name as a quoted SQL identifier. */
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-/**
- * Applies the steps of `list` not yet recorded in `<schema>.delivery_migrations`, each in its
- * own transaction. Every transaction first takes one advisory lock per schema, so nodes starting
- * together apply each step once: the second waits, then finds it recorded.
- */
-export async function applyDeliveryMigrations(
-  pool: pg.Pool,
-  schema: string,
-  list: readonly PostgresMigration[] = DELIVERY_MIGRATIONS,
-): Promise<void> {
-  const s = quoteIdent(schema);
-  for (const step of list) {
-    const client = await pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${schema}.delivery_migrations`]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
-      await client.query(
-        `CREATE TABLE IF NOT EXISTS ${s}.delivery_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-      );
-      const done = await client.query(`SELECT 1 FROM ${s}.delivery_migrations WHERE version = $1`, [step.version]);
-      if (done.rowCount === 0) {
-        await client.query(`SET LOCAL search_path TO ${s}`);
-        await client.query(step.sql);
-        await client.query(`INSERT INTO ${s}.delivery_migrations (version, name) VALUES ($1, $2)`, [step.version, step.name]);
-      }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch((e: Error) => (broken = e));
-      throw err;
-    } finally {
-      client.release(broken);
-    }
-  }
-}
+    `);
+      },
+    },
+  ],
+};

@@ -1,4 +1,4 @@
-import { quoteIdent } from './postgres-delivery-migrations.js';
+import { quoteSchema } from './postgres-migrations.js';
 
 /*
  * The SQL of PostgresDeliveryStore (postgres-delivery-store.ts). Each step the DeliveryStore
@@ -14,7 +14,7 @@ const COLS = HEAD_COLS + ', body';
 
 /** The statements of PostgresDeliveryStore, with the schema's tables named once. */
 export function deliveryStatements(schema: string) {
-  const s = quoteIdent(schema);
+  const s = quoteSchema(schema);
   const D = `${s}.outbound_deliveries`;
   const A = `${s}.outbound_attempts`;
   const M = `${s}.outbound_meta`;

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { newEpoch } from '../core/position.js';
+import { POSTGRES_DELIVERY_MIGRATIONS } from './postgres-delivery-migrations.js';
 
 /**
  * One step of a Postgres schema. `up` runs inside the transaction that records the step in
@@ -102,9 +103,9 @@ export const POSTGRES_LOG_MIGRATIONS: PostgresMigrationSet = {
 
 /**
  * Every set `migratePostgres` applies by default, in order: the log first (the delivery store's
- * rows refer to its seqs). A store that keeps tables in the same schema adds its set here.
+ * rows refer to its seqs), then the delivery store's (src/stores/postgres-delivery-migrations.ts).
  */
-export const POSTGRES_MIGRATION_SETS: readonly PostgresMigrationSet[] = [POSTGRES_LOG_MIGRATIONS];
+export const POSTGRES_MIGRATION_SETS: readonly PostgresMigrationSet[] = [POSTGRES_LOG_MIGRATIONS, POSTGRES_DELIVERY_MIGRATIONS];
 
 /** The schema Herald uses when none is configured. */
 export const POSTGRES_DEFAULT_SCHEMA = 'herald';

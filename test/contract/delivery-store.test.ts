@@ -9,7 +9,8 @@ import { MemoryDeliveryStore } from '../../src/stores/memory-delivery-store.js';
 import { SqliteDeliveryStore } from '../../src/stores/sqlite-delivery-store.js';
 import { SqliteEventStore } from '../../src/stores/sqlite-event-store.js';
 import { RedisDeliveryStore } from '../../src/stores/redis-delivery-store.js';
-import { applyDeliveryMigrations } from '../../src/stores/postgres-delivery-migrations.js';
+import { POSTGRES_DELIVERY_MIGRATIONS } from '../../src/stores/postgres-delivery-migrations.js';
+import { migratePostgres } from '../../src/stores/postgres-migrations.js';
 import { PostgresDeliveryStore } from '../../src/stores/postgres-delivery-store.js';
 import { postgresSuiteSkip, testDatabases } from '../helpers/postgres-deliveries.js';
 import { deletePrefix, REDIS_URL, redisSuiteSkip, uniquePrefix } from '../helpers/redis.js';
@@ -80,7 +81,7 @@ if (postgresSkip) {
       database = await databases.create();
       epoch = newEpoch();
       const store = postgresStore();
-      await applyDeliveryMigrations(pools.at(-1)!, 'herald');
+      await migratePostgres(pools.at(-1)!, 'herald', [POSTGRES_DELIVERY_MIGRATIONS]);
       return store;
     },
     reopen: postgresStore,

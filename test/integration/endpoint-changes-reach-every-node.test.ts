@@ -11,7 +11,8 @@ import type { DeliveryStore } from '../../src/core/delivery-store.js';
 import { Hub } from '../../src/core/hub.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { RedisDeliveryStore } from '../../src/stores/redis-delivery-store.js';
-import { applyDeliveryMigrations } from '../../src/stores/postgres-delivery-migrations.js';
+import { POSTGRES_DELIVERY_MIGRATIONS } from '../../src/stores/postgres-delivery-migrations.js';
+import { migratePostgres } from '../../src/stores/postgres-migrations.js';
 import { PostgresDeliveryStore } from '../../src/stores/postgres-delivery-store.js';
 import { SqliteDeliveryStore } from '../../src/stores/sqlite-delivery-store.js';
 import { SqliteEventStore } from '../../src/stores/sqlite-event-store.js';
@@ -141,7 +142,7 @@ test('postgres: an endpoint created, changed or deleted on one node is used by t
     await Promise.all(pools.map((p) => p.end()));
     await databases.dropAll();
   });
-  await applyDeliveryMigrations(pool(), 'herald');
+  await migratePostgres(pool(), 'herald', [POSTGRES_DELIVERY_MIGRATIONS]);
   // In a subtest, so both nodes have closed (its own after hooks) before the pools end.
   await t.test('two nodes', (st) =>
     endpointChangesReachEveryNode(st, ({ events }) => () =>

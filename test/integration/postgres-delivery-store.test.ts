@@ -3,7 +3,8 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import type { NewDelivery } from '../../src/core/delivery-store.js';
 import { newEpoch } from '../../src/core/position.js';
-import { applyDeliveryMigrations, DELIVERY_MIGRATIONS } from '../../src/stores/postgres-delivery-migrations.js';
+import { POSTGRES_DELIVERY_MIGRATIONS } from '../../src/stores/postgres-delivery-migrations.js';
+import { migratePostgres } from '../../src/stores/postgres-migrations.js';
 import { PostgresDeliveryStore } from '../../src/stores/postgres-delivery-store.js';
 import { endpointRecord } from '../contract/delivery-store.contract.js';
 import { postgresSuiteSkip, testDatabases } from '../helpers/postgres-deliveries.js';
@@ -45,7 +46,7 @@ let url = '';
 before(async () => {
   if (skip) return;
   url = await databases.create();
-  await applyDeliveryMigrations(pool(url), 'herald');
+  await migratePostgres(pool(url), 'herald', [POSTGRES_DELIVERY_MIGRATIONS]);
 });
 after(async () => {
   await Promise.all(pools.map((p) => p.end()));
@@ -104,15 +105,17 @@ test('two nodes claiming an ordered endpoint at once hold at most one of its del
 
 test('nodes migrating one database at once apply each step once', { skip }, async () => {
   const fresh = await databases.create();
-  await Promise.all([1, 2, 3].map(() => applyDeliveryMigrations(pool(fresh), 'herald')));
-  await applyDeliveryMigrations(pool(fresh), 'herald');
-  const { rows } = await pool(fresh).query<{ version: number }>('SELECT version FROM herald.delivery_migrations ORDER BY version');
-  assert.deepEqual(rows.map((r) => r.version), DELIVERY_MIGRATIONS.map((m) => m.version));
+  await Promise.all([1, 2, 3].map(() => migratePostgres(pool(fresh), 'herald', [POSTGRES_DELIVERY_MIGRATIONS])));
+  await migratePostgres(pool(fresh), 'herald', [POSTGRES_DELIVERY_MIGRATIONS]);
+  const { rows } = await pool(fresh).query<{ version: number }>(
+    "SELECT version FROM herald.schema_migrations WHERE set_name = 'delivery' ORDER BY version",
+  );
+  assert.deepEqual(rows.map((r) => r.version), POSTGRES_DELIVERY_MIGRATIONS.steps.map((m) => m.version));
   assert.equal(await store(pool(fresh)).endpointsVersion(), 0);
 });
 
 test('two backends in one database under different schemas share nothing', { skip }, async () => {
-  await applyDeliveryMigrations(pool(url), 'herald_other');
+  await migratePostgres(pool(url), 'herald_other', [POSTGRES_DELIVERY_MIGRATIONS]);
   const mine = store(pool(url));
   const theirs = store(pool(url), 'herald_other');
   await mine.putEndpoint(endpointRecord('ep_schema'));

@@ -5,6 +5,7 @@ import type { Broker } from './core/broker.js';
 import { Hub } from './core/hub.js';
 import { MemoryBroker } from './brokers/memory-broker.js';
 import { IpcBroker, type IpcBrokerOptions } from './brokers/ipc-broker.js';
+import { PostgresBroker } from './brokers/postgres-broker.js';
 import { RedisBroker } from './brokers/redis-broker.js';
 import type { Config } from './config/schema.js';
 import { errorHandler } from './http/errors.js';
@@ -72,7 +73,9 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     parts.broker ??
     (backend.shared
       ? new RedisBroker(backend.shared)
-      : parts.ipc
+      : backend.postgres
+        ? new PostgresBroker({ ...backend.postgres, store: backend.log })
+        : parts.ipc
         ? new IpcBroker({ ...parts.ipc, log: backend.log, onError: onIpcError })
         : new MemoryBroker());
   const storeHealth = new StoreHealth({ log, probe: backend.writeProbe });
@@ -215,7 +218,7 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     async listen() {
       await backend.ready();
       // A node takes traffic once it knows where the shared log stands (see RedisBroker.started).
-      if (broker instanceof RedisBroker) await broker.started;
+      if (broker instanceof RedisBroker || broker instanceof PostgresBroker) await broker.started;
       await app.listen({ port: config.port, host: config.host });
       ws.attach(app.server);
       await outbound.start();

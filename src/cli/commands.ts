@@ -2,6 +2,7 @@ import { buildConfig, loadConfigFile } from '../config/load.js';
 import { endpointsCommand, eventsCommand, publishCommand } from './api-commands.js';
 import { BACKUP_USAGE, backupCommand } from './backup-command.js';
 import { EXIT, type Command } from './command.js';
+import { MIGRATE_USAGE, migrateCommand } from './migrate-command.js';
 import { configPath, SERVE_USAGE } from './serve-args.js';
 import { tailCommand } from './tail-command.js';
 import { TOKEN_USAGE, tokenCommand } from './token-command.js';
@@ -39,8 +40,30 @@ const backup: Command = {
   },
 };
 
+const migrate: Command = {
+  name: 'migrate',
+  summary: 'apply the Postgres schema steps and exit',
+  usage: MIGRATE_USAGE,
+  async run(argv, ctx) {
+    const path = configPath(argv, ctx.env);
+    const config = buildConfig(path ? loadConfigFile(path) : {}, ctx.env);
+    const r = await migrateCommand(argv, config);
+    ctx.out(r.applied.length > 0 ? `schema "${r.schema}": applied ${r.applied.join(', ')}` : `schema "${r.schema}": up to date`);
+    return EXIT.ok;
+  },
+};
+
 /** Every command but `serve` and `help`, in the order `herald help` lists them. */
-export const COMMANDS: readonly Command[] = [publishCommand, tailCommand, eventsCommand, endpointsCommand, webhooksCommand, token, backup];
+export const COMMANDS: readonly Command[] = [
+  publishCommand,
+  tailCommand,
+  eventsCommand,
+  endpointsCommand,
+  webhooksCommand,
+  token,
+  backup,
+  migrate,
+];
 
 export function findCommand(name: string): Command | undefined {
   return COMMANDS.find((c) => c.name === name);

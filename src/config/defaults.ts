@@ -23,6 +23,10 @@ export const DEFAULTS = {
     waitReplicas: 0,
     /** redis: seconds a publish waits for `waitReplicas` before it answers 503. */
     waitTimeoutSeconds: 1,
+    /** postgres: the schema holding Herald's tables. */
+    schema: 'herald',
+    /** postgres: apply pending migrations at start (false: `herald migrate` does it, start only checks). */
+    migrate: true,
   },
   retention: {
     /** seconds: events older than this are pruned (24 h). 0 keeps any age. */

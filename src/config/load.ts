@@ -36,6 +36,7 @@ export function buildConfig(
     HERALD_BACKEND?: string | undefined;
     HERALD_WORKERS?: string | undefined;
     HERALD_REDIS_URL?: string | undefined;
+    HERALD_DATABASE_URL?: string | undefined;
   } = {},
 ): Config {
   const renamed = applyRenamedKeys(file);
@@ -59,7 +60,7 @@ export function buildConfig(
   const dataDir = resolve(env.HERALD_DATA_DIR || './data');
   const deprecations: string[] = [...renamed.warnings];
   const { store: _legacy, backend: _chosen, ...rest } = parsed.data;
-  const backend = resolveBackend(parsed.data, env.HERALD_BACKEND, env.HERALD_REDIS_URL, deprecations);
+  const backend = resolveBackend(parsed.data, env.HERALD_BACKEND, { redis: env.HERALD_REDIS_URL, database: env.HERALD_DATABASE_URL }, deprecations);
   if (backend.type === 'sqlite' && !isAbsolute(backend.file) && backend.file !== ':memory:') {
     backend.file = resolve(dataDir, backend.file);
   }
@@ -97,7 +98,7 @@ export function parseWorkers(value: string | undefined, source: string): number 
   return n;
 }
 
-const BACKEND_TYPES = ['sqlite', 'memory', 'redis'] as const;
+const BACKEND_TYPES = ['sqlite', 'memory', 'redis', 'postgres'] as const;
 type BackendType = (typeof BACKEND_TYPES)[number];
 
 /** The default backend of a type, as DEFAULTS describes it. */
@@ -105,6 +106,7 @@ function defaultBackend(type: BackendType = DEFAULTS.backend.type): FileBackend 
   const d = DEFAULTS.backend;
   if (type === 'memory') return { type };
   if (type === 'redis') return { type, keyPrefix: d.keyPrefix, waitReplicas: d.waitReplicas, waitTimeoutSeconds: d.waitTimeoutSeconds };
+  if (type === 'postgres') return { type, schema: d.schema, migrate: d.migrate };
   return { type, file: d.file, synchronous: d.synchronous };
 }
 
@@ -116,7 +118,7 @@ function defaultBackend(type: BackendType = DEFAULTS.backend.type): FileBackend 
 function resolveBackend(
   file: FileConfig,
   envType: string | undefined,
-  envRedisUrl: string | undefined,
+  envUrls: { redis: string | undefined; database: string | undefined },
   deprecations: string[],
 ): BackendConfig {
   const { store, backend } = file;
@@ -141,22 +143,32 @@ function resolveBackend(
             synchronous: store.sqlite?.synchronous ?? DEFAULTS.backend.synchronous,
           };
   }
-  const redisUrl = envRedisUrl || undefined;
+  const redisUrl = envUrls.redis || undefined;
+  const databaseUrl = envUrls.database || undefined;
   if (envType !== undefined && envType !== '') {
     if (!(BACKEND_TYPES as readonly string[]).includes(envType)) {
-      throw new ConfigError(`HERALD_BACKEND must be "sqlite", "memory" or "redis", got "${envType}"`);
+      throw new ConfigError(`HERALD_BACKEND must be "sqlite", "memory", "redis" or "postgres", got "${envType}"`);
     }
     if (envType !== chosen.type) chosen = defaultBackend(envType as BackendType);
-  } else if (redisUrl !== undefined && !backend && !store) {
-    // HERALD_REDIS_URL alone, on a config that chooses no backend: the nodes share Redis.
-    chosen = defaultBackend('redis');
+  } else if (!backend && !store && (redisUrl !== undefined) !== (databaseUrl !== undefined)) {
+    // One shared backend's URL alone, on a config that chooses no backend: the nodes share it.
+    chosen = defaultBackend(redisUrl !== undefined ? 'redis' : 'postgres');
   }
-  if (chosen.type !== 'redis') return chosen;
-  const url = redisUrl ?? chosen.url;
-  if (url === undefined) {
-    throw new ConfigError('config key "backend.url": a redis backend needs its URL (or set HERALD_REDIS_URL)');
+  if (chosen.type === 'redis') {
+    const url = redisUrl ?? chosen.url;
+    if (url === undefined) {
+      throw new ConfigError('config key "backend.url": a redis backend needs its URL (or set HERALD_REDIS_URL)');
+    }
+    return { ...chosen, url };
   }
-  return { ...chosen, url };
+  if (chosen.type === 'postgres') {
+    const url = databaseUrl ?? chosen.url;
+    if (url === undefined) {
+      throw new ConfigError('config key "backend.url": a postgres backend needs its URL (or set HERALD_DATABASE_URL)');
+    }
+    return { ...chosen, url };
+  }
+  return chosen;
 }
 
 /** Reads and validates the JSON config file at `path`. */

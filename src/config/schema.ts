@@ -75,6 +75,18 @@ export const configSchema = z
             waitTimeoutSeconds: z.number().positive().max(60).default(d.backend.waitTimeoutSeconds),
           })
           .strict(),
+        z
+          .object({
+            type: z.literal('postgres'),
+            // postgres://user:password@host:port/database; HERALD_DATABASE_URL may give it instead.
+            url: z.string().min(1).optional(),
+            schema: z
+              .string()
+              .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case identifier (letters, digits, _)')
+              .default(d.backend.schema),
+            migrate: z.boolean().default(d.backend.migrate),
+          })
+          .strict(),
       ])
       .optional(),
     /** Deprecated: the keys before `backend`, mapped onto it by load.ts (with a warning). */
@@ -187,11 +199,13 @@ export type FileBackend = Exclude<FileConfig['backend'], undefined>;
 
 /**
  * The backend union, resolved: the file's `backend`, else its deprecated `store`, else the
- * default; a redis backend always has its URL (from the file or HERALD_REDIS_URL).
+ * default; a redis or postgres backend always has its URL (from the file, HERALD_REDIS_URL or
+ * HERALD_DATABASE_URL).
  */
 export type BackendConfig =
-  | Exclude<FileBackend, { type: 'redis' }>
-  | (Extract<FileBackend, { type: 'redis' }> & { url: string });
+  | Exclude<FileBackend, { type: 'redis' | 'postgres' }>
+  | (Extract<FileBackend, { type: 'redis' }> & { url: string })
+  | (Extract<FileBackend, { type: 'postgres' }> & { url: string });
 
 /** The whole runtime config: the file's, plus what only the environment sets. */
 export interface Config extends Omit<FileConfig, 'backend' | 'store'> {

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { hostname } from 'node:os';
@@ -15,6 +16,10 @@ import { RedisPresenceStore } from '../presence/redis-presence.js';
 import { MemoryDeliveryStore } from './memory-delivery-store.js';
 import { MemoryEventStore } from './memory-event-store.js';
 import { connectRedis, RedisHealth, waitReady, type RedisLogger } from './redis-connection.js';
+import { createPostgresPool } from './postgres-connection.js';
+import { PostgresDeliveryStore } from './postgres-delivery-store.js';
+import { PostgresEventStore } from './postgres-event-store.js';
+import { checkMigrated, migratePostgres, POSTGRES_MIGRATION_SETS } from './postgres-migrations.js';
 import { RedisDeliveryStore } from './redis-delivery-store.js';
 import { RedisEventStore, ReplicationTimeoutError } from './redis-event-store.js';
 import { SqliteDeliveryStore } from './sqlite-delivery-store.js';
@@ -33,6 +38,15 @@ export type BackendOptions =
       readonly keyPrefix: string;
       readonly waitReplicas: number;
       readonly waitTimeoutSeconds: number;
+    }
+  | {
+      readonly type: 'postgres';
+      /** postgres://user:password@host:port/database */
+      readonly url: string;
+      /** The schema holding Herald's tables. */
+      readonly schema: string;
+      /** Apply pending migrations at start; false: only check that `herald migrate` did. */
+      readonly migrate: boolean;
     };
 
 /** milliseconds a node waits for Redis at start before it gives up with a reason. */
@@ -94,6 +108,11 @@ export interface BackendSet {
     readonly prefix: string;
     readonly onHandOver: (epoch: string, seq: number) => void;
   };
+  /**
+   * For a Postgres backend: its pool and schema, from which the wiring builds the broker that
+   * follows the log (src/brokers/postgres-broker.ts: LISTEN/NOTIFY as a wake-up, and polling).
+   */
+  readonly postgres?: { readonly pool: pg.Pool; readonly schema: string };
   /** For `/readyz`: not ready while a shared backend is unreachable. */
   readonly check?: ReadinessCheck;
   /** Resolves once the backend can take requests; rejects with a StartupError when it cannot. */
@@ -131,6 +150,8 @@ export function createBackend(
     }
     case 'redis':
       return createRedisBackend(opts, presenceOptions, context);
+    case 'postgres':
+      return createPostgresBackend(opts, presenceOptions);
     case 'sqlite': {
       // One file: its migrations (sqlite-migrations.ts) make every table; the delivery queue
       // shares the log's connection, and its acknowledged writes wait for the log's fsync.
@@ -210,12 +231,60 @@ function createRedisBackend(
 }
 
 /**
+ * Postgres, shared by every node of a deployment: the log (src/stores/postgres-event-store.ts,
+ * seqs handed out in commit order) and the delivery queue (src/stores/postgres-delivery-store.ts,
+ * claims with FOR UPDATE SKIP LOCKED) in one schema, migrated at start unless `migrate` is false
+ * (then `herald migrate` does it, and start only checks). Presence stays per node. An
+ * unreachable Postgres makes calls fail with BACKEND_UNAVAILABLE (503) within the pool's timeouts
+ * (src/stores/postgres-connection.ts), and `/readyz` answers 503 while the log cannot answer.
+ */
+function createPostgresBackend(opts: Extract<BackendOptions, { type: 'postgres' }>, presenceOptions: PresenceOptions): BackendSet {
+  const pool = createPostgresPool({ url: opts.url, applicationName: `herald:${hostname()}:${process.pid}` });
+  // Started at once, so the hub's first read of the log (at construction) waits for the tables
+  // instead of failing on a fresh database; `ready()` reports how it went.
+  const migrated = (async () => {
+    if (opts.migrate) await migratePostgres(pool, opts.schema);
+    else for (const set of POSTGRES_MIGRATION_SETS) await checkMigrated(pool, opts.schema, set);
+  })();
+  migrated.catch(() => undefined); // reported by ready(); calls meanwhile fail with BACKEND_UNAVAILABLE
+  const log = failFast(new PostgresEventStore({ pool, schema: opts.schema }), migrated);
+  const deliveries = new PostgresDeliveryStore({ pool, schema: opts.schema, logId: async () => (await log.head()).epoch });
+  const presence = new PresenceRegistry(presenceOptions);
+  return {
+    type: opts.type,
+    log,
+    inbound: log,
+    deliveries,
+    presence,
+    postgres: { pool, schema: opts.schema },
+    // Taking a transaction id needs a server that accepts writes (not a standby, not a full disk
+    // refusing new WAL): the smallest proof that appends can commit again.
+    writeProbe: async () => void (await pool.query('SELECT pg_current_xact_id()')),
+    async ready() {
+      try {
+        await migrated;
+      } catch (err) {
+        throw new StartupError(`cannot use the Postgres database (backend.url, schema "${opts.schema}"): ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+    },
+    async close() {
+      presence.close();
+      await log.close();
+      await pool.end();
+    },
+  };
+}
+
+/**
  * The log with every failure to reach the backend as BACKEND_UNAVAILABLE (503, "retry later,
- * with the same idempotency key"), so a publisher can tell an outage from a bad request. An
+ * with the same idempotency key"), so a publisher can tell an outage from a bad request; each
+ * call waits for `before` (a schema being migrated at start). An
  * append whose replicas did not answer in time is stored: the same code, and a message that says
  * so (a retry with the same key gets the first event back).
  */
-function failFast<T extends EventStore>(store: T): T {
+function failFast<T extends EventStore>(store: T, before: Promise<void> = Promise.resolve()): T {
   const translate = (err: unknown): never => {
     if (err instanceof HeraldError) throw err;
     if (err instanceof ReplicationTimeoutError) {
@@ -228,10 +297,8 @@ function failFast<T extends EventStore>(store: T): T {
       const value = Reflect.get(target, prop, target) as unknown;
       if (typeof value !== 'function') return value;
       const fn = (value as (...a: unknown[]) => unknown).bind(target);
-      return (...args: unknown[]) => {
-        const result = fn(...args);
-        return result instanceof Promise ? result.catch(translate) : result;
-      };
+      if (prop === 'close') return fn;
+      return (...args: unknown[]) => before.then(() => fn(...args)).catch(translate);
     },
   });
 }

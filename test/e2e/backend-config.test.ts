@@ -17,7 +17,7 @@ test('one backend key chooses the stores; unknown keys and types are refused by 
   });
   assert.deepEqual(buildConfig({}, env).deprecations, []);
   assert.throws(() => buildConfig({ backend: { type: 'memory', file: 'x.db' } }), /backend.*file.*unknown key/);
-  assert.throws(() => buildConfig({ backend: { type: 'postgres' } }), /"backend\.type"/);
+  assert.throws(() => buildConfig({ backend: { type: 'cassandra' } }), /"backend\.type"/);
   assert.throws(() => buildConfig({ backend: { type: 'memory' }, store: { type: 'memory' } }), /"store" and "backend"/);
 });
 
@@ -35,7 +35,7 @@ test('HERALD_BACKEND picks the type over the file, and only a known one', () => 
   assert.deepEqual(buildConfig({}, { ...env, HERALD_BACKEND: 'memory' }).backend, { type: 'memory' });
   const kept = buildConfig({ backend: { type: 'sqlite', file: 'a.db' } }, { ...env, HERALD_BACKEND: 'sqlite' });
   assert.deepEqual(kept.backend, { type: 'sqlite', file: '/srv/herald/a.db', synchronous: 'full' });
-  assert.throws(() => buildConfig({}, { ...env, HERALD_BACKEND: 'postgres' }), /HERALD_BACKEND must be "sqlite", "memory" or "redis"/);
+  assert.throws(() => buildConfig({}, { ...env, HERALD_BACKEND: 'cassandra' }), /HERALD_BACKEND must be "sqlite", "memory", "redis" or "postgres"/);
 });
 
 test('every store of a node comes from its backend: the log, receipts and deliveries share the epoch', async (t) => {
@@ -86,4 +86,19 @@ test('a redis backend takes its URL from the file or HERALD_REDIS_URL, and refus
   assert.throws(() => buildConfig({}, { ...env, HERALD_BACKEND: 'redis' }), /backend\.url/);
   assert.throws(() => buildConfig({ backend: { type: 'redis', url: 'redis://r', keyPrefix: 'a}b' } }, env), /backend\.keyPrefix/);
   assert.throws(() => buildConfig({ backend: { type: 'redis', url: 'redis://r', file: 'x.db' } }, env), /backend\.file": unknown key/);
+});
+
+test('a postgres backend takes its URL from the file or HERALD_DATABASE_URL, with a schema and migrate-at-start', () => {
+  assert.deepEqual(buildConfig({ backend: { type: 'postgres', url: 'postgres://db/herald' } }, env).backend, {
+    type: 'postgres',
+    url: 'postgres://db/herald',
+    schema: 'herald',
+    migrate: true,
+  });
+  const fromEnv = buildConfig({}, { ...env, HERALD_DATABASE_URL: 'postgres://db2/x' }).backend;
+  assert.deepEqual(fromEnv, { type: 'postgres', url: 'postgres://db2/x', schema: 'herald', migrate: true });
+  // Both shared backends' URLs and no choice in the file: ambiguous, so the default stays.
+  assert.equal(buildConfig({}, { ...env, HERALD_DATABASE_URL: 'postgres://d', HERALD_REDIS_URL: 'redis://r' }).backend.type, 'sqlite');
+  assert.throws(() => buildConfig({ backend: { type: 'postgres' } }, env), /"backend\.url": a postgres backend needs its URL \(or set HERALD_DATABASE_URL\)/);
+  assert.throws(() => buildConfig({ backend: { type: 'postgres', url: 'postgres://d', schema: 'Bad-Name' } }, env), /backend\.schema/);
 });

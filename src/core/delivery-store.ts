@@ -170,6 +170,31 @@ export interface NewDelivery {
   readonly lease?: { readonly owner: string; readonly until: number } | undefined;
 }
 
+/**
+ * The delivery a row given a `lease` becomes when `enqueue` stores it (id `id`): pending,
+ * claimed once (token 1) by the lease's owner until the lease's end, no attempt yet. Every store
+ * answers `enqueue` with exactly this.
+ */
+export function claimedOnEnqueue(id: number, row: NewDelivery, lease: { readonly owner: string; readonly until: number }): Delivery {
+  return {
+    id,
+    endpointId: row.endpointId,
+    eventSeq: row.eventSeq,
+    msgId: row.msgId,
+    body: row.body,
+    status: 'pending',
+    attempts: 0,
+    scheduleStart: 0,
+    nextAt: lease.until,
+    claims: 1,
+    leaseOwner: lease.owner,
+    createdAt: row.createdAt,
+    updatedAt: row.createdAt,
+    lastStatus: null,
+    lastError: null,
+  };
+}
+
 export interface Delivery extends Omit<NewDelivery, 'status' | 'lease'> {
   readonly id: number;
   readonly status: DeliveryStatus;

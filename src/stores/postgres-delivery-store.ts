@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { ClosedError, HeraldError } from '../core/errors.js';
-import { claimWithin } from '../core/delivery-store.js';
+import { claimedOnEnqueue, claimWithin } from '../core/delivery-store.js';
 import { PRUNE_CHUNK_ROWS } from '../core/limits.js';
 import type {
   Attempt,
@@ -212,23 +212,7 @@ export class PostgresDeliveryStore implements DeliveryStore {
     rows.forEach((r, i) => {
       const lease = leases[i];
       if (!lease) return;
-      leased.push({
-        id: sorted[i]!,
-        endpointId: r.endpointId,
-        eventSeq: r.eventSeq,
-        msgId: r.msgId,
-        body: r.body,
-        status: 'pending',
-        attempts: 0,
-        scheduleStart: 0,
-        nextAt: lease.until,
-        claims: 1,
-        leaseOwner: lease.owner,
-        createdAt: r.createdAt,
-        updatedAt: r.createdAt,
-        lastStatus: null,
-        lastError: null,
-      });
+      leased.push(claimedOnEnqueue(sorted[i]!, r, lease));
     });
     return leased;
   }

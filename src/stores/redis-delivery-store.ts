@@ -1,6 +1,7 @@
 import { ReplyError, type Redis } from 'ioredis';
 import { ClosedError, HeraldError } from '../core/errors.js';
 import { PRUNE_CHUNK_ROWS } from '../core/limits.js';
+import { claimedOnEnqueue } from '../core/delivery-store.js';
 import type {
   Attempt,
   ClaimRequest,
@@ -151,23 +152,7 @@ export class RedisDeliveryStore implements DeliveryStore {
     rows.forEach((r, i) => {
       const lease = r.status === 'pending' ? r.lease : undefined;
       if (!lease) return;
-      leased.push({
-        id: ids[i]!,
-        endpointId: r.endpointId,
-        eventSeq: r.eventSeq,
-        msgId: r.msgId,
-        body: r.body,
-        status: 'pending',
-        attempts: 0,
-        scheduleStart: 0,
-        nextAt: lease.until,
-        claims: 1,
-        leaseOwner: lease.owner,
-        createdAt: r.createdAt,
-        updatedAt: r.createdAt,
-        lastStatus: null,
-        lastError: null,
-      });
+      leased.push(claimedOnEnqueue(ids[i]!, r, lease));
     });
     return leased;
   }

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { ClosedError } from '../core/errors.js';
-import { claimWithin } from '../core/delivery-store.js';
+import { claimedOnEnqueue, claimWithin } from '../core/delivery-store.js';
 import { PRUNE_CHUNK_ROWS } from '../core/limits.js';
 import type {
   Attempt,
@@ -196,25 +196,7 @@ export class SqliteDeliveryStore implements DeliveryStore {
         const { lastInsertRowid } = s.insert!.run(
           r.endpointId, r.eventSeq, r.msgId, r.body, r.status, nextAt, lease ? 1 : 0, owner, r.createdAt, r.createdAt,
         );
-        if (lease) {
-          leased.push({
-            id: Number(lastInsertRowid),
-            endpointId: r.endpointId,
-            eventSeq: r.eventSeq,
-            msgId: r.msgId,
-            body: r.body,
-            status: 'pending',
-            attempts: 0,
-            scheduleStart: 0,
-            nextAt,
-            claims: 1,
-            leaseOwner: owner,
-            createdAt: r.createdAt,
-            updatedAt: r.createdAt,
-            lastStatus: null,
-            lastError: null,
-          });
-        }
+        if (lease) leased.push(claimedOnEnqueue(Number(lastInsertRowid), r, lease));
       }
       if (plannedThrough !== undefined) s.setMeta!.run('planned_through', String(plannedThrough));
       return leased;

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { ChildRpc } from './bench-ipc.js';
 import { LatencyHistogram } from './bench-protocol.js';
 import { ROOT, Target, waitForQuiet } from './bench-targets.js';
+import { LocalPostgres } from './local-postgres.js';
 import { LocalRedis, type Aof } from './local-redis.js';
 import { LoadDriver, type Measurement } from './load-driver.js';
 import type { AckArgs, AckResult } from './ack-publisher.js';
@@ -24,18 +25,21 @@ import { RedisEventStore } from '../src/stores/redis-event-store.js';
  * Run: `npm run build && node dist/bench/cluster.js [--quick]`, or `npm run bench -- --suites cluster`.
  */
 
-const CONFIGS = ['sqlite-1', 'workers-2', 'redis-2'] as const;
+const CONFIGS = ['sqlite-1', 'workers-2', 'redis-2', 'postgres-2'] as const;
 type ConfigName = (typeof CONFIGS)[number];
 const LABELS: Record<ConfigName, string> = {
   'sqlite-1': 'one node, SQLite',
   'workers-2': '--workers 2, SQLite',
   'redis-2': 'two nodes, Redis',
+  'postgres-2': 'two nodes, Postgres',
 };
 
 /** Targets of the issue, as ratios to one node and as a rate. */
 const BURST_RATIO_MIN = 0.8;
 const P99_RATIO_MAX = 1.5;
 const REDIS_ACKED_EVENTS_PER_SEC_MIN = 20_000;
+/** Acknowledged events/s two nodes on Postgres must reach, group commit included. */
+const POSTGRES_ACKED_EVENTS_PER_SEC_MIN = 5_000;
 const WORKERS_CONNECTIONS_RATIO_MIN = 2;
 
 /** Subscribers and rates of the fan-out figures (as the fan-out suite's steady and burst). */
@@ -64,6 +68,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface Deployment {
   nodes: Target[];
   redis?: LocalRedis;
+  postgres?: LocalPostgres;
 }
 
 /** Deployments running now: stopped on SIGINT or SIGTERM, so no server outlives the run. */
@@ -79,6 +84,19 @@ async function start(config: ConfigName, aof: Aof): Promise<Deployment> {
   const base = { kind: 'herald', transport: 'sse', store: 'sqlite', sync: 'full' } as const;
   if (config === 'sqlite-1') return { nodes: [await Target.start(base)] };
   if (config === 'workers-2') return { nodes: [await Target.start({ ...base, heraldArgs: ['--workers', '2'] })] };
+  if (config === 'postgres-2') {
+    const postgres = await LocalPostgres.start();
+    const nodes: Target[] = [];
+    try {
+      // One node first: it migrates the schema, the second finds it done.
+      for (let i = 0; i < 2; i++) nodes.push(await Target.start({ ...base, backend: { type: 'postgres', url: postgres.url } }));
+    } catch (err) {
+      await Promise.all(nodes.map((n) => n.stop()));
+      await postgres.stop();
+      throw err;
+    }
+    return { nodes, postgres };
+  }
   const redis = await LocalRedis.start(aof);
   const backend = { type: 'redis', url: redis.url, keyPrefix: 'bench' };
   const nodes: Target[] = [];
@@ -96,6 +114,7 @@ async function undeploy(d: Deployment): Promise<void> {
   live.delete(d);
   await Promise.all(d.nodes.map((n) => n.stop()));
   await d.redis?.stop();
+  await d.postgres?.stop();
 }
 
 const heraldCpuMs = (d: Deployment) => d.nodes.reduce((a, n) => a + n.cpuMs(), 0);
@@ -228,7 +247,7 @@ async function runConfig(config: ConfigName, load: LoadDriver, pubs: ChildRpc[],
       result.acked.push(a);
       say(`${label}: acknowledged publishes, ${batch} event(s)/request: ${describeAck(a)}`);
     }
-    if (config !== 'redis-2' && o.holdBound > 0 && o.parts.includes('held')) {
+    if ((config === 'sqlite-1' || config === 'workers-2') && o.holdBound > 0 && o.parts.includes('held')) {
       await quiet(say);
       result.held = await connectionsHeld(d, load, o.holdBound);
       say(`${label}: ${result.held.held} idle SSE connections held (bound ${o.holdBound}, refused ${result.held.refused}${result.held.error ? `: ${result.held.error}` : ''}), ${(result.held.rssPerConnection / 1024).toFixed(1)} KiB RSS each`);
@@ -358,6 +377,14 @@ function targetsTable(results: ConfigResult[]): string {
   for (const a of redis?.acked ?? []) {
     rows.push(`| acknowledged publishes through Redis >= ${n0(REDIS_ACKED_EVENTS_PER_SEC_MIN)} events/s (${a.batch} per request) | ${n0(a.eventsPerSec)} events/s | ${verdict(a.eventsPerSec >= REDIS_ACKED_EVENTS_PER_SEC_MIN)} |`);
   }
+  const postgres = by('postgres-2');
+  if (one?.steady && postgres?.steady) {
+    const ratio = postgres.steady.p99 / one.steady.p99;
+    rows.push(`| two nodes on Postgres: p99 <= ${P99_RATIO_MAX}x one node on SQLite | ${ratio.toFixed(2)}x (${ms2(postgres.steady.p99)} vs ${ms2(one.steady.p99)}) | ${verdict(ratio <= P99_RATIO_MAX)} |`);
+  }
+  for (const a of postgres?.acked ?? []) {
+    rows.push(`| acknowledged publishes through Postgres >= ${n0(POSTGRES_ACKED_EVENTS_PER_SEC_MIN)} events/s (${a.batch} per request) | ${n0(a.eventsPerSec)} events/s | ${verdict(a.eventsPerSec >= POSTGRES_ACKED_EVENTS_PER_SEC_MIN)} |`);
+  }
   if (one?.held && workers?.held) {
     const ratio = workers.held.held / one.held.held;
     const bounded = workers.held.refused === 0 ? `, the bound of ${n0(workers.held.bound)}` : '';
@@ -438,7 +465,7 @@ async function main(): Promise<void> {
     `# Herald cluster benchmark\n\n` +
     `${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}, \`node dist/bench/cluster.js${process.argv.length > 2 ? ' ' + process.argv.slice(2).join(' ') : ''}\`, ` +
     `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node.js ${process.version}, load average before ${loadBefore}; after ${loadAfter}.\n\n` +
-    `SQLite with synchronous=full (an fsync per group commit); Redis ${'`redis-server`'} started for the run on loopback. ` +
+    `SQLite with synchronous=full (an fsync per group commit); Redis ${'`redis-server`'} and Postgres (scripts/services/postgres.sh, fsync on) started for the run on loopback. ` +
     `Burst and p99: ${SUBSCRIBERS} SSE subscribers spread over ${CLIENT_PROCESSES} processes (on two nodes, half on each), every publish to the first node. ` +
     `Acknowledged publishes: ${ACK_PROCESSES} processes x ${ACK_CONNECTIONS_PER_PROCESS} keep-alive publishers for ${o.ackSeconds} s, process i to node i, counted on 201 only.\n\n` +
     `${tables}\n`;

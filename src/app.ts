@@ -96,6 +96,8 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     },
     onBrokerRecovered: () => log.info('broker available again'),
     onGapFillFailure: (err) => log.error({ err }, 'could not read the log to fill a gap the broker left'),
+    onNewLog: (epoch) =>
+      log.error({ epoch }, 'the log was replaced (lost or rolled back on the backend): every subscriber got the epoch_changed reset'),
     writeWindowMs: config.dispatch.writeWindowMs,
     maxConcurrentReplays: config.limits.concurrentReplays,
   });

@@ -36,8 +36,9 @@ export interface ConnectOptions extends LinkOptions {
   onError?: ((err: HeraldClientError) => void) | undefined;
   onStatus?: ((status: Status) => void) | undefined;
   /**
-   * Share one connection among the tabs of this origin (default: where Web Locks and
-   * BroadcastChannel exist). A string names the group, for several clients on one origin.
+   * Share one connection among the tabs of this origin (default: in a browser page with Web
+   * Locks and BroadcastChannel; never by default in Node). A string names the group, for several
+   * clients on one origin.
    */
   shareAcrossTabs?: boolean | string | undefined;
 }

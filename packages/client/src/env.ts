@@ -49,6 +49,8 @@ interface Platform {
   TextDecoder: new () => { decode(input?: Uint8Array, options?: { stream: boolean }): string };
   BroadcastChannel?: new (name: string) => BroadcastChannelLike;
   navigator?: { locks?: LockManagerLike };
+  /** Present in a browser page: tabs exist only there. */
+  document?: unknown;
   addEventListener?: (type: string, listener: () => void) => void;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(id: unknown): void;

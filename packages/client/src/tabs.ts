@@ -31,9 +31,13 @@ type Msg =
   | { k: 'status'; s: Status }
   | { k: 'error'; code: HeraldClientError['code']; message: string; status?: number; fatal: boolean };
 
-/** True where tabs can share one connection: Web Locks and BroadcastChannel. */
+/**
+ * True where tabs can share one connection: a browser page (Node 24 has Web Locks and
+ * BroadcastChannel too, but its clients in one process are not tabs, and must not wait on a
+ * leader among themselves), with Web Locks and BroadcastChannel.
+ */
 export function canShareTabs(): boolean {
-  return platform.navigator?.locks !== undefined && platform.BroadcastChannel !== undefined;
+  return platform.document !== undefined && platform.navigator?.locks !== undefined && platform.BroadcastChannel !== undefined;
 }
 
 /**

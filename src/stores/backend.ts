@@ -290,7 +290,7 @@ function failFast<T extends EventStore>(store: T, before: Promise<void> = Promis
     if (err instanceof ReplicationTimeoutError) {
       throw new HeraldError('BACKEND_UNAVAILABLE', `${err.message}; the events are stored: retry with the same idempotency key`);
     }
-    throw new HeraldError('BACKEND_UNAVAILABLE', `the shared backend is unreachable: ${(err as Error)?.message ?? String(err)}`);
+    throw new HeraldError('BACKEND_UNAVAILABLE', `the shared backend did not take the request: ${(err as Error)?.message ?? String(err)}`);
   };
   return new Proxy(store, {
     get(target, prop) {

@@ -48,6 +48,8 @@ const input = (data: string) => toEventInput({ channel: 'orders', data });
 
 /** Jobs that keep libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE says more) busy. */
 const THREAD_POOL_JOBS = 4 * Math.max(4, Number(process.env.UV_THREADPOOL_SIZE ?? 4));
+/** PBKDF2 iterations of each job (200,000 was too short on Node 24: its append finished first). */
+const BUSY_ITERATIONS = 1_000_000;
 
 /** Appends one event to `file` from a process of its own (synchronous full); resolves to its seq. */
 async function appendInAnotherProcess(file: string, data: string): Promise<number> {
@@ -84,7 +86,9 @@ test('synchronous full: an id another process acknowledged is within the head wh
   const { b, file } = twoHandles(t, 'full');
   // This process's fsyncs run on libuv's thread pool: keep it busy so b's own append stays
   // committed but unresolved while another process appends after it and acknowledges.
-  const busy = Array.from({ length: THREAD_POOL_JOBS }, () => promisify(pbkdf2)('x', 'y', 200_000, 32, 'sha256'));
+  // Long enough (about a second of pool time here) to outlast starting another Node process,
+  // which takes longer on some versions than on others.
+  const busy = Array.from({ length: THREAD_POOL_JOBS }, () => promisify(pbkdf2)('x', 'y', BUSY_ITERATIONS, 32, 'sha256'));
   let ownDone = false;
   const own = b.append([input('b')]).then(() => (ownDone = true));
   const theirs = await appendInAnotherProcess(file, 'a');

@@ -44,6 +44,33 @@ export interface SqliteEventStoreOptions {
  */
 export const PAGE_CACHE_KIB = 65_536;
 
+/** How long a statement waits for a lock another handle holds before SQLITE_BUSY. */
+export const BUSY_TIMEOUT_MS = 5_000;
+/** Between two tries of switching a new file to WAL while another process holds its lock. */
+const WAL_SWITCH_RETRY_MS = 10;
+
+/**
+ * Switches the file to WAL. On a new file (still in rollback mode) two processes opening it at
+ * once (the workers of `--workers N`, a Kafka consumer beside a server) both read it and then
+ * want its exclusive lock: SQLite answers one of them SQLITE_BUSY at once, without waiting the
+ * busy timeout (waiting could deadlock). That one tries again until the other is done, within
+ * the busy timeout; once the file is in WAL the switch is a no-op that takes no such lock.
+ */
+function switchToWal(db: Database.Database): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw err;
+      // The constructor is synchronous (so is better-sqlite3): sleep the thread, briefly.
+      Atomics.wait(pause, 0, 0, WAL_SWITCH_RETRY_MS);
+    }
+  }
+}
+
 /**
  * The embedded default log: one SQLite file in WAL mode (better-sqlite3, synchronous API).
  * `seq` is an AUTOINCREMENT rowid, so positions are never reused, even after pruning.
@@ -85,12 +112,11 @@ export class SqliteEventStore implements EventStore {
   constructor(opts: SqliteEventStoreOptions) {
     if (opts.file !== ':memory:') mkdirSync(dirname(opts.file), { recursive: true });
     this.#now = opts.now ?? Date.now;
-    const db = (this.#db = new Database(opts.file));
-    db.pragma('journal_mode = WAL');
+    const db = (this.#db = new Database(opts.file, { timeout: BUSY_TIMEOUT_MS }));
+    switchToWal(db);
     const full = opts.synchronous !== 'normal';
     // `full` on a file: SQLite commits at NORMAL and WalSync fsyncs the WAL off the event loop.
     db.pragma(`synchronous = ${full && opts.file === ':memory:' ? 'FULL' : 'NORMAL'}`);
-    db.pragma('busy_timeout = 5000');
     db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
     // Tables and their upgrades live in one place (sqlite-migrations.ts), for every part of the
     // backend that keeps rows in this file: the log, receipts, stream positions, deliveries.

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { MemoryBroker } from '../../src/brokers/memory-broker.js';
 import { toEventInput, type StoredEvent } from '../../src/core/event.js';
 import { Hub } from '../../src/core/hub.js';
@@ -119,4 +120,40 @@ test('a prune through one handle raises the watermark the other reports', async 
   await b.head();
   await a.prune({ maxAgeMs: 0, maxEvents: 1, idempotencyTtlMs: 0 }, Date.now());
   assert.ok((await b.head()).prunedThrough >= 2);
+});
+
+/** Rounds of two handles opening one new file at the same moment (a race: most rounds lose it). */
+const OPEN_RACE_ROUNDS = 20;
+
+test('two handles (workers, consumers) opening one new file at the same moment both open it (no SQLITE_BUSY while the other switches it to WAL)', async () => {
+  const store = new URL('../../src/stores/sqlite-event-store.js', import.meta.url).href;
+  const failures: string[] = [];
+  for (let round = 0; round < OPEN_RACE_ROUNDS; round++) {
+    const file = join(mkdtempSync(join(tmpdir(), 'herald-open-race-')), 'herald.db');
+    // Each thread loads the module first, then waits for the same moment to open the file.
+    const at = Date.now() + 250;
+    const source = `
+      const { workerData, parentPort } = require('node:worker_threads');
+      import(workerData.store).then(({ SqliteEventStore }) => {
+        while (Date.now() < workerData.at) {}
+        try {
+          const s = new SqliteEventStore({ file: workerData.file, synchronous: 'normal', backgroundCheckpoints: false });
+          s.close().then(() => parentPort.postMessage('ok'));
+        } catch (err) {
+          parentPort.postMessage(String(err.code) + ': ' + err.message);
+        }
+      });`;
+    const results = await Promise.all(
+      [0, 1].map(
+        () =>
+          new Promise<string>((resolve, reject) => {
+            const w = new Worker(source, { eval: true, workerData: { store, file, at } });
+            w.once('message', (m: string) => void w.terminate().then(() => resolve(m)));
+            w.once('error', reject);
+          }),
+      ),
+    );
+    failures.push(...results.filter((r) => r !== 'ok'));
+  }
+  assert.deepEqual(failures, []);
 });

@@ -241,13 +241,17 @@ export class RedisBroker implements Broker {
   /** After a quiet read: a stream whose last id is below ours was lost or rebuilt, and XREAD would wait forever. */
   async #checkReplaced(conn: Redis, last: string): Promise<void> {
     if (last === LOG_START) return;
+    // What was handed over before the question is sent is in the stream already (this node's
+    // own batches are handed over after Redis stored them); a batch handed over while the
+    // answer is on its way may lie above the top it reports, and is no sign of a loss.
+    const handed = this.#handedOverSeq();
     const info = await this.#deadline(conn.pipeline().exists(this.#keys.log).xrevrange(this.#keys.log, '+', '-', 'COUNT', 1).exec());
     const exists = result<number>(info, 0) === 1;
     const top = result<RedisLogEntry[]>(info, 1)[0];
     // An empty stream that still exists was pruned to nothing: its last id is unknown here but
     // never goes back, so only a stream that is gone or whose top lies below ours is news.
     if (!exists) this.#restart();
-    else if (top !== undefined && seqOfEntryId(top[0]) < Math.max(seqOfEntryId(last), this.#handedOverSeq())) await this.#wentBack(conn);
+    else if (top !== undefined && seqOfEntryId(top[0]) < Math.max(seqOfEntryId(last), handed)) await this.#wentBack(conn);
   }
 
   /** The last seq handed over in the log being read (0 when none). */

@@ -156,3 +156,79 @@ test('publish hands a stored batch to this node even while Redis is unreachable;
   await broker.close();
   await assert.rejects(broker.publish([event]), /closed/i);
 });
+
+/**
+ * A TCP relay to Redis that, once the client sends a command containing `trigger`, holds every
+ * reply to that client (Redis has run the command; its answer is on the way) until `release`.
+ */
+async function holdingRelay(t: TestContext, url: string, trigger: string): Promise<{ port: number; held: Promise<void>; release(): void }> {
+  const target = new URL(url);
+  const all: Socket[] = [];
+  let armed = true;
+  let holding = false;
+  const queued: { to: Socket; chunk: Buffer }[] = [];
+  let onHeld!: () => void;
+  const held = new Promise<void>((resolve) => (onHeld = resolve));
+  const server: Server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    client.on('data', (chunk: Buffer) => {
+      if (armed && chunk.toString('latin1').toLowerCase().includes(trigger)) {
+        armed = false;
+        holding = true;
+        onHeld();
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (holding) queued.push({ to: client, chunk });
+      else client.write(chunk);
+    });
+    for (const s of [client, upstream]) s.on('error', () => undefined);
+    all.push(client, upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    for (const s of all) s.destroy();
+    server.close();
+  });
+  return {
+    port: (server.address() as { port: number }).port,
+    held,
+    release() {
+      holding = false;
+      for (const { to, chunk } of queued.splice(0)) to.write(chunk);
+    },
+  };
+}
+
+test('an append handed over while a quiet read checks the stream is no reason to replace the log', async (t) => {
+  const s = await setUp(t);
+  if (!s) return;
+  const store = new RedisEventStore({ redis: s.redis, prefix: s.prefix });
+  await store.append([ev(1)]);
+  // After a read that found nothing new, the broker asks whether the stream is still there
+  // (EXISTS, then its newest entry). Redis answers at once; the answer is held on its way.
+  const relay = await holdingRelay(t, s.url, 'exists');
+  const nodeClient = new Redis({ host: '127.0.0.1', port: relay.port, maxRetriesPerRequest: 1 });
+  nodeClient.on('error', () => undefined);
+  t.after(() => nodeClient.disconnect());
+  const broker = new RedisBroker({ redis: nodeClient, prefix: s.prefix, probeIntervalMs: 100 });
+  t.after(() => broker.close());
+  const got = listen(broker);
+  await broker.started;
+  const epoch = await s.redis.hget(`${s.prefix}meta`, 'epoch');
+  await relay.held;
+  // Meanwhile this node appends and hands its batch over, as a publish does: the stream holds
+  // it, though the answer on its way was read before.
+  const appended = await store.append([ev(2), ev(3)]);
+  await broker.publish(appended.map((r) => r.event));
+  relay.release();
+  // A few quiet reads later the log is the same log, and nothing was handed over twice.
+  await new Promise((r) => setTimeout(r, 500));
+  await store.append([ev(4)]);
+  await got.seen((e) => e.data === '4');
+  assert.equal(await s.redis.hget(`${s.prefix}meta`, 'epoch'), epoch, 'the epoch was replaced');
+  assert.deepEqual(got.events.map((e) => e.data), ['2', '3', '4']);
+  await broker.close();
+  await store.close();
+});

@@ -221,6 +221,12 @@ export const DEFAULTS = {
     clientId: 'herald',
     /** Where records Herald cannot map are recorded in the log (one event per record). */
     rejectedChannel: 'kafka.rejected',
+    /**
+     * Ask the broker to create a consumed topic that does not exist (it does when its
+     * `auto.create.topics.enable` is on). Off: topics belong to whoever produces to them, and a
+     * missing one is reported and waited for.
+     */
+    createTopics: false,
     /** milliseconds: the group drops a member silent this long (Kafka's own default is 45 s). */
     sessionTimeoutMs: 30_000,
     /** milliseconds between heartbeats to the group coordinator (at most a third of the above). */

@@ -83,6 +83,7 @@ export const kafkaSchema = z
     /** Rejected records (not UTF-8, unmappable) are also produced here, bytes and headers intact. */
     deadLetterTopic: topicName.optional(),
     rejectedChannel: channelName.default(d.rejectedChannel),
+    createTopics: z.boolean().default(d.createTopics),
     sessionTimeoutMs: positiveInt.default(d.sessionTimeoutMs),
     heartbeatIntervalMs: positiveInt.default(d.heartbeatIntervalMs),
     batchMaxRecords: positiveInt.default(d.batchMaxRecords),

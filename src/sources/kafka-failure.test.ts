@@ -56,6 +56,14 @@ describe('Kafka failures in words an operator acts on', () => {
     );
   });
 
+  test('a consumed topic the broker does not have is named, with what to do', () => {
+    // As the client reports it: a UserError from its metadata request.
+    const err = Object.assign(new Error('Unknown topic orders.'), { name: 'UserError' });
+    const expected = 'topic "orders" does not exist on the broker: create it, or set kafka.createTopics for a broker that creates topics on request';
+    assert.equal(describeKafkaFailure(err, ['k:9092']), expected);
+    assert.equal(describeKafkaFailure(new AggregateError([err], 'metadata failed 4 times.'), ['k:9092']), expected);
+  });
+
   test('any other cause keeps the client message and adds the distinct innermost causes', () => {
     const tls = Object.assign(new Error('Connection to k:9093 failed.'), {
       code: 'PLT_KFK_NETWORK',

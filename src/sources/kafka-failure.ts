@@ -48,10 +48,20 @@ export function describeKafkaFailure(err: unknown, brokers: readonly string[]): 
     );
   }
   const top = messageOf(err);
+  const missing = [...new Set([top, ...leaves.map((l) => l.message)].map((m) => UNKNOWN_TOPIC.exec(m)?.[1]).filter((t) => t !== undefined))];
+  if (missing.length > 0) {
+    return (
+      `topic ${missing.map((t) => JSON.stringify(t)).join(', ')} does not exist on the broker: create it, ` +
+      'or set kafka.createTopics for a broker that creates topics on request'
+    );
+  }
   const causes = [...new Set(leaves.map((l) => l.message))].filter((m) => m !== top && m !== '');
   const text = causes.length > 0 ? `${top}: ${causes.join('; ')}` : top;
   return text.length > CAUSE_MAX_CHARS ? `${text.slice(0, CAUSE_MAX_CHARS)}...` : text;
 }
+
+/** How the client says a topic is missing (`Unknown topic orders.`). */
+const UNKNOWN_TOPIC = /^Unknown topic (.+?)\.?$/;
 
 /** Levels of `errors` / `cause` followed; the client nests three, a loop must not hang us. */
 const MAX_DEPTH = 8;

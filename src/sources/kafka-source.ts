@@ -154,6 +154,7 @@ export class KafkaSource implements ReadinessCheck {
     const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
       ...kafkaConnectionOptions(cfg),
       groupId: cfg.groupId,
+      autocreateTopics: cfg.createTopics,
       sessionTimeout: cfg.sessionTimeoutMs,
       rebalanceTimeout: cfg.sessionTimeoutMs,
       heartbeatInterval: cfg.heartbeatIntervalMs,

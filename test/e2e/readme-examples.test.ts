@@ -7,6 +7,7 @@ import { after, describe, test } from 'node:test';
 import { buildConfig } from '../../src/config/load.js';
 import { packageRoot } from '../../src/http/routes/pages.js';
 import { spawnHerald, type SpawnedHerald } from '../helpers/herald.js';
+import { needKafka } from '../helpers/kafka.js';
 import { fencedBlocks, shapeMismatch, shellCommands, type Block, type Command } from '../helpers/readme-blocks.js';
 
 /**
@@ -24,8 +25,11 @@ import { fencedBlocks, shapeMismatch, shellCommands, type Block, type Command } 
  *   no such comment must answer 2xx. A stream (`curl -N`) is read for a few seconds.
  *   `ep_...` in a command stands for the last `ep_` id an earlier answer held, as a reader
  *   would paste it.
- * - Blocks marked `<!-- not-run: why -->` (Kafka, the benchmarks, a package from the registry,
+ * - Blocks marked `<!-- not-run: why -->` (the benchmarks, a package from the registry,
  *   starting or testing the whole project) are not run; the test lists them with their reason.
+ * - Blocks marked `<!-- needs: kafka -->` run in a test of their own against the repo's broker
+ *   script (`bash scripts/services/kafka.sh start`, as the block says): skipped with how to
+ *   start it on a machine without it, never in CI.
  */
 
 const root = packageRoot();
@@ -52,11 +56,15 @@ function script(commands: Command[], url: string, ran: Ran[], next: { k: number 
     let text = c.text
       .replace(/(?:https?:\/\/)?(?:localhost|127\.0\.0\.1):8080/g, url)
       .replace(/^npx herald\b/, 'node "$HERALD_CLI"')
-      .replace(/\$\(npx herald\b/g, '$(node "$HERALD_CLI"');
+      .replace(/\$\(npx herald\b/g, '$(node "$HERALD_CLI"')
+      // The repo's own scripts, run from the block's folder as from the repo.
+      .replace(/^bash scripts\//, 'bash "$HERALD_ROOT"/scripts/');
     if (/^curl\s/.test(text)) {
       const k = next.k++;
       ran.push({ command: c, k });
       text = text.replace(/^curl\s/, `__curl ${k} `);
+      // `curl ... | grep WORD`: the answer must hold WORD (the wrapper keeps it in a file).
+      text = text.replace(/\s+\|\s+grep\s+(\S+)$/, ` && grep -q $1 "$OUT/${k}.body"`);
     }
     lines.push(text);
   }
@@ -73,6 +81,7 @@ function bash(text: string, cwd: string, out: string): Promise<{ code: number | 
         OUT: out,
         STREAM_SECONDS: String(STREAM_SECONDS),
         HERALD_CLI: join(root, 'dist/src/cli/main.js'),
+        HERALD_ROOT: root,
         // `node -e 'require("stripe")'` in an example resolves the project's packages.
         NODE_PATH: join(root, 'node_modules'),
       },
@@ -124,11 +133,71 @@ function check(r: Ran, out: string, where: string): string[] {
   return problems;
 }
 
+/**
+ * Runs shell blocks in order and returns every way their answers differ from the README, and how
+ * many curls were checked. `dev()` is the shared dev-mode Herald; a block that starts Herald with
+ * a config gets one of its own.
+ */
+async function runBlocks(
+  shell: Block[],
+  work: string,
+  dev: () => Promise<SpawnedHerald>,
+  started: SpawnedHerald[],
+): Promise<{ problems: string[]; checked: number }> {
+  const problems: string[] = [];
+  let checked = 0;
+  for (const b of shell) {
+    const n = b.line;
+    const where = `README.md line ${b.line}`;
+    const commands = shellCommands(b.text);
+    const startAt = commands.findIndex((c) => /^npm start -- --config \S+$/.test(c.text));
+    const cwd = startAt >= 0 ? join(work, `block-${n}`) : join(work, 'dev');
+    mkdirSync(cwd, { recursive: true });
+    const out = join(work, `out-${n}`);
+    mkdirSync(out);
+    const ran: Ran[] = [];
+    const next = { k: 0 };
+    let herald: SpawnedHerald;
+    let rest = commands;
+    if (startAt >= 0) {
+      const file = commands[startAt]!.text.split(/\s+/).at(-1)!;
+      const setup = await bash(script(commands.slice(0, startAt), 'http://unused', ran, next), cwd, out);
+      assert.equal(setup.code, 0, `${where}: ${setup.stderr}`);
+      if (!existsSync(join(cwd, file))) {
+        const above = blocks.filter((x) => x.lang === 'json' && x.line < b.line).at(-1);
+        assert.ok(above, `${where}: starts Herald with ${file}, but no JSON block above it`);
+        writeFileSync(join(cwd, file), above.text);
+      }
+      herald = await spawnHerald(JSON.parse(readFileSync(join(cwd, file), 'utf8')) as Record<string, unknown>);
+      started.push(herald);
+      rest = commands.slice(startAt + 1);
+    } else {
+      herald = await dev();
+    }
+    const run = await bash(script(rest, herald.url, ran, next), cwd, out);
+    for (const r of ran) problems.push(...check(r, out, where));
+    if (run.code !== 0 && !problems.some((p) => p.startsWith(where))) {
+      problems.push(`${where}: the block failed (exit ${run.code}): ${run.stderr.trim()}`);
+    }
+    checked += ran.length;
+    if (startAt >= 0) await herald.stop();
+  }
+  return { problems, checked };
+}
+
 describe('the README examples run as written', () => {
   const started: SpawnedHerald[] = [];
   after(async () => {
     await Promise.all(started.map((h) => h.stop()));
   });
+  let devHerald: SpawnedHerald | undefined;
+  const dev = async () => {
+    if (!devHerald) {
+      devHerald = await spawnHerald({});
+      started.push(devHerald);
+    }
+    return devHerald;
+  };
 
   test('every JSON config example loads with the real config loader', () => {
     const configs = blocks.filter((b) => b.lang === 'json' && !b.notRun);
@@ -141,52 +210,23 @@ describe('the README examples run as written', () => {
   test('every shell example answers as its comments say', async (t) => {
     const shell = blocks.filter(isShell);
     for (const b of shell.filter((x) => x.notRun)) t.diagnostic(`not run: README.md line ${b.line}: ${b.notRun}`);
-    const runnable = shell.filter((b) => !b.notRun);
+    const runnable = shell.filter((b) => !b.notRun && !b.needs);
     assert.ok(runnable.length >= 5, 'the README shows runnable examples');
-
     const work = mkdtempSync(join(tmpdir(), 'herald-readme-'));
     t.after(() => rmSync(work, { recursive: true, force: true }));
-    let dev: SpawnedHerald | undefined;
-    const problems: string[] = [];
-    let checked = 0;
-    for (const [n, b] of runnable.entries()) {
-      const where = `README.md line ${b.line}`;
-      const commands = shellCommands(b.text);
-      const startAt = commands.findIndex((c) => /^npm start -- --config \S+$/.test(c.text));
-      const cwd = startAt >= 0 ? join(work, `block-${n}`) : join(work, 'dev');
-      mkdirSync(cwd, { recursive: true });
-      const out = join(work, `out-${n}`);
-      mkdirSync(out);
-      const ran: Ran[] = [];
-      const next = { k: 0 };
-      let herald: SpawnedHerald;
-      let rest = commands;
-      if (startAt >= 0) {
-        const file = commands[startAt]!.text.split(/\s+/).at(-1)!;
-        const setup = await bash(script(commands.slice(0, startAt), 'http://unused', ran, next), cwd, out);
-        assert.equal(setup.code, 0, `${where}: ${setup.stderr}`);
-        if (!existsSync(join(cwd, file))) {
-          const above = blocks.filter((x) => x.lang === 'json' && x.line < b.line).at(-1);
-          assert.ok(above, `${where}: starts Herald with ${file}, but no JSON block above it`);
-          writeFileSync(join(cwd, file), above.text);
-        }
-        herald = await spawnHerald(JSON.parse(readFileSync(join(cwd, file), 'utf8')) as Record<string, unknown>);
-        started.push(herald);
-        rest = commands.slice(startAt + 1);
-      } else {
-        dev ??= await spawnHerald({});
-        if (!started.includes(dev)) started.push(dev);
-        herald = dev;
-      }
-      const run = await bash(script(rest, herald.url, ran, next), cwd, out);
-      for (const r of ran) problems.push(...check(r, out, where));
-      if (run.code !== 0 && !problems.some((p) => p.startsWith(where))) {
-        problems.push(`${where}: the block failed (exit ${run.code}): ${run.stderr.trim()}`);
-      }
-      checked += ran.length;
-      if (herald !== dev) await herald.stop();
-    }
+    const { problems, checked } = await runBlocks(runnable, work, dev, started);
     assert.ok(checked >= 15, `only ${checked} curl commands were checked`);
+    assert.deepEqual(problems, [], problems.join('\n'));
+  });
+
+  test('the Kafka examples run against the repo\'s own broker script', async (t) => {
+    const kafka = blocks.filter((b) => isShell(b) && b.needs === 'kafka');
+    assert.ok(kafka.length >= 1, 'the README shows how to consume Kafka');
+    if (!(await needKafka(t))) return;
+    const work = mkdtempSync(join(tmpdir(), 'herald-readme-kafka-'));
+    t.after(() => rmSync(work, { recursive: true, force: true }));
+    const { problems, checked } = await runBlocks(kafka, work, dev, started);
+    assert.ok(checked >= 3, `only ${checked} curl commands were checked`);
     assert.deepEqual(problems, [], problems.join('\n'));
   });
 });

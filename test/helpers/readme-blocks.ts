@@ -3,8 +3,10 @@
  * doc-examples test (test/e2e/readme-examples.test.ts).
  *
  * - A fenced block is ```` ```sh ```` (or `bash`), ```` ```json ````, or anything else (ignored).
- * - `<!-- not-run: why -->` on the line before a block marks it as not runnable here (it needs
- *   Kafka, a package from the registry, minutes of benchmark); the test lists it with its reason.
+ * - `<!-- not-run: why -->` on the line before a block marks it as not runnable here (a package
+ *   from the registry, minutes of benchmark); the test lists it with its reason.
+ * - `<!-- needs: kafka -->` marks a block that runs only where that service runs (CI starts it;
+ *   elsewhere the test skips it and says how to start it).
  * - In a shell block, a command is a line (with its `\` continuations, or a heredoc up to its
  *   terminator). A comment after it, on its line or on the lines right below, may state the
  *   answer: `# 201 {"id":"k3f9qa-1"}`, `# {"events":[...]}`, `# 401 UNAUTHORIZED`. A comment
@@ -18,6 +20,8 @@ export interface Block {
   line: number;
   /** The reason given by a `<!-- not-run: ... -->` marker, if any. */
   notRun: string | undefined;
+  /** The service a `<!-- needs: ... -->` marker names, if any. */
+  needs: string | undefined;
 }
 
 export interface Expectation {
@@ -48,10 +52,11 @@ export function fencedBlocks(markdown: string): Block[] {
     let prev = i - 1;
     while (prev >= 0 && lines[prev]!.trim() === '') prev--;
     const marker = prev >= 0 ? /^<!--\s*not-run:\s*(.*?)\s*-->$/.exec(lines[prev]!.trim()) : null;
+    const needs = prev >= 0 ? /^<!--\s*needs:\s*(\S+)\s*-->$/.exec(lines[prev]!.trim()) : null;
     const start = i;
     const body: string[] = [];
     for (i++; i < lines.length && !/^```\s*$/.test(lines[i]!); i++) body.push(lines[i]!);
-    blocks.push({ lang: open[1]!, text: body.join('\n'), line: start + 1, notRun: marker ? marker[1] : undefined });
+    blocks.push({ lang: open[1]!, text: body.join('\n'), line: start + 1, notRun: marker ? marker[1] : undefined, needs: needs?.[1] });
   }
   return blocks;
 }

@@ -13,6 +13,8 @@ const main = document.getElementById('main')!;
 const nav = document.getElementById('nav')!;
 const signOut = document.getElementById('sign-out') as HTMLButtonElement;
 let unmount: (() => void) | undefined;
+/** While the first call is out, its refusal is handled by `start` itself. */
+let probing = false;
 
 /**
  * The console opens when the operator APIs answer this browser: in dev mode from loopback with
@@ -20,11 +22,14 @@ let unmount: (() => void) | undefined;
  * a refusal for credentials shows the key form, any other refusal (LOOPBACK_ONLY) says why.
  */
 async function start(): Promise<void> {
+  probing = true;
   try {
     await api('GET', '/v1/channels?limit=1');
   } catch (err) {
     if (err instanceof ApiError) return gate(err);
     throw err;
+  } finally {
+    probing = false;
   }
   signOut.hidden = apiKey() === undefined;
   nav.hidden = false;
@@ -88,5 +93,5 @@ signOut.addEventListener('click', () => {
   setApiKey(undefined);
   location.reload();
 });
-whenAuthFails((err) => gate(err));
+whenAuthFails((err) => probing || gate(err));
 void start();

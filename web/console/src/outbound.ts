@@ -63,7 +63,7 @@ export const outboundPage: Page = {
               [
                 h('a', { href: '#outbound', class: 'endpoint-url', onclick: (ev: Event) => (ev.preventDefault(), select(e.id)) }, e.url),
                 e.channels.join(', ') + (e.types ? ` (${e.types.join(', ')})` : ''),
-                e.enabled ? badge('enabled', 'ok') : badge(e.disabledReason ? `disabled: ${e.disabledReason}` : 'paused', 'warn'),
+                e.enabled ? badge('enabled', 'ok') : badge(e.disabledReason && e.disabledReason !== 'operator' ? `disabled: ${e.disabledReason}` : 'paused', 'warn'),
                 e.failingSince ? h('span', { class: 'bad' }, 'failing since ', time(e.failingSince)) : badge('healthy', 'ok'),
                 badge(e.circuit, e.circuit === 'closed' ? 'ok' : 'bad'),
                 h(

@@ -53,7 +53,7 @@ export const channelsPage: Page = {
           r.channels.map((c) =>
             row(
               [
-                h('a', { href: '#channels', class: 'channel', onclick: (ev: Event) => (ev.preventDefault(), (selected = c.channel), void loadSubscribers()) }, c.channel, c.pattern ? ' ' : '', c.pattern ? badge('pattern', 'muted') : null),
+                h('span', {}, h('a', { href: '#channels', class: 'channel', onclick: (ev: Event) => (ev.preventDefault(), (selected = c.channel), void loadSubscribers()) }, c.channel), c.pattern ? ' ' : '', c.pattern ? badge('pattern', 'muted') : null),
                 h('span', { class: 'subscriber-count' }, String(c.subscribers)),
                 formatRate(c.eventsPerSecond),
                 String(c.events),
@@ -114,7 +114,7 @@ export const channelsPage: Page = {
       );
     };
 
-    fill(root, h('div', { class: 'split' }, h('section', { class: 'card scroll' }, h('h2', {}, 'Channels'), listBox), subsBox));
+    fill(root, h('div', { class: 'split wide-right' }, h('section', { class: 'card scroll' }, h('h2', {}, 'Channels'), listBox), subsBox));
     return every(CHANNELS_REFRESH_MS, loadList);
   },
 };

@@ -58,7 +58,7 @@ export const livePage: Page = {
     const select = (e: HeraldEvent, tr: HTMLElement) => {
       for (const r of list.querySelectorAll('tr.selected')) r.classList.remove('selected');
       tr.classList.add('selected');
-      fill(detail, h('h3', {}, `Event ${e.id}`), jsonView(e));
+      fill(detail, h('h3', {}, `Event ${e.id}`), jsonView({ id: e.id, channel: e.channel, type: e.type, data: e.data, time: e.time }));
     };
     const redraw = () => {
       fill(list, ...events.filter(matches).map(rowOf));

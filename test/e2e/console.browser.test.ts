@@ -278,7 +278,7 @@ describe('admin console with credentials configured', () => {
       await page.fill('#api-key', ADMIN);
       await page.click('#gate button[type=submit]');
       await page.locator('#live-status.open').waitFor();
-      assert.equal(await page.evaluate(() => sessionStorage.getItem('herald.console.apiKey')), ADMIN);
+      assert.equal(await page.evaluate("sessionStorage.getItem('herald.console.apiKey')"), ADMIN);
       const id = (await postJson(`${h.url}/v1/publish`, { channel: 'orders.eu', type: 'order.created', data: { n: 1 } }, { authorization: `Bearer ${PUBLISHER}` })).json.id;
       await page.locator(`#live-events tr[data-id="${id}"]`).waitFor();
 

@@ -84,7 +84,7 @@ class CompatWsSubscription extends Subscription {
     if (reason === 'slow') {
       if (closeSlow(this.ws)) this.#onSlow();
     } else {
-      this.ws.close(CLOSE.GOING_AWAY, 'server shutting down');
+      this.ws.close(CLOSE.GOING_AWAY, reason === 'shutdown' ? 'server shutting down' : 'closed');
     }
   }
 }

@@ -103,7 +103,7 @@ describe('admin console, dev mode (loopback, no key)', () => {
     }
   });
 
-  test('Outbound shows a failing endpoint’s attempts, resends one to the receiver, bulk-retries the dead, pauses, resumes and rotates', async (t) => {
+  test('Outbound shows a failing endpoint’s attempts, resends one to the receiver, bulk-retries the dead, pauses, resumes, rotates and replays', async (t) => {
     let failing = true;
     rx.handle(() => (failing ? { status: 503, body: 'receiver down' } : { status: 200, body: 'thanks' }));
     const ep = await postJson(`${h.url}/v1/endpoints`, { url: rx.url, channels: ['payments.>'] });
@@ -155,6 +155,13 @@ describe('admin console, dev mode (loopback, no key)', () => {
       const secret = await page.locator('#new-secret').innerText();
       assert.match(secret, /^whsec_/);
       assert.notEqual(secret, ep.json.secret);
+
+      // Replay from the start of the log: the three events are queued again, and sent.
+      const sent = rx.requests.length;
+      await page.fill('#replay-after', '0');
+      await page.click('#replay');
+      await page.locator('#notice', { hasText: '3 deliveries queued' }).waitFor();
+      await waitFor(() => rx.requests.length === sent + 3, BROWSER_WAIT_MS, 'the replayed deliveries at the receiver');
       assert.deepEqual(c.errors, []);
     } finally {
       await c.close();

@@ -7,10 +7,11 @@
 //   node scripts/build-if-stale.mjs --always   # build now (`npm run build`)
 //
 // A build is stale when dist/.build-stamp is missing or older than any file or folder under
-// src/, test/, bench/, the client SDK's sources (packages/client/) or one of tsconfig.json, package.json, package-lock.json (a folder's mtime
-// moves when a file is added, removed or renamed in it). The stamp gets the time the build
-// started, so a file saved during a build makes the next start build again. web/ is served as
-// it is and never compiled.
+// src/, test/, bench/, the client SDK's sources (packages/client/), the admin console's
+// (web/console/, bundled by scripts/build-console.mjs into dist/console/) or one of
+// tsconfig.json, package.json, package-lock.json (a folder's mtime moves when a file is added,
+// removed or renamed in it). The stamp gets the time the build started, so a file saved during a
+// build makes the next start build again. The rest of web/ is served as it is.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -19,7 +20,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const STAMP = join(ROOT, 'dist', '.build-stamp');
-const INPUT_DIRS = ['src', 'test', 'bench', 'packages/client/src', 'packages/client/scripts'];
+const INPUT_DIRS = ['src', 'test', 'bench', 'packages/client/src', 'packages/client/scripts', 'web/console'];
+const INPUT_SCRIPTS = ['scripts/build-console.mjs'];
 const INPUT_FILES = ['tsconfig.json', 'package.json', 'package-lock.json'];
 
 function newestMtimeMs(path) {
@@ -41,7 +43,7 @@ export function staleReason(root = ROOT) {
   const stamp = join(root, 'dist', '.build-stamp');
   if (!existsSync(stamp)) return 'dist/ was never built here';
   const built = statSync(stamp).mtimeMs;
-  for (const input of [...INPUT_DIRS, ...INPUT_FILES]) {
+  for (const input of [...INPUT_DIRS, ...INPUT_FILES, ...INPUT_SCRIPTS]) {
     if (newestMtimeMs(join(root, input)) > built) return `${input} changed since the last build`;
   }
   return undefined;
@@ -69,6 +71,9 @@ export function build() {
   // The client SDK (packages/client): its own modules, types and browser bundle, size checked.
   const sdk = spawnSync(process.execPath, [join(ROOT, 'packages', 'client', 'scripts', 'build.mjs')], { stdio: 'inherit' });
   if (sdk.status !== 0) return sdk.status ?? 1;
+  // The admin console (web/console/ into dist/console/, served at /console).
+  const adminConsole = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build-console.mjs')], { stdio: 'inherit' });
+  if (adminConsole.status !== 0) return adminConsole.status ?? 1;
   writeFileSync(STAMP, `built ${started.toISOString()}\n`);
   utimesSync(STAMP, started, started);
   return 0;

@@ -32,6 +32,10 @@ import { webhookInRoutes } from './http/routes/webhooks-in.js';
 import { demoOrderRoutes } from './http/routes/demo-orders.js';
 import { RECEIPTS_MAX_PER_SOURCE, WebhookReceiver } from './transports/webhook-in/webhook-receiver.js';
 import { outboundRoutes } from './http/routes/outbound.js';
+import { channelRoutes } from './http/routes/channels.js';
+import { consoleRoutes } from './http/routes/console.js';
+import { ChannelActivity } from './core/channel-activity.js';
+import { ConnectionRegistry } from './core/connections.js';
 import { OutboundWebhooks } from './transports/webhook-out/outbound-webhooks.js';
 
 export { StartupError } from './stores/backend.js';
@@ -79,6 +83,9 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
         ? new IpcBroker({ ...parts.ipc, log: backend.log, onError: onIpcError })
         : new MemoryBroker());
   const storeHealth = new StoreHealth({ log, probe: backend.writeProbe });
+  // This node's connections and the log's per-channel rates, for the operator's channel APIs.
+  const connections = new ConnectionRegistry();
+  const activity = new ChannelActivity();
   const hub = new Hub({
     store: backend.log,
     broker,
@@ -89,6 +96,9 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
       metrics.publishLatency.observe(seconds);
     },
     onDelivered: (n) => metrics.delivered(n),
+    onDispatch: (events) => {
+      for (const e of events) activity.count(e.channel);
+    },
     onBrokerFailure: (err, first) => {
       metrics.brokerFailures.inc();
       // Once per outage: a down broker fails every retry, and the log must stay readable.
@@ -128,6 +138,7 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     heartbeatMs: config.sse.heartbeatSeconds * 1000,
     retryMs: config.sse.retryMs,
     maxBacklogBytes: config.limits.outgoingBufferBytes,
+    connections,
   });
   const ws = new WsGateway({
     hub,
@@ -141,6 +152,7 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     compatChannel: config.compat.wsChannel,
     admit: (req, channels) => admitUpgrade(security, req, channels),
     reject: rejectUpgrade,
+    connections,
   });
 
   const app: FastifyInstance = Fastify({
@@ -194,6 +206,8 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     webhookInRoutes(scope, { receiver: webhooks, guard, log, epoch: () => hub.epoch() });
     demoOrderRoutes(scope, { sources: webhooks.sources, guard });
     outboundRoutes(scope, outbound, guard, hub);
+    channelRoutes(scope, { connections, activity, guard });
+    consoleRoutes(scope);
   });
 
   const retention = {

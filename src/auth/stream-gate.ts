@@ -58,7 +58,7 @@ export class StreamGate implements StreamGuard {
       res.off('close', end);
       throw err;
     }
-    const { principal, lease } = admission;
+    const { principal, lease, address } = admission;
     cleanups.push(() => lease.release());
     if (ended || res.destroyed) {
       end();
@@ -68,6 +68,8 @@ export class StreamGate implements StreamGuard {
     for (const p of patterns) if (!isPattern(p)) cleanups.push(s.presence.join(p, principal.identity));
     const wantsPresence = truthy(query.presence);
     return {
+      identity: principal.identity,
+      address,
       opened: () => {
         if (ended) return;
         if (wantsPresence) {

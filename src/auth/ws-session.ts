@@ -54,6 +54,14 @@ export class WsSession implements WsPolicy {
     return this.#principal;
   }
 
+  identity(): string | undefined {
+    return this.#principal.identity;
+  }
+
+  get address(): string | undefined {
+    return this.#address;
+  }
+
   /** Binds the session to its open connection and starts the expiry clock. */
   attach(host: WsPolicyHost): void {
     this.#host = host;

@@ -93,6 +93,7 @@ export const ERRORS = {
   },
   ENDPOINT_NOT_FOUND: { status: 404, message: 'No endpoint has this id.' },
   DELIVERY_NOT_FOUND: { status: 404, message: 'No delivery has this id.' },
+  CONNECTION_NOT_FOUND: { status: 404, message: 'No connection to this node has this id.' },
   RECORD_NOT_UTF8: { status: 422, message: 'The Kafka record value is not valid UTF-8 text.' },
   RECORD_UNMAPPABLE: { status: 422, message: 'The Kafka record does not fill its channel or type template.' },
   SHUTTING_DOWN: { status: 503, message: 'Herald is shutting down.' },

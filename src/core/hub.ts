@@ -18,6 +18,8 @@ export interface HubOptions {
   /** Called when an append failed (the publishers get STORE_UNAVAILABLE) and when one committed. */
   onAppendFailed?: (err: unknown) => void;
   onAppended?: () => void;
+  /** Called with every batch of the log this node dispatches, in log order (channel rates). */
+  onDispatch?: (events: readonly StoredEvent[]) => void;
   /** Called when a dispatch wrote `count` events to subscribers. */
   onDelivered?: (count: number) => void;
   /**
@@ -211,6 +213,7 @@ export class Hub {
    * subscribers here, 100 ms at 10,000).
    */
   dispatch(events: readonly StoredEvent[]): void {
+    this.#opts.onDispatch?.(events);
     let delivered = 0;
     const touched = this.#touched;
     for (const event of events) {

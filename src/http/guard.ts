@@ -28,6 +28,9 @@ export interface Guard {
 /** An SSE stream let in: call `opened()` once the stream's headers are out. */
 export interface StreamAdmission {
   opened(): void;
+  /** Who was let in (undefined: anonymous) and from where, for the operator's connection list. */
+  readonly identity?: string | undefined;
+  readonly address?: string | undefined;
 }
 
 /**

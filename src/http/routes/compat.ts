@@ -57,6 +57,8 @@ export function compatRoutes(
       since,
       frame: plainFrame,
       transport: 'sse_compat',
+      identity: admitted?.identity,
+      address: admitted?.address,
     });
     admitted?.opened();
   });

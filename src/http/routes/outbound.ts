@@ -7,6 +7,8 @@ import type { OutboundWebhooks } from '../../transports/webhook-out/outbound-web
 import { parseJson, parseLimit } from '../errors.js';
 import type { Guard } from '../guard.js';
 
+/** Dead deliveries one `retry-dead` call sends again: each is a store write, so a call stays short. */
+export const BULK_RETRY_MAX = 1_000;
 const STATUSES = new Set<DeliveryStatus>(['pending', 'delivered', 'dead', 'held']);
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -112,6 +114,13 @@ function routes(app: FastifyInstance, outbound: OutboundWebhooks, log: LogPositi
       next: r.next === null ? null : formatEventId(epoch, r.next),
       prunedThrough: formatEventId(epoch, r.prunedThrough),
     });
+  });
+
+  // The dead deliveries of one endpoint, sent again with fresh schedules (after a fix at the
+  // receiver). At most BULK_RETRY_MAX per call; `more` says to call again for the rest.
+  app.post<{ Params: { id: string } }>('/v1/endpoints/:id/retry-dead', async (req, reply) => {
+    const r = await outbound.retryDead(req.params.id, BULK_RETRY_MAX);
+    return reply.code(202).send(r);
   });
 
   app.get<{ Params: { id: string } }>('/v1/deliveries/:id', async (req) => {

@@ -52,7 +52,7 @@ export function streamRoutes(app: FastifyInstance, sse: SseStreams, maxChannels:
     const admitted = await gate?.admit(req, reply.raw, patterns);
     const headers = decidedHeaders(reply);
     reply.hijack();
-    await sse.open({ req: req.raw, res: reply.raw, headers, patterns, since, frame: format === 'json' ? jsonFrame : typedFrame, transport: 'sse' });
+    await sse.open({ req: req.raw, res: reply.raw, headers, patterns, since, frame: format === 'json' ? jsonFrame : typedFrame, transport: 'sse', identity: admitted?.identity, address: admitted?.address });
     admitted?.opened();
   });
 }

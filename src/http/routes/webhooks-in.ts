@@ -12,7 +12,7 @@ const STATUSES: readonly ReceiptStatus[] = ['accepted', 'duplicate', 'replayed',
 
 /**
  * Inbound webhooks: `POST /v1/webhooks/{name}` (one route per source, so each has its own body
- * limit), the inbound log `GET /v1/webhooks/{name}/received` and
+ * limit), the list of sources `GET /v1/webhooks`, the inbound log `GET /v1/webhooks/{name}/received` and
  * `POST /v1/webhooks/{name}/received/{id}/replay` (operator APIs).
  */
 export function webhookInRoutes(
@@ -57,6 +57,19 @@ export function webhookInRoutes(
     handler: async () => {
       throw new HeraldError('SOURCE_UNKNOWN');
     },
+  });
+
+  // The configured sources (no secrets), so an operator can find each one's inbound log.
+  app.get('/v1/webhooks', async (req) => {
+    guard.operator(req);
+    return {
+      sources: [...receiver.sources.values()].map((s) => ({
+        name: s.name,
+        provider: s.config.provider,
+        channel: s.config.channel,
+        path: `/v1/webhooks/${s.name}`,
+      })),
+    };
   });
 
   app.get('/v1/webhooks/:name/received', async (req) => {

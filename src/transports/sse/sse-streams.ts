@@ -9,6 +9,7 @@ import { HEARTBEAT, preamble } from './sse-encoder.js';
 import { releaseOpeningState } from './sse-internals.js';
 import { SseSubscription } from './sse-subscription.js';
 import { Sweep } from '../sweep.js';
+import type { ConnectionRegistry } from '../../core/connections.js';
 
 export interface SseOptions {
   hub: Hub;
@@ -17,6 +18,8 @@ export interface SseOptions {
   heartbeatMs: number;
   retryMs: number;
   maxBacklogBytes: number;
+  /** Where the operator APIs find this node's streams (`/v1/channels/{channel}/subscribers`). */
+  connections?: ConnectionRegistry;
 }
 
 export interface OpenStream {
@@ -28,6 +31,9 @@ export interface OpenStream {
   since: Position | undefined;
   frame: (e: StoredEvent) => Buffer;
   transport: Transport;
+  /** Who the client is (as admitted) and its address; the socket's peer when not given. */
+  identity?: string | undefined;
+  address?: string | undefined;
 }
 
 /**
@@ -87,9 +93,18 @@ export class SseStreams {
     });
     this.#open.add(sub);
     metrics.connectionOpened(transport);
+    const registered = this.#opts.connections?.add({
+      transport,
+      identity: () => o.identity,
+      address: o.address ?? o.req.socket.remoteAddress ?? 'unknown',
+      connectedAt: Date.now(),
+      patterns: () => sub.patterns,
+      disconnect: () => this.#end(sub, 'closed'),
+    });
     // `on`, not `once`: a response closes once, and `once` adds a wrapper function and its state
     // object per stream, kept for the stream's lifetime.
     res.on('close', () => {
+      registered?.remove();
       this.#open.delete(sub);
       hub.unsubscribe(sub);
       metrics.connectionClosed(transport);

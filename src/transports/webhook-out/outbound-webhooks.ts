@@ -3,7 +3,7 @@ import type { LookupFunction } from 'node:net';
 import { hostname } from 'node:os';
 import type { Config } from '../../config/schema.js';
 import { HeraldError } from '../../core/errors.js';
-import { REPLAY_PAGE_EVENTS } from '../../core/limits.js';
+import { LIST_PAGE_MAX, REPLAY_PAGE_EVENTS } from '../../core/limits.js';
 import type { Logger } from '../../observability/logger.js';
 import type { OutboundLog } from './outbound-log.js';
 import { DeliveryDispatcher, type DispatcherOptions } from './delivery-dispatcher.js';
@@ -266,6 +266,27 @@ export class OutboundWebhooks {
     if (!d) throw new HeraldError('DELIVERY_NOT_FOUND', `no delivery has the id ${id}`);
     this.#dispatcher.wake();
     return d;
+  }
+
+  /**
+   * Sends up to `max` of the endpoint's dead deliveries again, newest first, each with a fresh
+   * retry schedule. `more`: dead deliveries were left for another call.
+   */
+  async retryDead(endpointId: string, max: number): Promise<{ retried: number; more: boolean }> {
+    await this.registry.refresh();
+    this.registry.require(endpointId);
+    let retried = 0;
+    while (retried < max) {
+      // A retried delivery is no longer dead, so each page starts again from the newest.
+      const page = await this.store.listDeliveries(endpointId, { status: 'dead', limit: Math.min(LIST_PAGE_MAX, max - retried) });
+      if (page.length === 0) break;
+      const before = retried;
+      for (const d of page) if (await this.store.retry(d.id, this.#now())) retried++;
+      if (retried === before) break; // gone meanwhile (deleted elsewhere): nothing left to do here
+    }
+    if (retried > 0) this.#dispatcher.wake();
+    const left = retried < max ? [] : await this.store.listDeliveries(endpointId, { status: 'dead', limit: 1 });
+    return { retried, more: left.length > 0 };
   }
 
   /**

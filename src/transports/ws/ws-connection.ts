@@ -139,6 +139,11 @@ export class WsConnection {
     return this.#opts.maxBacklogBytes;
   }
 
+  /** The patterns this connection is subscribed to now. */
+  get patterns(): string[] {
+    return [...this.#subs.keys()];
+  }
+
   sendEvents(events: readonly StoredEvent[]): void {
     const ws = this.ws;
     if (ws.readyState !== ws.OPEN) return;

@@ -10,6 +10,7 @@ import { rawSocket } from './ws-internals.js';
 import { Sweep } from '../sweep.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics, Transport } from '../../observability/metrics.js';
+import type { ConnectionRegistry } from '../../core/connections.js';
 import type { WsPolicy } from './ws-policy.js';
 import { CLOSE, closeSlow, sendBounded, SLOW_CLOSE_GRACE_MS, WsConnection } from './ws-connection.js';
 
@@ -32,6 +33,8 @@ export interface WsGatewayOptions {
   admit?: (req: IncomingMessage, channels: readonly string[]) => Promise<WsPolicy>;
   /** Answers a refused upgrade (status and JSON error body). */
   reject?: (socket: Duplex, err: unknown) => void;
+  /** Where the operator APIs find this node's sockets (`/v1/channels/{channel}/subscribers`). */
+  connections?: ConnectionRegistry;
 }
 
 /** Closes `ws` with an auth or limit code, and destroys it if the peer does not answer in time. */
@@ -81,7 +84,7 @@ class CompatWsSubscription extends Subscription {
     if (reason === 'slow') {
       if (closeSlow(this.ws)) this.#onSlow();
     } else {
-      this.ws.close(CLOSE.GOING_AWAY, 'server shutting down');
+      this.ws.close(CLOSE.GOING_AWAY, reason === 'shutdown' ? 'server shutting down' : 'closed');
     }
   }
 }
@@ -155,7 +158,7 @@ export class WsGateway {
     }
     const admit = this.#opts.admit;
     if (!admit) {
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, route, undefined));
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, route, undefined, req));
       return;
     }
     admit(req, route === 'ws' ? [] : [this.#opts.compatChannel]).then(
@@ -164,14 +167,14 @@ export class WsGateway {
         socket.once('close', () => session.close()); // also when the handshake never completes
         this.#wss.handleUpgrade(req, socket, head, (ws) => {
           socket.off('error', onError); // `ws` owns the socket's errors from here
-          this.#accept(ws, route, session);
+          this.#accept(ws, route, session, req);
         });
       },
       (err: unknown) => (this.#opts.reject ? this.#opts.reject(socket, err) : socket.destroy()),
     );
   }
 
-  #accept(ws: WebSocket, transport: 'ws' | 'ws_compat', session: WsPolicy | undefined): void {
+  #accept(ws: WebSocket, transport: 'ws' | 'ws_compat', session: WsPolicy | undefined, req: IncomingMessage): void {
     const { hub, metrics, log } = this.#opts;
     const max = this.#opts.maxBacklogBytes;
     const onSlow = () => metrics.slowDisconnect(transport);
@@ -200,6 +203,7 @@ export class WsGateway {
       });
       state.slow = () => conn.close('slow');
       this.#conns.add(conn);
+      this.#register(ws, transport, session, req, () => conn.patterns, () => conn.close('closed'));
       ws.once('close', () => this.#conns.delete(conn));
       session?.attach({ reply: (frame) => conn.reply(frame), close: (code, reason) => closeWith(ws, code, reason) });
     } else {
@@ -210,6 +214,7 @@ export class WsGateway {
         close: (code, reason) => closeWith(ws, code, reason),
       });
       this.#compat.add(sub);
+      this.#register(ws, transport, session, req, () => sub.patterns, () => sub.cutOff('closed'));
       ws.once('close', () => {
         this.#compat.delete(sub);
         hub.unsubscribe(sub);
@@ -224,6 +229,26 @@ export class WsGateway {
       metrics.connectionClosed(transport);
       session?.close();
     });
+  }
+
+  /** Lists the socket for the operator APIs until it closes. */
+  #register(
+    ws: WebSocket,
+    transport: 'ws' | 'ws_compat',
+    session: WsPolicy | undefined,
+    req: IncomingMessage,
+    patterns: () => readonly string[],
+    disconnect: () => void,
+  ): void {
+    const registered = this.#opts.connections?.add({
+      transport,
+      identity: () => session?.identity(),
+      address: session?.address ?? req.socket.remoteAddress ?? 'unknown',
+      connectedAt: Date.now(),
+      patterns,
+      disconnect,
+    });
+    if (registered) ws.once('close', registered.remove);
   }
 
   /**

@@ -28,6 +28,9 @@ export interface WsPolicy {
   unsubscribed(pattern: string): void;
   /** Handles an op the core does not know (`auth`, `presence`); false when it is not the policy's. */
   handleOp(op: unknown, frame: IncomingFrame, ref: unknown): boolean;
+  /** Who the connection is now (undefined: anonymous; an `auth` op may change it) and its address. */
+  identity(): string | undefined;
+  readonly address: string | undefined;
   /** Gives back the connection's places (limits, presence); idempotent. */
   close(): void;
 }

@@ -39,18 +39,34 @@ async function setUp(t: TestContext): Promise<{ url: string; redis: Redis; prefi
 }
 
 /**
- * A TCP relay to Redis whose open connections can be made to go silent (nothing passes, nothing
+ * A TCP relay to Redis. `silence()` makes its open connections go silent (nothing passes, nothing
  * closes), as behind a failover or a dropped route; connections opened after that work.
+ * `holdOn(trigger)`: once a client sends a command containing `trigger`, every reply to it is
+ * held (Redis has run the command; its answer is on the way) until `release()`.
  */
-async function silentRelay(t: TestContext, url: string): Promise<{ port: number; silence(): void }> {
+async function relay(t: TestContext, url: string) {
   const target = new URL(url);
   const open: Socket[] = [];
   const all: Socket[] = [];
+  let trigger: string | undefined;
+  let holding = false;
+  const queued: { to: Socket; chunk: Buffer }[] = [];
+  let onHeld: () => void = () => undefined;
   const server: Server = createServer((client) => {
     const upstream = connect(Number(target.port), target.hostname);
-    client.pipe(upstream).pipe(client);
-    client.on('error', () => undefined);
-    upstream.on('error', () => undefined);
+    client.on('data', (chunk: Buffer) => {
+      if (trigger !== undefined && chunk.toString('latin1').toLowerCase().includes(trigger)) {
+        trigger = undefined;
+        holding = true;
+        onHeld();
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (holding) queued.push({ to: client, chunk });
+      else client.write(chunk);
+    });
+    for (const s of [client, upstream]) s.on('error', () => undefined);
     open.push(client, upstream);
     all.push(client, upstream);
   });
@@ -63,9 +79,17 @@ async function silentRelay(t: TestContext, url: string): Promise<{ port: number;
     port: (server.address() as { port: number }).port,
     silence() {
       for (const s of open.splice(0)) {
-        s.unpipe();
+        s.removeAllListeners('data');
         s.pause();
       }
+    },
+    holdOn(command: string): Promise<void> {
+      trigger = command;
+      return new Promise<void>((resolve) => (onHeld = resolve));
+    },
+    release() {
+      holding = false;
+      for (const { to, chunk } of queued.splice(0)) to.write(chunk);
     },
   };
 }
@@ -73,8 +97,8 @@ async function silentRelay(t: TestContext, url: string): Promise<{ port: number;
 test('a read that hangs on a silently dead connection is replaced, and no event is missed', async (t) => {
   const s = await setUp(t);
   if (!s) return;
-  const relay = await silentRelay(t, s.url);
-  const nodeClient = new Redis({ host: '127.0.0.1', port: relay.port, maxRetriesPerRequest: 1 });
+  const link = await relay(t, s.url);
+  const nodeClient = new Redis({ host: '127.0.0.1', port: link.port, maxRetriesPerRequest: 1 });
   nodeClient.on('error', () => undefined);
   t.after(() => nodeClient.disconnect());
   const broker = new RedisBroker({ redis: nodeClient, prefix: s.prefix, probeIntervalMs: 100 });
@@ -83,7 +107,7 @@ test('a read that hangs on a silently dead connection is replaced, and no event 
   const store = new RedisEventStore({ redis: s.redis, prefix: s.prefix });
   await store.append([ev(1)]);
   await got.seen((e) => e.data === '1');
-  relay.silence();
+  link.silence();
   await store.append([ev(2)]);
   await store.append([ev(3)]);
   await got.seen((e) => e.data === '3');
@@ -157,50 +181,6 @@ test('publish hands a stored batch to this node even while Redis is unreachable;
   await assert.rejects(broker.publish([event]), /closed/i);
 });
 
-/**
- * A TCP relay to Redis that, once the client sends a command containing `trigger`, holds every
- * reply to that client (Redis has run the command; its answer is on the way) until `release`.
- */
-async function holdingRelay(t: TestContext, url: string, trigger: string): Promise<{ port: number; held: Promise<void>; release(): void }> {
-  const target = new URL(url);
-  const all: Socket[] = [];
-  let armed = true;
-  let holding = false;
-  const queued: { to: Socket; chunk: Buffer }[] = [];
-  let onHeld!: () => void;
-  const held = new Promise<void>((resolve) => (onHeld = resolve));
-  const server: Server = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    client.on('data', (chunk: Buffer) => {
-      if (armed && chunk.toString('latin1').toLowerCase().includes(trigger)) {
-        armed = false;
-        holding = true;
-        onHeld();
-      }
-      upstream.write(chunk);
-    });
-    upstream.on('data', (chunk: Buffer) => {
-      if (holding) queued.push({ to: client, chunk });
-      else client.write(chunk);
-    });
-    for (const s of [client, upstream]) s.on('error', () => undefined);
-    all.push(client, upstream);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => {
-    for (const s of all) s.destroy();
-    server.close();
-  });
-  return {
-    port: (server.address() as { port: number }).port,
-    held,
-    release() {
-      holding = false;
-      for (const { to, chunk } of queued.splice(0)) to.write(chunk);
-    },
-  };
-}
-
 test('an append handed over while a quiet read checks the stream is no reason to replace the log', async (t) => {
   const s = await setUp(t);
   if (!s) return;
@@ -208,8 +188,9 @@ test('an append handed over while a quiet read checks the stream is no reason to
   await store.append([ev(1)]);
   // After a read that found nothing new, the broker asks whether the stream is still there
   // (EXISTS, then its newest entry). Redis answers at once; the answer is held on its way.
-  const relay = await holdingRelay(t, s.url, 'exists');
-  const nodeClient = new Redis({ host: '127.0.0.1', port: relay.port, maxRetriesPerRequest: 1 });
+  const link = await relay(t, s.url);
+  const held = link.holdOn('exists');
+  const nodeClient = new Redis({ host: '127.0.0.1', port: link.port, maxRetriesPerRequest: 1 });
   nodeClient.on('error', () => undefined);
   t.after(() => nodeClient.disconnect());
   const broker = new RedisBroker({ redis: nodeClient, prefix: s.prefix, probeIntervalMs: 100 });
@@ -217,12 +198,12 @@ test('an append handed over while a quiet read checks the stream is no reason to
   const got = listen(broker);
   await broker.started;
   const epoch = await s.redis.hget(`${s.prefix}meta`, 'epoch');
-  await relay.held;
+  await held;
   // Meanwhile this node appends and hands its batch over, as a publish does: the stream holds
   // it, though the answer on its way was read before.
   const appended = await store.append([ev(2), ev(3)]);
   await broker.publish(appended.map((r) => r.event));
-  relay.release();
+  link.release();
   // A few quiet reads later the log is the same log, and nothing was handed over twice.
   await new Promise((r) => setTimeout(r, 500));
   await store.append([ev(4)]);

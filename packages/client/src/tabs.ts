@@ -8,7 +8,8 @@ export interface Backend {
   readonly status: Status;
   want(pattern: string, since: string | undefined, presence: boolean): void;
   drop(pattern: string): void;
-  publish(channel: string, data: unknown, type?: string, idempotencyKey?: string): Promise<string>;
+  /** Resolves with the stored id; with `ephemeral`, with undefined (nothing is stored). */
+  publish(channel: string, data: unknown, type?: string, idempotencyKey?: string, ephemeral?: boolean): Promise<string | undefined>;
   members(channel: string): Promise<PresenceSnapshotFrame>;
   close(): void;
 }
@@ -93,8 +94,10 @@ export class TabShare implements Backend {
     else this.#post({ k: 'drop', from: this.#id, p });
   }
 
-  publish(channel: string, data: unknown, type?: string, key?: string): Promise<string> {
-    return this.#link ? this.#link.publish(channel, data, type, key) : (this.#ask('pub', [channel, data, type, key]) as Promise<string>);
+  publish(channel: string, data: unknown, type?: string, key?: string, ephemeral?: boolean): Promise<string | undefined> {
+    return this.#link
+      ? this.#link.publish(channel, data, type, key, ephemeral)
+      : (this.#ask('pub', [channel, data, type, key, ephemeral]) as Promise<string | undefined>);
   }
 
   members(channel: string): Promise<PresenceSnapshotFrame> {
@@ -154,8 +157,8 @@ export class TabShare implements Backend {
       else if (m.k === 'bye') for (const p of [...this.#owners.keys()]) this.#unown(m.from, p);
       else if (m.k === 'hi') this.#post({ k: 'status', s: link.status });
       else if (m.k === 'ask') {
-        const [a, b, c, d] = m.args as [string, unknown, string | undefined, string | undefined];
-        (m.op === 'pub' ? link.publish(a, b, c, d) : link.members(a)).then(
+        const [a, b, c, d, e] = m.args as [string, unknown, string | undefined, string | undefined, boolean | undefined];
+        (m.op === 'pub' ? link.publish(a, b, c, d, e) : link.members(a)).then(
           (v) => this.#post({ k: 'reply', to: m.from, rid: m.rid, v }),
           (e: HeraldClientError) => this.#post({ k: 'reply', to: m.from, rid: m.rid, err: { code: e.code, message: e.message, status: e.status } }),
         );

@@ -30,6 +30,7 @@ import { SseStreams } from './transports/sse/sse-streams.js';
 import { WsGateway } from './transports/ws/ws-gateway.js';
 import { webhookInRoutes } from './http/routes/webhooks-in.js';
 import { demoOrderRoutes } from './http/routes/demo-orders.js';
+import { devTokenRoutes } from './http/routes/dev-token.js';
 import { RECEIPTS_MAX_PER_SOURCE, WebhookReceiver } from './transports/webhook-in/webhook-receiver.js';
 import { outboundRoutes } from './http/routes/outbound.js';
 import { OutboundWebhooks } from './transports/webhook-out/outbound-webhooks.js';
@@ -193,6 +194,7 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     pageRoutes(scope);
     webhookInRoutes(scope, { receiver: webhooks, guard, log, epoch: () => hub.epoch() });
     demoOrderRoutes(scope, { sources: webhooks.sources, guard });
+    devTokenRoutes(scope, { dev: security.authenticator.dev, guard });
     outboundRoutes(scope, outbound, guard, hub);
   });
 

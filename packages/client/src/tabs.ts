@@ -56,7 +56,7 @@ export class TabShare implements Backend {
   readonly #positions: Positions;
   /** Leader only: which tabs want each pattern. */
   readonly #owners = new Map<string, Set<string>>();
-  readonly #asks = new Map<number, { ok: (v: unknown) => void; fail: (e: HeraldClientError) => void }>();
+  readonly #asks = new Map<number, { op: 'pub' | 'mem'; args: unknown[]; ok: (v: unknown) => void; fail: (e: HeraldClientError) => void }>();
   #rid = 0;
   #link: Link | undefined;
   #release: (() => void) | undefined;
@@ -118,7 +118,6 @@ export class TabShare implements Backend {
   #lead(release: () => void): void {
     if (this.#closed) return release();
     this.#release = release;
-    this.#failAsks('CONNECTION_LOST'); // asked of the leader that went: their outcome is unknown
     const bc = (m: Msg) => this.#post(m);
     const to = this.#to;
     this.#link = new Link(this.#opts, {
@@ -129,6 +128,7 @@ export class TabShare implements Backend {
       error: (e) => (to.error(e), bc({ k: 'error', code: e.code, message: e.message, status: e.status, fatal: e.fatal })),
     });
     for (const [p, w] of this.#positions()) this.#own(this.#id, p, w.since, w.presence);
+    this.#failAsks('CONNECTION_LOST'); // asked of the leader that went: their outcome is unknown
     this.#post({ k: 'hello' });
   }
 
@@ -186,14 +186,24 @@ export class TabShare implements Backend {
     if (this.#closed) return Promise.reject(new HeraldClientError('CLOSED', 'the client is closed'));
     return new Promise((ok, fail) => {
       const rid = ++this.#rid;
-      this.#asks.set(rid, { ok, fail });
+      this.#asks.set(rid, { op, args, ok, fail });
       this.#post({ k: 'ask', from: this.#id, rid, op, args });
     });
   }
 
+  /**
+   * The leader changed (or this client closed): a publish asked of the old leader may or may not
+   * have been sent, so it fails; a members query only reads, so it is asked again of the new one
+   * (this tab's own connection when it is the new leader: the first tab of an origin asks before
+   * its lock is granted, of a leader that does not exist yet).
+   */
   #failAsks(code: 'CONNECTION_LOST' | 'CLOSED'): void {
-    for (const a of this.#asks.values()) a.fail(new HeraldClientError(code, 'the tab holding the connection went before answering'));
+    const asks = [...this.#asks.values()];
     this.#asks.clear();
+    for (const a of asks) {
+      if (code === 'CONNECTION_LOST' && a.op === 'mem') this.members(a.args[0] as string).then(a.ok, a.fail);
+      else a.fail(new HeraldClientError(code, 'the tab holding the connection went before answering'));
+    }
   }
 
   #post(m: Msg): void {

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
+import { checkChannel } from '../core/channel.js';
 import { HeraldError } from '../core/errors.js';
-import { JwtVerifier } from './jwt-verifier.js';
+import { checkLabel } from '../core/event.js';
+import type { DevTokenIssuer } from '../http/routes/dev-token.js';
+import { IDENTITY_MAX_CHARS, JwtVerifier, TOKEN_GRANTS_MAX } from './jwt-verifier.js';
 import type { Principal } from './permissions.js';
 import { mintToken } from './token-mint.js';
 
@@ -27,7 +30,7 @@ const DEV_SECRET_BYTES = 32;
  * expired or does not verify is refused like any JWT; any other credential is ignored in dev mode,
  * as before. Each process has its own secret: a token is good on the process that minted it.
  */
-export class DevTokens {
+export class DevTokens implements DevTokenIssuer {
   readonly #secret = randomBytes(DEV_SECRET_BYTES).toString('base64url');
   readonly #verifier = new JwtVerifier({
     secret: this.#secret,
@@ -54,6 +57,18 @@ export class DevTokens {
     return this.#verifier.verify(token);
   }
 
+  /** The trust line of `POST /v1/dev/token`: checks the body, then mints. */
+  mintFor(body: Readonly<Record<string, unknown>>): Promise<{ token: string; expiresAt: string }> {
+    const bad = checkLabel(body.sub, IDENTITY_MAX_CHARS, 'sub');
+    if (bad) throw new HeraldError('BODY_INVALID', bad);
+    return this.mint({
+      sub: body.sub as string,
+      publish: grants(body.publish, 'publish'),
+      subscribe: grants(body.subscribe, 'subscribe'),
+      ttlSeconds: (body.ttlSeconds ?? DEV_TOKEN_DEFAULT_TTL_SECONDS) as number,
+    });
+  }
+
   /** Mints a token for `sub` with the given publish and subscribe grants. */
   async mint(o: { sub: string; publish: readonly string[]; subscribe: readonly string[]; ttlSeconds: number }): Promise<{ token: string; expiresAt: string }> {
     if (!Number.isInteger(o.ttlSeconds) || o.ttlSeconds < 1 || o.ttlSeconds > DEV_TOKEN_MAX_TTL_SECONDS) {
@@ -63,4 +78,16 @@ export class DevTokens {
     const token = await mintToken({ ...o, secret: this.#secret, issuer: DEV_TOKEN_ISSUER, now: () => now });
     return { token, expiresAt: new Date((Math.floor(now / 1000) + o.ttlSeconds) * 1000).toISOString() };
   }
+}
+
+function grants(v: unknown, field: string): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.length > TOKEN_GRANTS_MAX) {
+    throw new HeraldError('BODY_INVALID', `${field} is a list of at most ${TOKEN_GRANTS_MAX} channel patterns`);
+  }
+  for (const p of v) {
+    const c = checkChannel(p);
+    if (!c.ok) throw new HeraldError('BODY_INVALID', `${field}: ${String(p).slice(0, 64)}: ${c.reason}`);
+  }
+  return v as string[];
 }

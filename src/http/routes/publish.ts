@@ -24,13 +24,13 @@ export function publishRoutes(app: FastifyInstance, hub: Hub, guard: Guard): voi
     }
     if (batch) {
       if (body.length === 0) throw new HeraldError('BATCH_EMPTY');
+      if (body.length > PUBLISH_BATCH_MAX_EVENTS) {
+        throw new HeraldError('BATCH_TOO_LARGE', `a batch holds at most ${PUBLISH_BATCH_MAX_EVENTS} events`);
+      }
       // A batch is one atomic append; an ephemeral event has no place in it.
       body.forEach((o, i) => {
         if (wantsEphemeral(o)) throw new HeraldError('BODY_INVALID', `event [${i}]: publish an ephemeral event on its own, not in a batch`);
       });
-      if (body.length > PUBLISH_BATCH_MAX_EVENTS) {
-        throw new HeraldError('BATCH_TOO_LARGE', `a batch holds at most ${PUBLISH_BATCH_MAX_EVENTS} events`);
-      }
       inputs = body.map((o, i) => toEventInput(o, `event [${i}]: `));
     } else {
       inputs = [toEventInput(body)];

@@ -30,6 +30,7 @@ import { SseStreams } from './transports/sse/sse-streams.js';
 import { WsGateway } from './transports/ws/ws-gateway.js';
 import { webhookInRoutes } from './http/routes/webhooks-in.js';
 import { demoOrderRoutes } from './http/routes/demo-orders.js';
+import { devTokenRoutes } from './http/routes/dev-token.js';
 import { RECEIPTS_MAX_PER_SOURCE, WebhookReceiver } from './transports/webhook-in/webhook-receiver.js';
 import { outboundRoutes } from './http/routes/outbound.js';
 import { channelRoutes } from './http/routes/channels.js';
@@ -205,6 +206,7 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     pageRoutes(scope);
     webhookInRoutes(scope, { receiver: webhooks, guard, log, epoch: () => hub.epoch() });
     demoOrderRoutes(scope, { sources: webhooks.sources, guard });
+    devTokenRoutes(scope, { dev: security.authenticator.dev, guard });
     outboundRoutes(scope, outbound, guard, hub);
     channelRoutes(scope, { connections, activity, guard });
     consoleRoutes(scope);

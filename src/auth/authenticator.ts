@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { HeraldError } from '../core/errors.js';
 import { ApiKeyTable } from './api-keys.js';
 import type { AuthConfig } from '../config/auth-schema.js';
+import { DevTokens } from './dev-tokens.js';
 import { JwtVerifier } from './jwt-verifier.js';
 import { ANONYMOUS, type Principal } from './permissions.js';
 
@@ -73,10 +74,13 @@ export function subscriberCredential(
 export class Authenticator {
   readonly #keys: ApiKeyTable;
   readonly #jwt: JwtVerifier | undefined;
+  /** Dev mode only: the tokens Herald mints for itself (src/auth/dev-tokens.ts). */
+  readonly dev: DevTokens | undefined;
 
   constructor(config: AuthConfig) {
     this.#keys = new ApiKeyTable(config.apiKeys);
     this.#jwt = config.jwt ? new JwtVerifier(config.jwt) : undefined;
+    this.dev = this.configured ? undefined : new DevTokens();
   }
 
   /** True when keys or a JWT key are configured; false is dev mode. */
@@ -98,6 +102,8 @@ export class Authenticator {
   async authenticate(token: string | undefined, source: CredentialSource = 'header'): Promise<Principal> {
     if (token === undefined) return ANONYMOUS;
     if (token.length > TOKEN_MAX_CHARS) throw new HeraldError('TOKEN_INVALID', `a token is at most ${TOKEN_MAX_CHARS} characters`);
+    // Dev mode reads its own tokens only (identity for presence); anything else stays anonymous.
+    if (this.dev) return COMPACT_JWS.test(token) && this.dev.claims(token) ? this.dev.verify(token) : ANONYMOUS;
     if (source !== 'header') {
       if (!COMPACT_JWS.test(token)) {
         throw new HeraldError(

@@ -40,7 +40,7 @@ export class StreamGate implements StreamGuard {
   async admit(req: FastifyRequest, res: ServerResponse, patterns: readonly string[]): Promise<StreamAdmission> {
     const s = this.#security;
     const query = (req.query ?? {}) as Record<string, unknown>;
-    const credential = s.devMode ? undefined : subscriberCredential(req.headers, query, s.config.auth.cookieName);
+    const credential = subscriberCredential(req.headers, query, s.config.auth.cookieName);
     // The close listener goes on before the credential check awaits: a client that resets its
     // socket while it is being admitted (or before the handler ran at all) must still give back
     // its place, or one valid token can lock its identity out with 429 until a restart.

@@ -27,9 +27,7 @@ export async function admitUpgrade(security: Security, req: IncomingMessage, cha
   // cors.origins or is Herald's own, never merely because cors.origins is `*`.
   const cookieOk = origin === undefined || security.config.cors.origins.includes(origin) || sameOrigin(origin, req.headers.host);
   const url = new URL(req.url ?? '/', 'http://herald.invalid');
-  const credential = security.devMode
-    ? undefined
-    : subscriberCredential(req.headers, url.searchParams, security.config.auth.cookieName, cookieOk);
+  const credential = subscriberCredential(req.headers, url.searchParams, security.config.auth.cookieName, cookieOk);
   const { principal, address, lease } = await security.admit(req, credential, channels);
   return new WsSession({ security, principal, address, lease, budget: security.limits.messageBudget(address) });
 }

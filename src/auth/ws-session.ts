@@ -131,8 +131,11 @@ export class WsSession implements WsPolicy {
   async #auth(frame: IncomingFrame, ref: unknown): Promise<void> {
     const s = this.#security;
     try {
-      if (s.devMode) throw new HeraldError('UNAUTHORIZED', 'no credentials are configured on this server (dev mode)');
       if (typeof frame.token !== 'string' || frame.token === '') throw new HeraldError('BODY_INVALID', 'auth needs a "token" string');
+      // Dev mode renews its own dev tokens only (src/auth/dev-tokens.ts).
+      if (s.devMode && !s.authenticator.dev?.claims(frame.token)) {
+        throw new HeraldError('UNAUTHORIZED', 'no credentials are configured on this server (dev mode)');
+      }
       const next = await s.authenticator.authenticate(frame.token);
       if (this.#closed) return;
       const before = this.#principal;

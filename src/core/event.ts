@@ -67,6 +67,53 @@ export function makeStoredEvent(
   return { seq, id: formatEventId(epoch, seq), channel, type, data, time, encoded: {} };
 }
 
+/**
+ * An ephemeral event (a publish with `ephemeral: true`): handed to the subscribers live at that
+ * moment and then forgotten. It is never appended to the log, so it has no `seq` and no `id`:
+ * nothing replays it, nothing resumes past it, and `GET /v1/events` never returns it.
+ */
+export interface EphemeralEvent {
+  readonly channel: string;
+  readonly type: string;
+  /** JSON text of the published value. */
+  readonly data: string;
+  /** Milliseconds since the epoch, when Herald accepted it. */
+  readonly time: number;
+  /** Bytes made once per transport, shared by every subscriber (as StoredEvent.encoded). */
+  readonly encoded: { [transport: string]: Buffer | undefined };
+}
+
+export function makeEphemeralEvent(input: EventInput, time: number): EphemeralEvent {
+  return { channel: input.channel, type: input.type, data: input.data, time, encoded: {} };
+}
+
+/**
+ * The JSON text of an ephemeral event: the fields of a logged one without `id`, and
+ * `"ephemeral":true`, so a client can tell it apart (and keeps its resume position untouched).
+ */
+export function ephemeralJsonText(e: EphemeralEvent, extra = ''): string {
+  return (
+    `{${extra}"channel":"${e.channel}","type":${JSON.stringify(e.type)},` +
+    `"data":${e.data},"time":"${new Date(e.time).toISOString()}","ephemeral":true}`
+  );
+}
+
+/**
+ * Whether an untrusted publish object asks for an ephemeral event (`"ephemeral": true`). An
+ * ephemeral event is never stored, so an idempotency key (which dedupes stored events) is refused
+ * with it rather than silently ignored.
+ */
+export function wantsEphemeral(raw: unknown, where = ''): boolean {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return false;
+  const o = raw as Record<string, unknown>;
+  if (o.ephemeral === undefined || o.ephemeral === false) return false;
+  if (o.ephemeral !== true) throw new HeraldError('BODY_INVALID', `${where}"ephemeral" is true or false`);
+  if (o.idempotencyKey !== undefined && o.idempotencyKey !== null) {
+    throw new HeraldError('BODY_INVALID', `${where}an ephemeral event is not stored, so it takes no idempotencyKey`);
+  }
+  return true;
+}
+
 /** The public JSON shape of an event: `data` is the value as published. */
 export interface EventJson {
   id: string;
@@ -101,7 +148,7 @@ export function eventJsonText(e: StoredEvent, extra = ''): string {
  * The text a plain-text transport delivers (SSE `data:`, seed WebSocket): a string value is
  * delivered as that text, any other value as its JSON text.
  */
-export function dataText(e: StoredEvent): string {
+export function dataText(e: StoredEvent | EphemeralEvent): string {
   return e.data.charCodeAt(0) === 0x22 /* " */ ? (JSON.parse(e.data) as string) : e.data;
 }
 

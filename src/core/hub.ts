@@ -1,7 +1,7 @@
 import type { Broker } from './broker.js';
 import { BrokerLink } from './broker-link.js';
 import { ClosedError, HeraldError } from './errors.js';
-import type { EventInput, StoredEvent } from './event.js';
+import { makeEphemeralEvent, type EventInput, type StoredEvent } from './event.js';
 import type { AppendResult, EventStore, LogBounds } from './event-store.js';
 import { REPLAY_PAGE_EVENTS, WRITE_SLICE_SUBSCRIBERS } from './limits.js';
 import { LogFollower } from './log-follower.js';
@@ -136,6 +136,27 @@ export class Hub {
       this.#queue.push({ inputs, started: process.hrtime.bigint(), resolve, reject });
       this.#scheduleFlush();
     });
+  }
+
+  /**
+   * Hands an ephemeral event (typing indicators, cursors: see EphemeralEvent) to the matching
+   * subscriptions of this node that are live now, and returns how many took it. Nothing is
+   * appended and the broker is not told (it carries news of the log, and this is not in it), so
+   * subscribers connected to other nodes do not get it. A connection with several matching
+   * subscriptions gets it once.
+   */
+  signal(input: EventInput): number {
+    if (this.#closed) throw new ClosedError('The hub');
+    const event = makeEphemeralEvent(input, Date.now());
+    const seen = new Set<object>();
+    let n = 0;
+    this.#index.forEachMatch(event.channel, (sub) => {
+      const owner = sub.group ?? sub;
+      if (seen.has(owner) || !sub.signal(event)) return;
+      seen.add(owner);
+      n++;
+    });
+    return n;
   }
 
   #scheduleFlush(): void {

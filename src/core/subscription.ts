@@ -1,4 +1,4 @@
-import type { StoredEvent } from './event.js';
+import type { EphemeralEvent, StoredEvent } from './event.js';
 import type { ResetReason } from './protocol.js';
 
 /** Why a subscription was cut off by Herald; transports map these to close codes. */
@@ -61,6 +61,14 @@ export abstract class Subscription {
   /** Closes the client's connection (or this subscription) for `reason`. */
   protected abstract disconnect(reason: DisconnectReason): void;
 
+  /**
+   * Writes an ephemeral event; returns false when this transport does not carry them (the
+   * default: the seed routes, whose pages know only logged events).
+   */
+  protected writeEphemeral(_event: EphemeralEvent): boolean {
+    return false;
+  }
+
   get closed(): boolean {
     return this.#closed;
   }
@@ -98,6 +106,17 @@ export abstract class Subscription {
     if (batch.length === 0 || this.#closed) return;
     this.#pending = [];
     this.#writeBounded(batch);
+  }
+
+  /**
+   * Hub side: an ephemeral event goes out at once, to a live subscription only. It is never
+   * queued: one that is still replaying, or whose backlog is past its bound, does not get it
+   * (an ephemeral event is worth nothing late, and must never be what cuts a client off). It
+   * does not move the position, and may overtake logged events waiting for their write window.
+   */
+  signal(event: EphemeralEvent): boolean {
+    if (this.#closed || !this.#live || this.backlogBytes() > this.maxBacklogBytes) return false;
+    return this.writeEphemeral(event);
   }
 
   /** Hub side, during replay: writes events read from the log. */

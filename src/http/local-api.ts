@@ -7,6 +7,7 @@ import { isLoopback } from './client-address.js';
 
 /**
  * The publish and operator APIs: `POST /v1/publish`, `/v1/endpoints…`, `/v1/deliveries…`, the
+ * dev-mode token route (`POST /v1/dev/token`), the
  * inbound log and its replays (`/v1/webhooks/{source}/received…`) and the demo's test webhook.
  * With no auth configured they answer only this machine (Guard), and this module keeps a web page
  * open on this machine from using them: the caller's address is loopback there too, so the
@@ -14,7 +15,7 @@ import { isLoopback } from './client-address.js';
  * in this set: providers send what they send, and a signature, not the network, vouches for them.
  */
 export const LOCAL_API_PATH =
-  /^\/(?:v1\/(?:publish|endpoints|deliveries)(?:[/?]|$)|v1\/webhooks\/[^/?]+\/received(?:[/?]|$)|demo\/orders\/test-webhook(?:\?|$))/;
+  /^\/(?:v1\/(?:publish|endpoints|deliveries|dev\/token)(?:[/?]|$)|v1\/webhooks\/[^/?]+\/received(?:[/?]|$)|demo\/orders\/test-webhook(?:\?|$))/;
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 

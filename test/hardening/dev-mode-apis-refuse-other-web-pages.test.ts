@@ -39,6 +39,7 @@ function send(url: string, method: string, path: string, headers: Record<string,
 
 const EVENT = JSON.stringify({ channel: 'dev.x', data: 1 });
 const ENDPOINT = JSON.stringify({ url: 'https://example.com/hook' });
+const DEV_TOKEN = JSON.stringify({ sub: 'ann' });
 const EVIL = 'http://evil.example';
 
 describe('dev mode, cors.origins at its default ("*")', () => {
@@ -52,7 +53,7 @@ describe('dev mode, cors.origins at its default ("*")', () => {
 
   test('CORS-simple bodies (text/plain, form, multipart) are refused with 415 before anything happens', async () => {
     for (const type of ['text/plain', 'text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
-      for (const [path, body] of [['/v1/publish', EVENT], ['/v1/endpoints', ENDPOINT]] as const) {
+      for (const [path, body] of [['/v1/publish', EVENT], ['/v1/endpoints', ENDPOINT], ['/v1/dev/token', DEV_TOKEN]] as const) {
         const r = await send(h.url, 'POST', path, { 'content-type': type, origin: EVIL }, body);
         assert.equal(r.status, 415, `${path} as ${type}`);
         assert.equal(r.json.error.code, 'UNSUPPORTED_MEDIA_TYPE');
@@ -67,7 +68,7 @@ describe('dev mode, cors.origins at its default ("*")', () => {
 
   test('a page of another origin may neither call nor read them, even with JSON', async () => {
     const json = { 'content-type': 'application/json', origin: EVIL };
-    for (const [path, body] of [['/v1/publish', EVENT], ['/v1/endpoints', ENDPOINT]] as const) {
+    for (const [path, body] of [['/v1/publish', EVENT], ['/v1/endpoints', ENDPOINT], ['/v1/dev/token', DEV_TOKEN]] as const) {
       const r = await send(h.url, 'POST', path, json, body);
       assert.equal(r.status, 403, path);
       assert.equal(r.json.error.code, 'ORIGIN_FORBIDDEN');
@@ -97,7 +98,7 @@ describe('dev mode, cors.origins at its default ("*")', () => {
 
   test('a Host that is not a loopback name is refused (DNS rebinding): 403 HOST_FORBIDDEN', async () => {
     for (const host of ['evil.example', `evil.example:${port}`, '127.0.0.1.nip.io', `localhost.evil.example:${port}`, '[::2]', '10.0.0.1', 'localhost:x']) {
-      for (const [path, body] of [['/v1/publish', EVENT], ['/v1/endpoints', ENDPOINT]] as const) {
+      for (const [path, body] of [['/v1/publish', EVENT], ['/v1/endpoints', ENDPOINT], ['/v1/dev/token', DEV_TOKEN]] as const) {
         const r = await send(h.url, 'POST', path, { 'content-type': 'application/json', host }, body);
         assert.equal(r.status, 403, `${path} with Host ${host}`);
         assert.equal(r.json.error.code, 'HOST_FORBIDDEN');

@@ -1,7 +1,7 @@
 import { HeraldClientError } from './errors.js';
 import { isAfter, matches } from './ids.js';
 import { Link, type LinkListener, type LinkOptions, type Status } from './link.js';
-import type { EventFrame, PresenceChangeFrame, PresenceMember, ResetReason } from './protocol.js';
+import type { EphemeralEventFrame, EventFrame, PresenceChangeFrame, PresenceMember, ResetReason } from './protocol.js';
 import { canShareTabs, TabShare, type Backend } from './tabs.js';
 
 /** Event types to the shape of their data, for typed handlers: `{ 'order.paid': { total: number } }`. */
@@ -10,6 +10,11 @@ export type EventMap = Record<string, unknown>;
 /** One event as a handler gets it; with an EventMap, `type` narrows `data`. */
 export type HeraldEvent<M extends EventMap = EventMap> = {
   [T in keyof M & string]: { id: string; channel: string; type: T; data: M[T]; time: string };
+}[keyof M & string];
+
+/** An ephemeral event (`client.signal`): delivered live, never stored, so it has no id. */
+export type HeraldEphemeralEvent<M extends EventMap = EventMap> = {
+  [T in keyof M & string]: { ephemeral: true; channel: string; type: T; data: M[T]; time: string };
 }[keyof M & string];
 
 /** The last id delivered per subscribed channel or pattern: persist it to resume after a reload. */
@@ -48,6 +53,8 @@ export interface SubscribeOptions {
   since?: string | undefined;
   /** Receive presence changes of this channel in `onPresence`. */
   presence?: boolean | undefined;
+  /** Also call the handler with the channel's ephemeral events (`signal`), which have no id. */
+  ephemeral?: boolean | undefined;
 }
 
 export interface PublishOptions<T extends string = string> {
@@ -62,9 +69,11 @@ export interface Subscription {
 }
 
 type Handler<M extends EventMap> = (event: HeraldEvent<M>) => void;
+type AnyHandler<M extends EventMap> = (event: HeraldEvent<M> | HeraldEphemeralEvent<M>) => void;
 
 interface Channel<M extends EventMap> {
-  handlers: Set<Handler<M>>;
+  /** Each handler, and whether it takes ephemeral events too. */
+  handlers: Map<Handler<M>, boolean>;
   since: string | undefined;
   presence: boolean;
 }
@@ -109,27 +118,32 @@ export class HeraldClient<M extends EventMap = EventMap> {
     return p;
   }
 
-  /** Calls `handler` for every event of `channel` (a name or a pattern) until unsubscribed. */
+  /**
+   * Calls `handler` for every event of `channel` (a name or a pattern) until unsubscribed; with
+   * `ephemeral: true`, for its ephemeral events too.
+   */
+  subscribe(channel: string, handler: AnyHandler<M>, opts: SubscribeOptions & { ephemeral: true }): Subscription;
+  subscribe(channel: string, handler: Handler<M>, opts?: SubscribeOptions): Subscription;
   subscribe(channel: string, handler: Handler<M>, opts: SubscribeOptions = {}): Subscription {
     let c = this.#subs.get(channel);
     const since = opts.since ?? this.#o.position?.[channel];
     const presence = opts.presence ?? false;
     if (!c || (presence && !c.presence) || (opts.since !== undefined && isAfter(c.since ?? opts.since, opts.since))) {
-      c ??= { handlers: new Set(), since, presence };
+      c ??= { handlers: new Map(), since, presence };
       if (opts.since !== undefined) c.since = opts.since;
       c.presence ||= presence;
       this.#subs.set(channel, c);
       this.#backend.want(channel, c.since, c.presence);
     }
-    c.handlers.add(handler);
+    c.handlers.set(handler, opts.ephemeral ?? false);
     return { channel, unsubscribe: () => this.unsubscribe(channel, handler) };
   }
 
   /** Stops `handler` (or every handler) of `channel`; the last one ends the subscription. */
-  unsubscribe(channel: string, handler?: Handler<M>): void {
+  unsubscribe(channel: string, handler?: Handler<M> | AnyHandler<M>): void {
     const c = this.#subs.get(channel);
     if (!c) return;
-    if (handler) c.handlers.delete(handler);
+    if (handler) c.handlers.delete(handler as Handler<M>);
     else c.handlers.clear();
     if (c.handlers.size > 0) return;
     this.#subs.delete(channel);
@@ -138,7 +152,16 @@ export class HeraldClient<M extends EventMap = EventMap> {
 
   /** Publishes one event; resolves with its stored id, or rejects with the server's code. */
   publish<T extends keyof M & string>(channel: string, data: M[T], opts: PublishOptions<T> = {}): Promise<string> {
-    return this.#backend.publish(channel, data, opts.type, opts.idempotencyKey);
+    return this.#backend.publish(channel, data, opts.type, opts.idempotencyKey) as Promise<string>;
+  }
+
+  /**
+   * Sends an ephemeral event (typing indicators, cursors): Herald hands it to the subscribers
+   * connected at that moment and stores nothing, so there is no id, no replay, no history.
+   * Resolves once Herald took it.
+   */
+  async signal<T extends keyof M & string>(channel: string, data: M[T], opts: { type?: T | undefined } = {}): Promise<void> {
+    await this.#backend.publish(channel, data, opts.type, undefined, true);
   }
 
   /** The members of a channel that tracks presence (`presence.channels` on the server). */
@@ -160,11 +183,16 @@ export class HeraldClient<M extends EventMap = EventMap> {
     this.#status = 'closed';
   }
 
-  #event(e: EventFrame): void {
+  #event(e: EventFrame | EphemeralEventFrame): void {
+    const ephemeral = e.id === undefined;
     for (const [channel, c] of this.#subs) {
-      if (!matches(channel, e.channel) || !isAfter(e.id, c.since)) continue;
-      c.since = e.id;
-      for (const h of c.handlers) {
+      if (!matches(channel, e.channel)) continue;
+      if (e.id !== undefined) {
+        if (!isAfter(e.id, c.since)) continue;
+        c.since = e.id;
+      }
+      for (const [h, takesEphemeral] of c.handlers) {
+        if (ephemeral && !takesEphemeral) continue;
         try {
           h(e as unknown as HeraldEvent<M>);
         } catch (err) {

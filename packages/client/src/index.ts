@@ -2,6 +2,7 @@ export { connect, HeraldClient } from './client.js';
 export type {
   ConnectOptions,
   EventMap,
+  HeraldEphemeralEvent,
   HeraldEvent,
   Members,
   Position,

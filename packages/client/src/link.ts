@@ -1,7 +1,7 @@
 import { HeraldClientError, refusal } from './errors.js';
 import { cancel, later, platform, type Timer, type WebSocketConstructor } from './env.js';
 import { earlier, isAfter, matches } from './ids.js';
-import type { EventFrame, PresenceChangeFrame, PresenceSnapshotFrame, ResetReason, ServerFrame } from './protocol.js';
+import type { EphemeralEventFrame, EventFrame, PresenceChangeFrame, PresenceSnapshotFrame, ResetReason, ServerFrame } from './protocol.js';
 import { CLOSE } from './protocol.js';
 import { SseTransport } from './sse-transport.js';
 import { bearer, httpBase, type Transport, type TransportHost, type Wanted } from './transport.js';
@@ -33,7 +33,8 @@ export interface LinkOptions {
 
 /** Where a connection's news goes (the client, or the leader tab that relays it). */
 export interface LinkListener {
-  event(e: EventFrame): void;
+  /** A logged event, or an ephemeral one (no id: it moves no position). */
+  event(e: EventFrame | EphemeralEventFrame): void;
   reset(pattern: string, reason: ResetReason, head: string): void;
   presence(c: PresenceChangeFrame): void;
   status(s: Status): void;
@@ -92,11 +93,11 @@ export class Link {
     else this.#restartSoon();
   }
 
-  async publish(channel: string, data: unknown, type?: string, idempotencyKey?: string): Promise<string> {
-    const frame = { op: 'publish' as const, channel, data, type, idempotencyKey };
-    if (this.#kind() === 'websocket') return (await this.#request(frame)).id!;
+  async publish(channel: string, data: unknown, type?: string, idempotencyKey?: string, ephemeral?: boolean): Promise<string | undefined> {
+    const frame = { op: 'publish' as const, channel, data, type, idempotencyKey, ephemeral: ephemeral || undefined };
+    if (this.#kind() === 'websocket') return (await this.#request(frame)).id;
     const res = await this.#http('POST', '/v1/publish', JSON.stringify(frame));
-    return ((await res.json()) as { id: string }).id;
+    return ((await res.json()) as { id?: string }).id;
   }
 
   async members(channel: string): Promise<PresenceSnapshotFrame> {
@@ -255,7 +256,10 @@ export class Link {
   }
 
   #frame(f: ServerFrame): void {
-    if (f.op === 'event') {
+    if (f.op === 'event' && f.id === undefined) {
+      // Ephemeral: not in the log, so it neither moves nor is checked against any position.
+      if ([...this.#subs.keys()].some((p) => matches(p, f.channel))) this.#to.event(f);
+    } else if (f.op === 'event') {
       let fresh = false;
       for (const [pattern, w] of this.#subs) {
         if (matches(pattern, f.channel) && isAfter(f.id, w.since)) {

@@ -88,6 +88,11 @@ export interface PublishFrame {
   data: unknown;
   type?: string;
   idempotencyKey?: string;
+  /**
+   * Deliver to the subscribers connected now and store nothing (typing indicators, cursors):
+   * the ack carries no id, and no replay or history ever returns it. Not with `idempotencyKey`.
+   */
+  ephemeral?: boolean;
   ref?: Ref;
 }
 
@@ -121,11 +126,29 @@ export interface EventFrame<D = unknown> {
   time: string;
 }
 
-/** Answer to subscribe/unsubscribe (`channel`), publish (`id`), or auth (`identity`, `expiresAt`). */
+/**
+ * An ephemeral event (published with `ephemeral: true`): never logged, so it has no `id`, moves
+ * no resume position and is never replayed. Also the `data:` of its SSE event (without `op`).
+ */
+export interface EphemeralEventFrame<D = unknown> {
+  op: 'event';
+  id?: undefined;
+  ephemeral: true;
+  channel: string;
+  type: string;
+  data: D;
+  time: string;
+}
+
+/**
+ * Answer to subscribe/unsubscribe (`channel`), publish (`id`; `ephemeral: true` and no id for an
+ * ephemeral publish), or auth (`identity`, `expiresAt`).
+ */
 export interface AckFrame {
   op: 'ack';
   channel?: string;
   id?: string;
+  ephemeral?: true;
   identity?: string | null;
   expiresAt?: string | null;
   ref?: Ref;
@@ -167,7 +190,7 @@ export interface PresenceChangeFrame {
   identity: string;
 }
 
-export type ServerFrame = EventFrame | AckFrame | ErrorFrame | ResetFrame | PresenceSnapshotFrame | PresenceChangeFrame;
+export type ServerFrame = EventFrame | EphemeralEventFrame | AckFrame | ErrorFrame | ResetFrame | PresenceSnapshotFrame | PresenceChangeFrame;
 
 /** `data:` of the SSE `herald.reset` event. */
 export interface SseResetData {

@@ -8,7 +8,8 @@ export interface Backend {
   readonly status: Status;
   want(pattern: string, since: string | undefined, presence: boolean): void;
   drop(pattern: string): void;
-  publish(channel: string, data: unknown, type?: string, idempotencyKey?: string): Promise<string>;
+  /** Resolves with the stored id; with `ephemeral`, with undefined (nothing is stored). */
+  publish(channel: string, data: unknown, type?: string, idempotencyKey?: string, ephemeral?: boolean): Promise<string | undefined>;
   members(channel: string): Promise<PresenceSnapshotFrame>;
   close(): void;
 }
@@ -55,7 +56,7 @@ export class TabShare implements Backend {
   readonly #positions: Positions;
   /** Leader only: which tabs want each pattern. */
   readonly #owners = new Map<string, Set<string>>();
-  readonly #asks = new Map<number, { ok: (v: unknown) => void; fail: (e: HeraldClientError) => void }>();
+  readonly #asks = new Map<number, { op: 'pub' | 'mem'; args: unknown[]; ok: (v: unknown) => void; fail: (e: HeraldClientError) => void }>();
   #rid = 0;
   #link: Link | undefined;
   #release: (() => void) | undefined;
@@ -93,8 +94,10 @@ export class TabShare implements Backend {
     else this.#post({ k: 'drop', from: this.#id, p });
   }
 
-  publish(channel: string, data: unknown, type?: string, key?: string): Promise<string> {
-    return this.#link ? this.#link.publish(channel, data, type, key) : (this.#ask('pub', [channel, data, type, key]) as Promise<string>);
+  publish(channel: string, data: unknown, type?: string, key?: string, ephemeral?: boolean): Promise<string | undefined> {
+    return this.#link
+      ? this.#link.publish(channel, data, type, key, ephemeral)
+      : (this.#ask('pub', [channel, data, type, key, ephemeral]) as Promise<string | undefined>);
   }
 
   members(channel: string): Promise<PresenceSnapshotFrame> {
@@ -115,7 +118,6 @@ export class TabShare implements Backend {
   #lead(release: () => void): void {
     if (this.#closed) return release();
     this.#release = release;
-    this.#failAsks('CONNECTION_LOST'); // asked of the leader that went: their outcome is unknown
     const bc = (m: Msg) => this.#post(m);
     const to = this.#to;
     this.#link = new Link(this.#opts, {
@@ -126,6 +128,7 @@ export class TabShare implements Backend {
       error: (e) => (to.error(e), bc({ k: 'error', code: e.code, message: e.message, status: e.status, fatal: e.fatal })),
     });
     for (const [p, w] of this.#positions()) this.#own(this.#id, p, w.since, w.presence);
+    this.#failAsks('CONNECTION_LOST'); // asked of the leader that went: their outcome is unknown
     this.#post({ k: 'hello' });
   }
 
@@ -154,8 +157,8 @@ export class TabShare implements Backend {
       else if (m.k === 'bye') for (const p of [...this.#owners.keys()]) this.#unown(m.from, p);
       else if (m.k === 'hi') this.#post({ k: 'status', s: link.status });
       else if (m.k === 'ask') {
-        const [a, b, c, d] = m.args as [string, unknown, string | undefined, string | undefined];
-        (m.op === 'pub' ? link.publish(a, b, c, d) : link.members(a)).then(
+        const [a, b, c, d, e] = m.args as [string, unknown, string | undefined, string | undefined, boolean | undefined];
+        (m.op === 'pub' ? link.publish(a, b, c, d, e) : link.members(a)).then(
           (v) => this.#post({ k: 'reply', to: m.from, rid: m.rid, v }),
           (e: HeraldClientError) => this.#post({ k: 'reply', to: m.from, rid: m.rid, err: { code: e.code, message: e.message, status: e.status } }),
         );
@@ -183,14 +186,24 @@ export class TabShare implements Backend {
     if (this.#closed) return Promise.reject(new HeraldClientError('CLOSED', 'the client is closed'));
     return new Promise((ok, fail) => {
       const rid = ++this.#rid;
-      this.#asks.set(rid, { ok, fail });
+      this.#asks.set(rid, { op, args, ok, fail });
       this.#post({ k: 'ask', from: this.#id, rid, op, args });
     });
   }
 
+  /**
+   * The leader changed (or this client closed): a publish asked of the old leader may or may not
+   * have been sent, so it fails; a members query only reads, so it is asked again of the new one
+   * (this tab's own connection when it is the new leader: the first tab of an origin asks before
+   * its lock is granted, of a leader that does not exist yet).
+   */
   #failAsks(code: 'CONNECTION_LOST' | 'CLOSED'): void {
-    for (const a of this.#asks.values()) a.fail(new HeraldClientError(code, 'the tab holding the connection went before answering'));
+    const asks = [...this.#asks.values()];
     this.#asks.clear();
+    for (const a of asks) {
+      if (code === 'CONNECTION_LOST' && a.op === 'mem') this.members(a.args[0] as string).then(a.ok, a.fail);
+      else a.fail(new HeraldClientError(code, 'the tab holding the connection went before answering'));
+    }
   }
 
   #post(m: Msg): void {

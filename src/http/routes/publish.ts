@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { HeraldError } from '../../core/errors.js';
-import { eventToJson, toEventInput, type EventInput } from '../../core/event.js';
+import { eventToJson, toEventInput, wantsEphemeral, type EventInput } from '../../core/event.js';
 import { parsePosition } from '../../core/position.js';
 import { checkChannel } from '../../core/channel.js';
 import type { Hub } from '../../core/hub.js';
@@ -15,11 +15,22 @@ export function publishRoutes(app: FastifyInstance, hub: Hub, guard: Guard): voi
     const body = parseJson(req.body);
     const batch = Array.isArray(body);
     let inputs: EventInput[];
+    if (!batch && wantsEphemeral(body)) {
+      // Delivered to whoever is subscribed now and stored nowhere: no id to answer with.
+      const input = toEventInput(body);
+      guard.publisher(req, input.channel);
+      hub.signal(input);
+      return reply.code(202).send({ ephemeral: true });
+    }
     if (batch) {
       if (body.length === 0) throw new HeraldError('BATCH_EMPTY');
       if (body.length > PUBLISH_BATCH_MAX_EVENTS) {
         throw new HeraldError('BATCH_TOO_LARGE', `a batch holds at most ${PUBLISH_BATCH_MAX_EVENTS} events`);
       }
+      // A batch is one atomic append; an ephemeral event has no place in it.
+      body.forEach((o, i) => {
+        if (wantsEphemeral(o)) throw new HeraldError('BODY_INVALID', `event [${i}]: publish an ephemeral event on its own, not in a batch`);
+      });
       inputs = body.map((o, i) => toEventInput(o, `event [${i}]: `));
     } else {
       inputs = [toEventInput(body)];

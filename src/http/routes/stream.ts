@@ -4,7 +4,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { checkChannel } from '../../core/channel.js';
 import { HeraldError } from '../../core/errors.js';
 import { parsePosition, type Position } from '../../core/position.js';
-import { jsonFrame, typedFrame } from '../../transports/sse/sse-encoder.js';
+import { jsonEphemeralFrame, jsonFrame, typedEphemeralFrame, typedFrame } from '../../transports/sse/sse-encoder.js';
 import type { SseStreams } from '../../transports/sse/sse-streams.js';
 import type { StreamGuard } from '../guard.js';
 
@@ -52,7 +52,19 @@ export function streamRoutes(app: FastifyInstance, sse: SseStreams, maxChannels:
     const admitted = await gate?.admit(req, reply.raw, patterns);
     const headers = decidedHeaders(reply);
     reply.hijack();
-    await sse.open({ req: req.raw, res: reply.raw, headers, patterns, since, frame: format === 'json' ? jsonFrame : typedFrame, transport: 'sse', identity: admitted?.identity, address: admitted?.address });
+    const json = format === 'json';
+    await sse.open({
+      req: req.raw,
+      res: reply.raw,
+      headers,
+      patterns,
+      since,
+      frame: json ? jsonFrame : typedFrame,
+      ephemeralFrame: json ? jsonEphemeralFrame : typedEphemeralFrame,
+      transport: 'sse',
+      identity: admitted?.identity,
+      address: admitted?.address,
+    });
     admitted?.opened();
   });
 }

@@ -1,4 +1,4 @@
-import { dataText, eventJsonText, type StoredEvent } from '../../core/event.js';
+import { dataText, ephemeralJsonText, eventJsonText, type EphemeralEvent, type StoredEvent } from '../../core/event.js';
 import { SSE_EVENT, type ResetReason, type SseResetData } from '../../core/protocol.js';
 
 /**
@@ -35,6 +35,23 @@ export function typedFrame(e: StoredEvent): Buffer {
 export function jsonFrame(e: StoredEvent): Buffer {
   let f = e.encoded.sse_json;
   if (f === undefined) f = e.encoded.sse_json = Buffer.from(`id: ${e.id}\nevent: ${e.type}\ndata: ${eventJsonText(e)}\n\n`);
+  return f;
+}
+
+/**
+ * An ephemeral event on `/v1/stream` (text): no `id:` line, so the browser's Last-Event-ID, and
+ * with it the resume position, stays on the last logged event.
+ */
+export function typedEphemeralFrame(e: EphemeralEvent): Buffer {
+  let f = e.encoded.sse;
+  if (f === undefined) f = e.encoded.sse = Buffer.from(`event: ${e.type}\n${dataLines(dataText(e))}\n`);
+  return f;
+}
+
+/** An ephemeral event on `/v1/stream?format=json`: no `id:` line; `data:` has `"ephemeral":true`. */
+export function jsonEphemeralFrame(e: EphemeralEvent): Buffer {
+  let f = e.encoded.sse_json;
+  if (f === undefined) f = e.encoded.sse_json = Buffer.from(`event: ${e.type}\ndata: ${ephemeralJsonText(e)}\n\n`);
   return f;
 }
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { StoredEvent } from '../../core/event.js';
+import type { EphemeralEvent, StoredEvent } from '../../core/event.js';
 import type { Hub } from '../../core/hub.js';
 import type { Position } from '../../core/position.js';
 import type { DisconnectReason } from '../../core/subscription.js';
@@ -30,6 +30,8 @@ export interface OpenStream {
   patterns: readonly string[];
   since: Position | undefined;
   frame: (e: StoredEvent) => Buffer;
+  /** How ephemeral events are framed on this stream; absent: it does not carry them. */
+  ephemeralFrame?: ((e: EphemeralEvent) => Buffer) | undefined;
   transport: Transport;
   /** Who the client is (as admitted) and its address; the socket's peer when not given. */
   identity?: string | undefined;
@@ -85,6 +87,7 @@ export class SseStreams {
       res,
       patterns: o.patterns,
       frame: o.frame,
+      ephemeralFrame: o.ephemeralFrame,
       maxBacklogBytes: this.#opts.maxBacklogBytes,
       onDisconnect: (reason) => {
         if (reason === 'slow') metrics.slowDisconnect(transport);

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { StoredEvent } from '../../core/event.js';
+import type { EphemeralEvent, StoredEvent } from '../../core/event.js';
 import { Subscription, type DisconnectReason, type ResetReason } from '../../core/subscription.js';
 import { BatchBytes, concatFrames } from '../batch-bytes.js';
 import { whenDrained } from '../drain.js';
@@ -38,6 +38,7 @@ export class SseSubscription extends Subscription {
   readonly res: ServerResponse;
   readonly maxBacklogBytes: number;
   readonly #batches: Batches;
+  readonly #ephemeralFrame: ((e: EphemeralEvent) => Buffer) | undefined;
   readonly #onDisconnect: (reason: DisconnectReason) => void;
   /** Set by every write; the heartbeat sweep skips (and clears) a stream that has it. */
   wroteSinceHeartbeat = false;
@@ -46,12 +47,15 @@ export class SseSubscription extends Subscription {
     res: ServerResponse;
     patterns: readonly string[];
     frame: (e: StoredEvent) => Buffer;
+    /** The encoding of ephemeral events; absent: this stream does not carry them (seed `/sse`). */
+    ephemeralFrame?: ((e: EphemeralEvent) => Buffer) | undefined;
     maxBacklogBytes: number;
     onDisconnect: (reason: DisconnectReason) => void;
   }) {
     super(opts.patterns);
     this.res = opts.res;
     this.#batches = batchesFor(opts.frame);
+    this.#ephemeralFrame = opts.ephemeralFrame;
     this.maxBacklogBytes = opts.maxBacklogBytes;
     this.#onDisconnect = opts.onDisconnect;
   }
@@ -77,6 +81,13 @@ export class SseSubscription extends Subscription {
   protected writeReset(reason: ResetReason, headId: string): void {
     this.wroteSinceHeartbeat = true;
     this.res.write(resetFrame(reason, headId));
+  }
+
+  protected override writeEphemeral(e: EphemeralEvent): boolean {
+    if (!this.#ephemeralFrame || this.res.writableEnded) return false;
+    this.wroteSinceHeartbeat = true;
+    this.res.write(this.#ephemeralFrame(e));
+    return true;
   }
 
   backlogBytes(): number {

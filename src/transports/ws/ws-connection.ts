@@ -1,7 +1,7 @@
 import type { WebSocket } from 'ws';
 import { checkChannel, matches } from '../../core/channel.js';
 import { HeraldError, type ErrorCode } from '../../core/errors.js';
-import { eventJsonText, toEventInput, type StoredEvent } from '../../core/event.js';
+import { ephemeralJsonText, eventJsonText, toEventInput, wantsEphemeral, type EphemeralEvent, type StoredEvent } from '../../core/event.js';
 import { parsePosition } from '../../core/position.js';
 import type { Hub } from '../../core/hub.js';
 import {
@@ -75,6 +75,13 @@ export function eventFrame(e: StoredEvent): Buffer {
   return f;
 }
 
+/** The JSON frame of an ephemeral event (no id), made once and shared like eventFrame. */
+function ephemeralFrame(e: EphemeralEvent): Buffer {
+  let f = e.encoded.ws;
+  if (f === undefined) f = e.encoded.ws = Buffer.from(ephemeralJsonText(e, '"op":"event",'));
+  return f;
+}
+
 /** The event frame on the wire (header and payload), made once per event. */
 function wireFrame(e: StoredEvent): Buffer {
   let f = e.encoded.ws_wire;
@@ -105,6 +112,13 @@ class WsSubscription extends Subscription {
 
   protected writeReset(reason: ResetReason, headId: string): void {
     this.#conn.reply({ op: 'reset', channel: this.pattern, reason, id: headId });
+  }
+
+  protected override writeEphemeral(e: EphemeralEvent): boolean {
+    const ws = this.#conn.ws;
+    if (ws.readyState !== ws.OPEN) return false;
+    ws.send(ephemeralFrame(e), { binary: false });
+    return true;
   }
 
   backlogBytes(): number {
@@ -275,12 +289,18 @@ export class WsConnection {
   }
 
   #publish(f: IncomingFrame, ref: unknown): void {
+    const ephemeral = wantsEphemeral(f);
     const input = toEventInput(f);
     const allowed = this.#opts.clientPublish;
     const open = allowed === true || (Array.isArray(allowed) && allowed.some((p) => matches(p, input.channel)));
     if (this.#opts.session) this.#opts.session.authorizePublish(input.channel, open);
     else if (!open) {
       throw new HeraldError('PUBLISH_FORBIDDEN', `clients may not publish to ${input.channel} (websocket.clientPublish)`);
+    }
+    if (ephemeral) {
+      this.#opts.hub.signal(input);
+      this.reply(withRef<AckFrame>({ op: 'ack', ephemeral: true }, ref));
+      return;
     }
     this.#opts.hub.publish([input]).then(
       ([r]) => this.reply(withRef<AckFrame>({ op: 'ack', id: r!.event.id }, ref)),

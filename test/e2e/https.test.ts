@@ -117,7 +117,10 @@ describe('HTTPS: HTTP/2 and HTTP/1.1 on one port', () => {
     if (!available) return;
     dir = mkdtempSync(join(tmpdir(), 'herald-tls-'));
     cert = selfSignedCertificate(dir);
-    herald = await spawnHerald({ tls: { cert: cert.certFile, key: cert.keyFile } });
+    herald = await spawnHerald({
+      tls: { cert: cert.certFile, key: cert.keyFile },
+      sources: { stripe: { provider: 'stripe', secret: 'whsec_https_test', channel: 'stripe.{type}' } },
+    });
   });
   after(async () => {
     for (const s of sessions) s.destroy();
@@ -208,6 +211,20 @@ describe('HTTPS: HTTP/2 and HTTP/1.1 on one port', () => {
       v1.close();
       seed.close();
     }
+  });
+
+  test("the order demo's test webhook goes through Herald's own HTTPS endpoint", async (t) => {
+    if (!have(t)) return;
+    const s = session();
+    const stream = h2(s, { ':path': '/v1/stream?channel=stripe.payment_intent.succeeded&lastEventId=0' });
+    const r = h2(s, { ':method': 'POST', ':path': '/demo/orders/test-webhook', 'content-type': 'application/json' }, '{"kind":"succeeded"}');
+    const headers = await r.response;
+    const body = JSON.parse(await r.body()) as { answer: { id?: string } };
+    assert.equal(headers[':status'], 200, JSON.stringify(body));
+    assert.match(String(body.answer.id), /^[a-z0-9]+-\d+$/);
+    await waitFor(() => stream.events.length === 1, 10_000, 'the webhook as an event');
+    assert.equal(stream.events[0]!.event, 'payment_intent.succeeded');
+    stream.stream.close();
   });
 
   // Last: it stops the shared Herald.

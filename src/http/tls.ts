@@ -54,6 +54,9 @@ export function secureServerOptions(config: Config, files: TlsFiles) {
       key: files.key,
       // The same bound on a request's headers as HTTP/1.1's `maxHeaderSize` (RFC 9113 6.5.2).
       settings: { maxHeaderListSize: config.limits.maxHeaderBytes },
+      // A client that opens connections and never finishes the handshake holds each one only as
+      // long as a slow client may take to send its headers (node's default: 120 s).
+      handshakeTimeout: config.limits.headersTimeoutSeconds * 1000,
     },
   };
 }

@@ -15,6 +15,8 @@ import { presenceLookup } from './auth/presence-lookup.js';
 import { StreamGate } from './auth/stream-gate.js';
 import { admitUpgrade, rejectUpgrade } from './auth/ws-admission.js';
 import { serverOptions } from './http/server-options.js';
+import { configureSecureServer, readTlsFiles, secureServerOptions } from './http/tls.js';
+import type { Http2SecureServer } from 'node:http2';
 import { compatRoutes } from './http/routes/compat.js';
 import { opsRoutes } from './http/routes/ops.js';
 import { pageRoutes } from './http/routes/pages.js';
@@ -49,7 +51,7 @@ export interface Herald {
   readonly metrics: Metrics;
   /** Credentials, permissions, limits and presence (src/auth/security.ts). */
   readonly security: Security;
-  /** Starts listening; resolves to the base URL (`http://host:port`). */
+  /** Starts listening; resolves to the base URL (`http://host:port`, `https://` with `tls`). */
   listen(): Promise<string>;
   /** Graceful shutdown: one path, idempotent, bounded by `shutdownTimeoutSeconds`. */
   close(): Promise<void>;
@@ -156,6 +158,8 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     connections,
   });
 
+  // Read before anything listens: a missing or unreadable file stops the start, naming its key.
+  const tls = config.tls && readTlsFiles(config.tls);
   const app: FastifyInstance = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     // Per-request lines would double the cost of every publish; errors are logged by the handler.
@@ -170,7 +174,12 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     frameworkErrors: errorHandler(log),
     // Header size and header/request timeouts (oversized headers, slow-loris clients).
     ...serverOptions(config),
+    // HTTPS on this port: HTTP/2, and HTTP/1.1 for clients without it (src/http/tls.ts). Typed
+    // as plain HTTP on purpose: routes take node:http's request and response, and over HTTP/2
+    // node's compatibility objects stand in for them (differences: src/http/http2-compat.ts).
+    ...(tls ? (secureServerOptions(config, tls) as object) : {}),
   });
+  const closeHttp2Sessions = tls ? configureSecureServer(app.server as unknown as Http2SecureServer, config) : undefined;
   // Every body arrives as raw bytes: routes parse JSON themselves (clear error codes, and the
   // exact bytes stay available for signature checks).
   app.removeAllContentTypeParsers();
@@ -243,7 +252,7 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
       kafka?.start();
       const addr = app.server.address() as AddressInfo;
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-      return `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`;
+      return `${tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`;
     },
     close() {
       closed ??= (async () => {
@@ -256,6 +265,7 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
         // let in-flight publishes commit, then close the log.
         const serverClosed = app.close();
         sse.closeAll();
+        closeHttp2Sessions?.();
         await ws.close(timeoutMs);
         security.close();
         await serverClosed;

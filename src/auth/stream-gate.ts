@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { isPattern } from '../core/channel.js';
+import { responseGone } from '../http/http2-compat.js';
 import type { StreamAdmission, StreamGuard } from '../http/guard.js';
 import type { PresenceChange } from '../core/presence.js';
 import { subscriberCredential } from './authenticator.js';
@@ -45,7 +46,7 @@ export class StreamGate implements StreamGuard {
     // socket while it is being admitted (or before the handler ran at all) must still give back
     // its place, or one valid token can lock its identity out with 429 until a restart.
     const cleanups: Array<() => void> = [];
-    let ended = res.destroyed;
+    let ended = responseGone(res);
     const end = () => {
       ended = true;
       for (const c of cleanups.splice(0)) c();
@@ -60,7 +61,7 @@ export class StreamGate implements StreamGuard {
     }
     const { principal, lease, address } = admission;
     cleanups.push(() => lease.release());
-    if (ended || res.destroyed) {
+    if (ended || responseGone(res)) {
       end();
       return { opened: () => {} };
     }

@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { createHerald, StartupError, type HeraldParts } from '../app.js';
 import { buildConfig, ConfigError, loadConfigFile } from '../config/load.js';
+import { readTlsFiles } from '../http/tls.js';
 import { createLogger } from '../observability/logger.js';
 import { runPrimary, workerCount, type WorkerListening } from './cluster.js';
 import { configPath, workersFlag } from './serve-args.js';
@@ -30,6 +31,8 @@ async function serve(argv: string[]): Promise<void> {
   const workers = workerCount(config.cluster.workers);
   if (workers > 1 && cluster.isPrimary) {
     for (const message of config.deprecations) log.warn(message);
+    // Once, here: a missing certificate is one line from the primary, not one per worker.
+    if (config.tls) readTlsFiles(config.tls);
     const { shutdownTimeoutSeconds } = config;
     runPrimary({ workers, log, shutdownTimeoutSeconds, onExit: (code) => process.exit(code) });
     return;

@@ -111,6 +111,11 @@ export const DEFAULTS = {
     origins: ['*'] as string[],
   },
   /**
+   * HTTPS with HTTP/2 on Herald's own port (README "HTTPS and HTTP/2"): `{ cert, key }`, paths
+   * to PEM files. None: plain HTTP (TLS ended by a proxy in front, or none).
+   */
+  tls: undefined as { cert: string; key: string } | undefined,
+  /**
    * Who sent a request: `false` trusts only the socket's address; `true` (one proxy) or a number
    * of proxy hops takes the client address from `X-Forwarded-For` (docs/auth.md).
    */

@@ -37,6 +37,8 @@ export function buildConfig(
     HERALD_WORKERS?: string | undefined;
     HERALD_REDIS_URL?: string | undefined;
     HERALD_DATABASE_URL?: string | undefined;
+    HERALD_TLS_CERT?: string | undefined;
+    HERALD_TLS_KEY?: string | undefined;
   } = {},
 ): Config {
   const renamed = applyRenamedKeys(file);
@@ -72,8 +74,10 @@ export function buildConfig(
         'use backend.type "sqlite" (a file) or "redis" to run several workers',
     );
   }
+  const tls = resolveTls(rest.tls, env.HERALD_TLS_CERT, env.HERALD_TLS_KEY);
   const cfg: Config = {
     ...rest,
+    ...(tls ? { tls } : {}),
     cluster,
     backend,
     host: env.HOST || '0.0.0.0',
@@ -96,6 +100,25 @@ export function parseWorkers(value: string | undefined, source: string): number 
     throw new ConfigError(`${source} must be an integer from 1 to ${MAX_WORKERS}, or "auto", got "${value}"`);
   }
   return n;
+}
+
+/**
+ * `tls` from the file, or from HERALD_TLS_CERT and HERALD_TLS_KEY (both, which win over the
+ * file's), with relative paths taken from the working directory. The files are read at start
+ * (src/http/tls.ts), where a missing or unreadable one is named.
+ */
+function resolveTls(
+  file: FileConfig['tls'],
+  envCert: string | undefined,
+  envKey: string | undefined,
+): { cert: string; key: string } | undefined {
+  const cert = envCert || undefined;
+  const key = envKey || undefined;
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new ConfigError('HERALD_TLS_CERT and HERALD_TLS_KEY go together: set both or neither');
+  }
+  const chosen = cert !== undefined && key !== undefined ? { cert, key } : file;
+  return chosen && { cert: resolve(chosen.cert), key: resolve(chosen.key) };
 }
 
 const BACKEND_TYPES = ['sqlite', 'memory', 'redis', 'postgres'] as const;

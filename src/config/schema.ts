@@ -177,6 +177,9 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    // HTTPS with HTTP/2 (and HTTP/1.1 for older clients) on Herald's own port: PEM file paths,
+    // read at start (src/http/tls.ts). HERALD_TLS_CERT and HERALD_TLS_KEY may give them instead.
+    tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
     trustProxy: trustProxySchema,
     auth: authSchema.prefault({}),
     presence: presenceSchema.prefault({}),

@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { HeraldError } from '../core/errors.js';
 import { isLoopback } from './client-address.js';
+import { requestHost } from './http2-compat.js';
 
 /**
  * The publish and operator APIs: `POST /v1/publish`, `/v1/endpoints…`, `/v1/deliveries…`, the
@@ -72,7 +73,7 @@ export function sameOrigin(origin: string, host: string | undefined): boolean {
  */
 export function checkLocalCaller(req: IncomingMessage, address: string | undefined, corsOrigins: readonly string[]): void {
   if (!isLoopback(address)) throw new HeraldError('LOOPBACK_ONLY');
-  const host = req.headers.host;
+  const host = requestHost(req);
   if (!isLoopbackHost(host)) {
     throw new HeraldError(
       'HOST_FORBIDDEN',

@@ -13,17 +13,19 @@ export const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
  * affected: the timeouts end when the request is received, not when the response ends.
  */
 export function serverOptions(config: Config) {
+  const http = http1Limits(config);
+  return { http, requestTimeout: http.requestTimeout, clientErrorHandler };
+}
+
+/** node:http's server options for the limits above (also applied to HTTPS: src/http/tls.ts). */
+export function http1Limits(config: Config) {
   const headersTimeout = config.limits.headersTimeoutSeconds * 1000;
   const requestTimeout = Math.max(headersTimeout, config.limits.requestTimeoutSeconds * 1000);
   return {
-    http: {
-      maxHeaderSize: config.limits.maxHeaderBytes,
-      headersTimeout,
-      requestTimeout,
-      connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_INTERVAL_MS, headersTimeout),
-    },
+    maxHeaderSize: config.limits.maxHeaderBytes,
+    headersTimeout,
     requestTimeout,
-    clientErrorHandler,
+    connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_INTERVAL_MS, headersTimeout),
   };
 }
 

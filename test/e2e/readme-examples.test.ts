@@ -19,7 +19,9 @@ import { fencedBlocks, shapeMismatch, shellCommands, type Block, type Command } 
  *   to the Herald under test: a dev-mode Herald shared by the blocks in order (history shows
  *   what the publish block stored), or, for a block that starts Herald with `npm start --
  *   --config FILE`, a Herald of its own started with that file: written by the block itself
- *   (`cat > herald.json`), or else the JSON block just above it. `npx herald` runs the build.
+ *   (`cat > herald.json`), or else the JSON block just above it, and run in the block's folder
+ *   (files the block made before, such as a certificate, are found there). `npx herald` runs
+ *   the build.
  * - Each `curl` is checked against the answer its comment shows (status; JSON shape: the same
  *   keys, the same value types, ids compared as opaque strings; an error code); a `curl` with
  *   no such comment must answer 2xx. A stream (`curl -N`) is read for a few seconds.
@@ -168,7 +170,8 @@ async function runBlocks(
         assert.ok(above, `${where}: starts Herald with ${file}, but no JSON block above it`);
         writeFileSync(join(cwd, file), above.text);
       }
-      herald = await spawnHerald(JSON.parse(readFileSync(join(cwd, file), 'utf8')) as Record<string, unknown>);
+      // In the block's folder, as `npm start` there would be: relative paths (a certificate) work.
+      herald = await spawnHerald(JSON.parse(readFileSync(join(cwd, file), 'utf8')) as Record<string, unknown>, { cwd });
       started.push(herald);
       rest = commands.slice(startAt + 1);
     } else {

@@ -35,12 +35,13 @@ export function chromiumAvailable(): boolean {
 
 /**
  * Starts Debian's Chromium through playwright-core. `launch()` gives every browser a fresh,
- * temporary user-data-dir that it deletes on close, so no state leaks between runs.
+ * temporary user-data-dir that it deletes on close, so no state leaks between runs. `extraArgs`
+ * go after the usual ones (`--ignore-certificate-errors` for a self-signed certificate).
  */
-export function launchChromium(): Promise<Browser> {
+export function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...extraArgs],
     timeout: LAUNCH_TIMEOUT_MS,
   });
 }

@@ -38,13 +38,14 @@ export interface SpawnedHerald {
  */
 export async function spawnHerald(
   file: Record<string, unknown> = {},
-  opts: { dataDir?: string; env?: Record<string, string>; args?: string[] } = {},
+  opts: { dataDir?: string; env?: Record<string, string>; args?: string[]; cwd?: string } = {},
 ): Promise<SpawnedHerald> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'herald-e2e-'));
   const configFile = join(dataDir, 'config.json');
   writeFileSync(configFile, JSON.stringify(file));
   const child = spawn(process.execPath, [join(packageRoot(), 'dist/src/cli/main.js'), '--config', configFile, ...(opts.args ?? [])], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', HERALD_DATA_DIR: dataDir, ...opts.env },
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];

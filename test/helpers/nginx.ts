@@ -4,6 +4,7 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/http/routes/pages.js';
+import { selfSignedCertificate } from './certificate.js';
 import { waitFor } from './herald.js';
 
 /** What to run when nginx or openssl is missing (.ci/run installs both). */
@@ -64,12 +65,7 @@ export interface RunningNginx {
 export async function startNginx(nginx: string, upstream: string): Promise<RunningNginx> {
   const dir = mkdtempSync(join(tmpdir(), 'herald-nginx-'));
   chmodSync(dir, 0o755); // worker processes (nobody, when started as root) create their temp files here
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert,
-  ], { stdio: 'ignore' });
+  const { certFile: cert, keyFile: key } = selfSignedCertificate(dir);
   const [httpsPort, httpPort] = [await freePort(), await freePort()];
 
   let site = readFileSync(join(packageRoot(), 'deploy/nginx/herald.conf'), 'utf8');

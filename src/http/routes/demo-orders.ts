@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Agent, fetch } from 'undici';
 import { HeraldError } from '../../core/errors.js';
 import { channelPatternFor } from '../../transports/webhook-in/channel-template.js';
 import { signStripeTest, testOrderEvent, type RefundOf, type TestOrderKind } from '../../transports/webhook-in/stripe-test-webhook.js';
@@ -16,7 +17,7 @@ const KINDS: readonly TestOrderKind[] = ['succeeded', 'failed', 'refunded'];
 /**
  * The order dashboard demo at `/demo/orders` (web/demo/orders.html): orders arrive live over SSE
  * as Stripe-style webhooks reach the first `stripe` source. Its button asks the server to sign a
- * test webhook with that source's secret and send it through the real endpoint over HTTP, so the
+ * test webhook with that source's secret and send it through the real endpoint over HTTP(S), so the
  * demo exercises exactly what a real Stripe delivery does. Sending is an operator action.
  */
 export function demoOrderRoutes(app: FastifyInstance, deps: { sources: ReadonlyMap<string, Source>; guard: Guard }): void {
@@ -42,16 +43,25 @@ export function demoOrderRoutes(app: FastifyInstance, deps: { sources: ReadonlyM
     if (!KINDS.includes(kind as TestOrderKind)) throw new HeraldError('BODY_INVALID', `kind is one of ${KINDS.join(', ')}`);
     const payload = testOrderEvent(kind as TestOrderKind, kind === 'refunded' ? checkRefund(refund) : undefined);
     const signed = signStripeTest(payload, source.config.secrets[0]!);
-    // Through the real endpoint: the address this request arrived on reaches this server.
+    // Through the real endpoint: the address this request arrived on reaches this server. With
+    // `tls` its certificate names the server, not that address, and may be self-signed; the
+    // request goes to an address of this machine, so it is not checked.
     const host = req.socket.localAddress?.includes(':') ? `[${req.socket.localAddress}]` : req.socket.localAddress;
-    const res = await fetch(`http://${host}:${req.socket.localPort}/v1/webhooks/${source.name}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'stripe-signature': signed.signature },
-      body: signed.body,
-      signal: AbortSignal.timeout(TEST_WEBHOOK_TIMEOUT_MS),
-    });
-    const answer = (await res.json()) as unknown;
-    return reply.code(res.status).send({ sent: payload, answer });
+    const secure = req.protocol === 'https';
+    const dispatcher = secure ? new Agent({ connect: { rejectUnauthorized: false } }) : undefined;
+    try {
+      const res = await fetch(`${secure ? 'https' : 'http'}://${host}:${req.socket.localPort}/v1/webhooks/${source.name}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'stripe-signature': signed.signature },
+        body: signed.body,
+        signal: AbortSignal.timeout(TEST_WEBHOOK_TIMEOUT_MS),
+        ...(dispatcher ? { dispatcher } : {}),
+      });
+      const answer = (await res.json()) as unknown;
+      return reply.code(res.status).send({ sent: payload, answer });
+    } finally {
+      await dispatcher?.close();
+    }
   });
 }
 

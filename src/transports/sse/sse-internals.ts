@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isHttp2 } from '../../http/http2-compat.js';
 
 /*
  * The one place the SSE transport reaches into library privates (node:http's `_header` and
@@ -25,8 +26,11 @@ const NO_RAW_HEADERS: string[] = [];
 export function releaseOpeningState(req: IncomingMessage, res: ServerResponse): void {
   const r = res as unknown as { _header?: unknown; _headerSent?: boolean };
   if (r._headerSent === true && typeof r._header === 'string') r._header = HEAD_SENT;
-  req.rawHeaders = NO_RAW_HEADERS;
-  req.headers = {};
+  // Over HTTP/2 the request's headers are getters only (Http2ServerRequest): they stay.
+  if (!isHttp2(req)) {
+    req.rawHeaders = NO_RAW_HEADERS;
+    req.headers = {};
+  }
   for (const ev of ['finish', 'error'] as const) {
     for (const l of res.listeners(ev)) if ((l as { name?: string }).name === FASTIFY_RESPONSE_LISTENER) res.removeListener(ev, l as () => void);
   }

@@ -5,6 +5,7 @@ import type { Position } from '../../core/position.js';
 import type { DisconnectReason } from '../../core/subscription.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics, Transport } from '../../observability/metrics.js';
+import { isHttp2, responseGone } from '../../http/http2-compat.js';
 import { HEARTBEAT, preamble } from './sse-encoder.js';
 import { releaseOpeningState } from './sse-internals.js';
 import { SseSubscription } from './sse-subscription.js';
@@ -71,17 +72,19 @@ export class SseStreams {
     const { hub, metrics } = this.#opts;
     // The client left while it was being admitted: its 'close' has been and gone, so nothing
     // registered now would ever be undone (a subscriber in the hub, a count in the metrics).
-    if (res.destroyed) return;
+    if (responseGone(res)) return;
     res.writeHead(200, {
       ...o.headers,
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
+      // HTTP/2 forbids connection-specific headers (RFC 9113 8.2.2): a stream is not a connection.
+      ...(isHttp2(o.req) ? {} : { connection: 'keep-alive' }),
       // nginx and compatible proxies must not buffer the stream.
       'x-accel-buffering': 'no',
     });
     res.write(preamble(this.#opts.retryMs));
     releaseOpeningState(o.req, res);
+    // Over HTTP/2 this is the connection's socket, shared with the page's other streams.
     res.socket?.setNoDelay(true);
     const sub = new SseSubscription({
       res,

@@ -3,6 +3,7 @@ import type { EphemeralEvent, StoredEvent } from '../../core/event.js';
 import { Subscription, type DisconnectReason, type ResetReason } from '../../core/subscription.js';
 import { BatchBytes, concatFrames } from '../batch-bytes.js';
 import { whenDrained } from '../drain.js';
+import { responseCarrier } from '../../http/http2-compat.js';
 import { resetFrame } from './sse-encoder.js';
 
 interface Batches {
@@ -96,7 +97,8 @@ export class SseSubscription extends Subscription {
 
   drained(): Promise<void> {
     // The socket, not the response: writes that bypass `res.write` never make it emit 'drain'.
-    return whenDrained(this.res.socket ?? this.res);
+    // Over HTTP/2 the response's own stream (writes never bypass it there: no chunkedEncoding).
+    return whenDrained(responseCarrier(this.res));
   }
 
   protected disconnect(reason: DisconnectReason): void {

@@ -169,6 +169,58 @@ export interface SparseHistogram {
 /** Subscriber transports the benchmark drives. */
 export type Transport = 'sse' | 'ws';
 
+/**
+ * The API a server under test speaks: Herald's own (also the naive baselines' and the floor's),
+ * nchan's (nginx), or Centrifugo's. Payloads reach subscribers verbatim in all three (SSE `data:`
+ * lines or WebSocket text: raw for nchan, inside a JSON push for Centrifugo, inside an event for
+ * Herald), so `scanPayloads` reads every one; what differs is how to publish and subscribe.
+ */
+export type ServerApi = 'herald' | 'nchan' | 'centrifugo';
+
+/** How to publish to a server: its API and, for Centrifugo, the HTTP API key. */
+export interface PublishApi {
+  api: ServerApi;
+  key?: string | undefined;
+}
+
+/** One publish as an HTTP request: `POST path` with these headers and body. */
+export function publishRequest(p: PublishApi, channel: string, data: string): { path: string; headers: Record<string, string>; body: string } {
+  switch (p.api) {
+    case 'nchan':
+      // nchan's publisher location stores and sends the body as it is.
+      return { path: `/pub?channel=${encodeURIComponent(channel)}`, headers: { 'content-type': 'application/json' }, body: data };
+    case 'centrifugo':
+      return {
+        path: '/api/publish',
+        headers: { 'content-type': 'application/json', 'x-api-key': p.key ?? '' },
+        body: `{"channel":"${channel}","data":${data}}`,
+      };
+    default:
+      return { path: '/v1/publish', headers: { 'content-type': 'application/json' }, body: `{"channel":"${channel}","data":${data}}` };
+  }
+}
+
+/**
+ * Whether an answer of 2xx is an acknowledged publish. Centrifugo's HTTP API answers 200 with
+ * `{"error":{...}}` when it refuses a publish, so its body is read.
+ */
+export function publishAcknowledged(p: PublishApi, status: number, body: string): boolean {
+  if (status < 200 || status >= 300) return false;
+  return p.api !== 'centrifugo' || !body.includes('"error"');
+}
+
+/**
+ * What a WebSocket subscriber sends once upgraded, and when its subscription is live: Herald
+ * takes a subscribe message and acks it; nchan subscribes by URL and sends nothing until the
+ * first message (live at the upgrade); Centrifugo's uni-directional WebSocket takes the connect
+ * request in the URL (`cf_connect`) and answers with a connect push.
+ */
+export function wsSubscribe(api: ServerApi, channel: string): { hello?: string; liveOnUpgrade: boolean } {
+  if (api === 'nchan') return { liveOnUpgrade: true };
+  if (api === 'centrifugo') return { liveOnUpgrade: false };
+  return { hello: JSON.stringify({ op: 'subscribe', channel, ref: 1 }), liveOnUpgrade: false };
+}
+
 /** What a client worker reports about the measured window. */
 export interface WorkerStats {
   open: number;

@@ -26,6 +26,8 @@ export interface RunInfo {
   workers: number;
   quick: boolean;
   command: string;
+  /** The peers that ran, with their versions. */
+  peers: string[];
 }
 
 const T_NAME: Record<Transport, string> = { sse: 'SSE', ws: 'WebSocket' };

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /**
  * The servers users compare Herald with, run by the benchmark beside it: nchan (Debian's nginx
@@ -44,8 +44,16 @@ export function checkPeer(kind: PeerKind, root: string): PeerCheck {
     return { ok: false, reason: `go install of Centrifugo failed: ${why || `exit ${r.status}`}` };
   }
   const bin = r.stdout.trim().split('\n').pop()!;
-  const v = spawnSync(bin, ['version'], { encoding: 'utf8' });
-  return { ok: true, bin, version: v.stdout.trim().split('\n')[0] || 'Centrifugo' };
+  // A `go install` build says v0.0.0 (its version is set by release builds' linker flags): the
+  // version the script installed is in the file beside it.
+  let version = '?';
+  try {
+    version = readFileSync(join(dirname(bin), 'VERSION'), 'utf8').trim();
+  } catch {
+    /* installed by other means */
+  }
+  const go = /Go version: (go[\d.]+)/.exec(spawnSync(bin, ['version'], { encoding: 'utf8' }).stdout)?.[1];
+  return { ok: true, bin, version: `Centrifugo ${version} (go install${go ? `, ${go}` : ''})` };
 }
 
 /** libnginx-mod-nchan's Debian version, if dpkg knows it. */

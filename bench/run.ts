@@ -43,6 +43,8 @@ publisher, and prints every figure against its goal. A full run takes about 12 m
                           broker: bash scripts/services/kafka.sh start), cluster
                           (dist/bench/cluster.js: one node, --workers 2, two nodes on a
                           Redis it starts; needs redis-server on the PATH)
+  --results NAME          write the results page to bench/results/NAME (say peers.md)
+                          instead of latest.md or partial.md
   --help
 
 A full run with every scenario and server writes bench/results/latest.md; any other run writes
@@ -74,6 +76,7 @@ async function main(): Promise<void> {
       inflight: { type: 'string' },
       profile: { type: 'boolean', default: false },
       suites: { type: 'string' },
+      results: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -87,6 +90,7 @@ async function main(): Promise<void> {
   const scenarios = list<Scenario>(values.scenarios, SCENARIOS, 'scenarios');
   const [store] = list(values.store, ['sqlite', 'memory'] as const, 'store');
   const [sync] = list(values.sync, ['full', 'normal'] as const, 'sync');
+  if (values.results !== undefined && !/^[\w.-]+\.md$/.test(values.results)) throw new Error('--results: a file name ending in .md');
   const workers = Number(values.workers);
   const sizes = { ...(values.quick ? QUICK : FULL) };
   if (values.inflight) sizes.inflight = Number(values.inflight);
@@ -160,7 +164,7 @@ async function main(): Promise<void> {
   }
   info.loadBefore += `; after: ${loadavg().map((l) => l.toFixed(2)).join(', ')}`;
   const page = resultsPage(results, sizes, info, notes);
-  const out = join(resultsDir, complete ? 'latest.md' : 'partial.md');
+  const out = join(resultsDir, values.results ?? (complete ? 'latest.md' : 'partial.md'));
   writeFileSync(out, page);
   const beside = peersTable(results, sizes);
   console.log('\n' + goalsTable(results, sizes) + '\n\n' + (beside ? beside + '\n\n' : '') + figuresTable(results, sizes) + '\n');

@@ -102,6 +102,64 @@ export function scanPayloads(buf: Buffer, fn: (t: number, n: number) => void): n
 }
 
 /**
+ * Takes the chunk headers out of an HTTP/1.1 chunked body as it arrives, handing on the chunks'
+ * bytes as slices of the reads (no copy). Needed where a server's chunk boundaries may fall
+ * inside an SSE frame (Go's net/http cuts a body into chunks where its 4 KiB buffer fills, so
+ * Centrifugo's pushes may be split mid-payload); Herald, the baselines and nchan write whole
+ * frames per chunk or no chunks at all, and are read without it.
+ */
+export class ChunkedDecoder {
+  /** Bytes of chunk data still to come in the current chunk. */
+  #left = 0;
+  /** Bytes of the CRLF after a chunk's data still to skip. */
+  #crlf = 0;
+  /** Size of the chunk whose size line is being read. */
+  #size = 0;
+  /** Past the `;` of a chunk extension (ignored up to the line's end). */
+  #inExtension = false;
+
+  /** Hands `data` every run of chunk data in `buf`, in order. */
+  feed(buf: Buffer, data: (slice: Buffer) => void): void {
+    let pos = 0;
+    const len = buf.length;
+    while (pos < len) {
+      if (this.#left > 0) {
+        const end = Math.min(len, pos + this.#left);
+        data(buf.subarray(pos, end));
+        this.#left -= end - pos;
+        pos = end;
+        if (this.#left === 0) this.#crlf = 2;
+        continue;
+      }
+      if (this.#crlf > 0) {
+        pos++;
+        this.#crlf--;
+        continue;
+      }
+      // A size line: hex digits, an optional extension, CRLF.
+      const c = buf[pos++]!;
+      if (c === LF) {
+        this.#left = this.#size;
+        this.#size = 0;
+        this.#inExtension = false;
+        // A chunk of size 0 ends the body: nothing follows that the scanner needs.
+      } else if (c === SEMICOLON) this.#inExtension = true;
+      else if (!this.#inExtension && c !== CR) this.#size = this.#size * 16 + hexValue(c);
+    }
+  }
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const SEMICOLON = 0x3b;
+
+function hexValue(c: number): number {
+  if (c >= ZERO && c <= NINE) return c - ZERO;
+  const lower = c | 0x20;
+  return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : 0;
+}
+
+/**
  * Latency histogram: 10 µs buckets up to 100 ms, then 1 ms buckets up to 60 s, so p99 keeps
  * its precision where targets are set and a slow run still has an honest tail. Sparse pairs
  * cross process boundaries.
@@ -168,6 +226,58 @@ export interface SparseHistogram {
 
 /** Subscriber transports the benchmark drives. */
 export type Transport = 'sse' | 'ws';
+
+/**
+ * The API a server under test speaks: Herald's own (also the naive baselines' and the floor's),
+ * nchan's (nginx), or Centrifugo's. Payloads reach subscribers verbatim in all three (SSE `data:`
+ * lines or WebSocket text: raw for nchan, inside a JSON push for Centrifugo, inside an event for
+ * Herald), so `scanPayloads` reads every one; what differs is how to publish and subscribe.
+ */
+export type ServerApi = 'herald' | 'nchan' | 'centrifugo';
+
+/** How to publish to a server: its API and, for Centrifugo, the HTTP API key. */
+export interface PublishApi {
+  api: ServerApi;
+  key?: string | undefined;
+}
+
+/** One publish as an HTTP request: `POST path` with these headers and body. */
+export function publishRequest(p: PublishApi, channel: string, data: string): { path: string; headers: Record<string, string>; body: string } {
+  switch (p.api) {
+    case 'nchan':
+      // nchan's publisher location stores and sends the body as it is.
+      return { path: `/pub?channel=${encodeURIComponent(channel)}`, headers: { 'content-type': 'application/json' }, body: data };
+    case 'centrifugo':
+      return {
+        path: '/api/publish',
+        headers: { 'content-type': 'application/json', 'x-api-key': p.key ?? '' },
+        body: `{"channel":"${channel}","data":${data}}`,
+      };
+    default:
+      return { path: '/v1/publish', headers: { 'content-type': 'application/json' }, body: `{"channel":"${channel}","data":${data}}` };
+  }
+}
+
+/**
+ * Whether an answer of 2xx is an acknowledged publish. Centrifugo's HTTP API answers 200 with
+ * `{"error":{...}}` when it refuses a publish, so its body is read.
+ */
+export function publishAcknowledged(p: PublishApi, status: number, body: string): boolean {
+  if (status < 200 || status >= 300) return false;
+  return p.api !== 'centrifugo' || !body.includes('"error"');
+}
+
+/**
+ * What a WebSocket subscriber sends once upgraded, and when its subscription is live: Herald
+ * takes a subscribe message and acks it; nchan subscribes by URL and sends nothing until the
+ * first message (live at the upgrade); Centrifugo's uni-directional WebSocket takes the connect
+ * request in the URL (`cf_connect`) and answers with a connect push.
+ */
+export function wsSubscribe(api: ServerApi, channel: string): { hello?: string; liveOnUpgrade: boolean } {
+  if (api === 'nchan') return { liveOnUpgrade: true };
+  if (api === 'centrifugo') return { liveOnUpgrade: false };
+  return { hello: JSON.stringify({ op: 'subscribe', channel, ref: 1 }), liveOnUpgrade: false };
+}
 
 /** What a client worker reports about the measured window. */
 export interface WorkerStats {

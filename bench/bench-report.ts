@@ -26,6 +26,8 @@ export interface RunInfo {
   workers: number;
   quick: boolean;
   command: string;
+  /** The peers that ran, with their versions. */
+  peers: string[];
 }
 
 const T_NAME: Record<Transport, string> = { sse: 'SSE', ws: 'WebSocket' };
@@ -85,6 +87,82 @@ export function goalsTable(results: SuiteResult[], z: Sizes): string {
     }
   }
   return rows.join('\n');
+}
+
+/** Column names of the targets in the peers table. */
+const T_LABEL: Record<TargetKind, string> = { herald: 'Herald', naive: 'Naive', floor: 'Floor', nchan: 'nchan', centrifugo: 'Centrifugo' };
+const PEER_KINDS: readonly TargetKind[] = ['nchan', 'centrifugo'];
+
+interface PeerMetric {
+  name: string;
+  /** The figure of one target's run, undefined when that window did not run. */
+  value: (r: SuiteResult) => number | undefined;
+  format: (n: number | undefined) => string;
+  /** Whether a higher figure is better (deliveries/s) or a lower one (latency, memory, CPU). */
+  higherIsBetter: boolean;
+}
+
+/**
+ * Herald beside its peers (nchan, Centrifugo), the naive baselines and the floor: one row per
+ * figure and transport, and Herald's lead over the best peer that ran in the same run (above 1:
+ * Herald ahead; for latency, memory and CPU that is the peer's figure over Herald's). A peer
+ * that could not run here says so in its column ("skipped", the reason under the table).
+ */
+export function peersTable(results: SuiteResult[], z: Sizes): string {
+  const kinds = (['herald', 'naive', 'floor', 'nchan', 'centrifugo'] as const).filter((k) => results.some((r) => r.kind === k));
+  if (!kinds.some((k) => PEER_KINDS.includes(k))) return '';
+  const n = (x: number) => x.toLocaleString('en-US');
+  const metrics: PeerMetric[] = [
+    { name: `burst: deliveries/s (${n(z.small)} subs)`, value: (r) => r.burst?.deliveriesPerSec, format: int, higherIsBetter: true },
+    { name: `steady: p50 ms (${n(z.small)} subs at ${z.steadyRate}/s)`, value: (r) => r.steady?.p50, format: ms, higherIsBetter: false },
+    { name: `steady: p99 ms (${n(z.small)} subs at ${z.steadyRate}/s)`, value: (r) => r.steady?.p99, format: ms, higherIsBetter: false },
+    { name: `fan-out: p50 ms (${n(z.large)} subs at ${z.fanoutRate}/s)`, value: (r) => r.fanout?.p50, format: ms, higherIsBetter: false },
+    { name: `fan-out: p99 ms (${n(z.large)} subs at ${z.fanoutRate}/s)`, value: (r) => r.fanout?.p99, format: ms, higherIsBetter: false },
+    { name: `idle: RSS per connection (${n(z.large)} conns)`, value: (r) => r.idle?.perConnLarge, format: kib, higherIsBetter: false },
+    { name: `publishes/s acknowledged (burst, ≤ ${z.inflight} in flight)`, value: (r) => r.burst?.publishesPerSec, format: int, higherIsBetter: true },
+    { name: 'server CPU µs per delivery (burst)', value: (r) => r.burst?.serverCpuUsPerDelivery, format: ms, higherIsBetter: false },
+    { name: 'server CPU µs per delivery (steady)', value: (r) => r.steady?.serverCpuUsPerDelivery, format: ms, higherIsBetter: false },
+    { name: 'lost deliveries (all windows)', value: (r) => lostAll(r), format: int, higherIsBetter: false },
+  ];
+  const rows = [
+    `| Figure | Transport | ${kinds.map((k) => T_LABEL[k]).join(' | ')} | Herald's lead over the best peer |`,
+    `|---|---|${kinds.map(() => '--:').join('|')}|--:|`,
+  ];
+  for (const t of ['sse', 'ws'] as const) {
+    if (!results.some((r) => r.transport === t)) continue;
+    for (const m of metrics) {
+      const cells = kinds.map((k) => {
+        const r = find(results, k, t);
+        if (!r) return '';
+        if (r.skipped) return 'skipped';
+        const v = m.value(r);
+        if (v === undefined && r.error) return 'failed';
+        return m.format(v);
+      });
+      if (cells.every((c) => c === '–' || c === '' || c === 'skipped' || c === 'failed')) continue;
+      const herald = find(results, 'herald', t);
+      const hv = herald && !herald.error ? m.value(herald) : undefined;
+      let best: { kind: TargetKind; v: number } | undefined;
+      for (const k of PEER_KINDS) {
+        const r = find(results, k, t);
+        const v = r && !r.skipped ? m.value(r) : undefined;
+        if (v === undefined || !Number.isFinite(v)) continue;
+        if (!best || (m.higherIsBetter ? v > best.v : v < best.v)) best = { kind: k, v };
+      }
+      let lead = '–';
+      if (m.name.startsWith('lost')) lead = '';
+      else if (hv !== undefined && best && Number.isFinite(hv) && hv > 0 && best.v > 0) {
+        lead = `${(m.higherIsBetter ? hv / best.v : best.v / hv).toFixed(2)}x (${T_LABEL[best.kind]})`;
+      }
+      rows.push(`| ${m.name} | ${T_NAME[t]} | ${cells.join(' | ')} | ${lead} |`);
+    }
+  }
+  return rows.join('\n');
+}
+
+function lostAll(r: SuiteResult): number | undefined {
+  const ms = [r.burst, r.steady, r.fanout].filter((m): m is Measurement => m !== undefined);
+  return ms.length === 0 ? undefined : ms.reduce((a, m) => a + m.lost, 0);
 }
 
 function clean(m: Measurement): boolean {
@@ -151,10 +229,28 @@ export function resultsPage(results: SuiteResult[], z: Sizes, info: RunInfo, not
     figuresTable(results, z),
     '',
   ];
-  const failures = results.filter((r) => r.error || r.slowCutOffs > 0);
+  const peers = peersTable(results, z);
+  if (peers) {
+    lines.splice(
+      lines.indexOf('## All figures'),
+      0,
+      '## Beside its peers',
+      '',
+      ...(info.peers.length > 0 ? [`Peers: ${info.peers.join('; ')}. Configurations: bench/peers/nchan.conf, bench/peers.ts (centrifugoConfig).`, ''] : []),
+      peers,
+      '',
+      "Herald's lead over the best peer: the best peer's figure against Herald's, from the same run (above 1: Herald ahead; " +
+        'for deliveries/s and publishes/s Herald ÷ peer, for latency, memory and CPU peer ÷ Herald). ' +
+        'Server CPU and memory cover every process of a server (nginx: master and worker). ' +
+        'The machine is shared with the load: compare figures within one run, not across runs.',
+      '',
+    );
+  }
+  const failures = results.filter((r) => r.error || r.slowCutOffs > 0 || r.skipped);
   if (failures.length > 0 || notes.length > 0) {
     lines.push('## Notes', '');
     for (const r of failures) {
+      if (r.skipped) lines.push(`- ${r.kind} ${T_NAME[r.transport]}: skipped: ${r.skipped}`);
       if (r.error) lines.push(`- ${r.kind} ${T_NAME[r.transport]}: run failed: ${r.error}`);
       if (r.slowCutOffs > 0) lines.push(`- ${r.kind} ${T_NAME[r.transport]}: ${r.slowCutOffs} subscribers cut off as slow`);
     }

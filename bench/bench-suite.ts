@@ -57,6 +57,8 @@ export interface SuiteResult {
   burst?: Measurement;
   slowCutOffs: number;
   error?: string;
+  /** Why a peer did not run on this machine (not installed, not buildable). */
+  skipped?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -71,12 +73,28 @@ export async function runSuite(
   kind: TargetKind,
   transport: Transport,
   load: LoadDriver,
-  o: { sizes: Sizes; scenarios: readonly Scenario[]; store: 'sqlite' | 'memory'; sync: 'full' | 'normal'; profileDir?: string | undefined; say: (s: string) => void },
+  o: {
+    sizes: Sizes;
+    scenarios: readonly Scenario[];
+    store: 'sqlite' | 'memory';
+    sync: 'full' | 'normal';
+    profileDir?: string | undefined;
+    /** A peer's program (bench/peers.ts). */
+    peerBin?: string | undefined;
+    say: (s: string) => void;
+  },
 ): Promise<SuiteResult> {
   const { sizes: z, scenarios, say } = o;
   const result: SuiteResult = { kind, transport, slowCutOffs: 0 };
-  const target = await Target.start({ kind, transport, store: o.store, sync: o.sync, profileDir: o.profileDir });
-  load.useTarget(transport, target.url, target.streamUrl, () => target.cpuMs());
+  let target: Target;
+  try {
+    target = await Target.start({ kind, transport, store: o.store, sync: o.sync, profileDir: o.profileDir, peerBin: o.peerBin });
+  } catch (err) {
+    result.error = (err as Error).message;
+    say(`${kind} ${transport}: FAILED to start: ${result.error}`);
+    return result;
+  }
+  load.useTarget(transport, target.url, target.streamUrl, () => target.cpuMs(), target.server);
   const label = `${kind} ${transport}`;
   // A measured window starts on a quiet machine: connections opened or closed just before it
   // (9,000 closed between fan-out and steady) leave work behind that is not the window's own.

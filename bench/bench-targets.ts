@@ -1,15 +1,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { PublishApi } from './bench-protocol.js';
+import { centrifugoLaunch, freePort, nchanLaunch, type PeerKind, type PeerLaunch } from './peers.js';
 
 /** The compiled package root (this file is dist/bench/bench-targets.js). */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** A server under test: Herald, one of the naive baselines, or the floor (bench/floor-server.ts). */
-export type TargetKind = 'herald' | 'naive' | 'floor';
+/**
+ * A server under test: Herald, one of the naive baselines, the floor (bench/floor-server.ts), or
+ * a peer (bench/peers.ts: nchan, Centrifugo).
+ */
+export type TargetKind = 'herald' | 'naive' | 'floor' | PeerKind;
 
 export interface TargetOptions {
   kind: TargetKind;
@@ -24,7 +30,12 @@ export interface TargetOptions {
   backend?: Record<string, unknown> | undefined;
   /** Herald: command-line arguments after `--config FILE` (say, `--workers 2`). */
   heraldArgs?: readonly string[] | undefined;
+  /** A peer's program (checkPeer in bench/peers.ts found or built it). */
+  peerBin?: string | undefined;
 }
+
+/** How often a peer's port is tried while it starts. */
+const PEER_POLL_MS = 100;
 
 /** Longest a server may take to print its listening line. */
 const START_TIMEOUT_MS = 20_000;
@@ -36,15 +47,18 @@ export class Target {
   readonly child: ChildProcess;
   readonly url: string;
   readonly streamUrl: string;
+  /** How to publish to it (Herald's API unless it is a peer). */
+  readonly server: PublishApi;
   readonly #dataDir: string;
   readonly #exited: Promise<void>;
   /** Log lines that say a subscriber was cut off as slow (Herald). */
   slowCutOffs = 0;
 
-  private constructor(child: ChildProcess, url: string, streamUrl: string, dataDir: string, exited: Promise<void>) {
+  private constructor(child: ChildProcess, url: string, streamUrl: string, dataDir: string, exited: Promise<void>, server: PublishApi = { api: 'herald' }) {
     this.child = child;
     this.url = url;
     this.streamUrl = streamUrl;
+    this.server = server;
     this.#dataDir = dataDir;
     this.#exited = exited;
   }
@@ -52,6 +66,7 @@ export class Target {
   /** Starts the server as its own process on a free loopback port and waits until it listens. */
   static async start(o: TargetOptions): Promise<Target> {
     const dataDir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
+    if (o.kind === 'nchan' || o.kind === 'centrifugo') return Target.#startPeer(o, dataDir);
     const args: string[] = [];
     if (o.kind === 'herald') args.push(...(process.env.HERALD_BENCH_FLAGS ?? '').split(' ').filter(Boolean));
     if (o.profileDir && o.kind === 'herald') args.push('--cpu-prof', `--cpu-prof-dir=${o.profileDir}`);
@@ -95,6 +110,43 @@ export class Target {
     const stream = o.transport === 'sse' ? `${url}/v1/stream?channel=bench` : `${url.replace(/^http/, 'ws')}/v1/ws`;
     target = new Target(child, url, stream, dataDir, exited);
     return target;
+  }
+
+  /**
+   * Starts a peer in `dataDir` on a free loopback port: its configuration written there, its
+   * program in the foreground (nginx: `daemon off`, master and one worker), ready once its port
+   * answers HTTP.
+   */
+  static async #startPeer(o: TargetOptions, dataDir: string): Promise<Target> {
+    const port = await freePort();
+    let launch: PeerLaunch;
+    if (o.kind === 'nchan') launch = nchanLaunch(ROOT, dataDir, port);
+    else launch = centrifugoLaunch(o.peerBin ?? join(ROOT, '.tools/centrifugo/centrifugo'), dataDir, port, randomBytes(16).toString('hex'));
+    const child = spawn(launch.command, launch.args, { cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    let output = '';
+    const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    let gone: string | undefined;
+    child.once('exit', (code) => (gone = `${o.kind} exited with ${code}: ${output}`));
+    child.once('error', (err) => (gone = `${o.kind} did not start: ${err.message}`));
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    for (;;) {
+      if (gone) throw new Error(gone);
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`${o.kind} did not answer on port ${port}: ${output}`);
+      }
+      try {
+        await fetch(`${launch.url}/`, { signal: AbortSignal.timeout(1_000) }).then((r) => r.arrayBuffer());
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, PEER_POLL_MS));
+      }
+    }
+    const server: PublishApi = { api: o.kind as PeerKind, key: launch.apiKey };
+    return new Target(child, launch.url, launch.streamUrl[o.transport], dataDir, exited, server);
   }
 
   /**

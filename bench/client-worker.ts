@@ -1,7 +1,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { serveRpc } from './bench-ipc.js';
-import { LatencyHistogram, now, scanPayloads, type Transport, type WorkerStats } from './bench-protocol.js';
+import { ChunkedDecoder, LatencyHistogram, now, scanPayloads, wsSubscribe, type ServerApi, type Transport, type WorkerStats } from './bench-protocol.js';
 
 /**
  * A subscriber process: holds up to thousands of SSE or WebSocket connections and measures what
@@ -82,13 +82,23 @@ function reader(onChunk: (chunk: Buffer) => void): { buffer: Buffer; callback: (
   };
 }
 
-/** An SSE subscriber on a raw socket: status line checked, then payloads scanned. */
-function openSse(url: URL, localAddress: string | undefined, ready: (err?: Error) => void): Conn {
+/**
+ * An SSE subscriber on a raw socket: status line checked, then payloads scanned. A peer's
+ * chunked body (Centrifugo's) is de-chunked first (`ChunkedDecoder`): its chunk boundaries may
+ * fall inside a payload.
+ */
+function openSse(url: URL, api: ServerApi, localAddress: string | undefined, ready: (err?: Error) => void): Conn {
   const c: Conn = { seen: NONE, probe: 0, open: false, close: () => socket.destroy() };
   let head: Buffer | undefined = Buffer.alloc(0);
   let pending: Buffer | undefined;
+  let chunked: ChunkedDecoder | undefined;
   const found = (t: number, n: number) => onPayload(c, t, n, at);
   let at = 0;
+  const scan = (data: Buffer) => {
+    const buf = pending ? Buffer.concat([pending, data]) : data;
+    const keep = scanPayloads(buf, found);
+    pending = keep < buf.length ? Buffer.from(buf.subarray(keep)) : undefined;
+  };
   const onChunk = (chunk: Buffer) => {
     at = now();
     if (head) {
@@ -101,14 +111,14 @@ function openSse(url: URL, localAddress: string | undefined, ready: (err?: Error
         ready(new Error(`SSE answered "${status}"`));
         return;
       }
+      if (api !== 'herald' && /\r\ntransfer-encoding:\s*chunked/i.test(head.toString('latin1', 0, end))) chunked = new ChunkedDecoder();
       chunk = head.subarray(end + HEADER_END.length);
       head = undefined;
       c.open = true;
       ready();
     }
-    const buf = pending ? Buffer.concat([pending, chunk]) : chunk;
-    const keep = scanPayloads(buf, found);
-    pending = keep < buf.length ? Buffer.from(buf.subarray(keep)) : undefined;
+    if (chunked) chunked.feed(chunk, scan);
+    else scan(chunk);
   };
   const socket: Socket = netConnect({ host: url.hostname, port: Number(url.port), ...(localAddress ? { localAddress } : {}), onread: reader(onChunk) }, () => {
     socket.write(
@@ -129,9 +139,12 @@ function openSse(url: URL, localAddress: string | undefined, ready: (err?: Error
  * then the server's unmasked frames are walked by their headers and text payloads scanned, as
  * the SSE reader does. Pings are answered with pongs so the server keeps the connection. No
  * WebSocket library: on 2 shared cores the client's parsing cost would otherwise set the pace.
- * Ready on the first frame after the handshake (the subscribe ack).
+ * Ready on the first frame after the handshake (the subscribe ack). Peers differ only in the
+ * subscribe step (`wsSubscribe`): nchan subscribes by URL and is ready at the upgrade;
+ * Centrifugo takes the connect request in the URL and is ready on its connect push.
  */
-function openWs(url: URL, channel: string, localAddress: string | undefined, ready: (err?: Error) => void): Conn {
+function openWs(url: URL, api: ServerApi, channel: string, localAddress: string | undefined, ready: (err?: Error) => void): Conn {
+  const subscribe = wsSubscribe(api, channel);
   const c: Conn = { seen: NONE, probe: 0, open: false, close: () => socket.destroy() };
   let head: Buffer | undefined = Buffer.alloc(0);
   let pending: Buffer | undefined;
@@ -151,7 +164,11 @@ function openWs(url: URL, channel: string, localAddress: string | undefined, rea
       }
       chunk = head.subarray(end + HEADER_END.length);
       head = undefined;
-      socket.write(clientFrame(0x1, Buffer.from(JSON.stringify({ op: 'subscribe', channel, ref: 1 }))));
+      if (subscribe.hello !== undefined) socket.write(clientFrame(0x1, Buffer.from(subscribe.hello)));
+      if (subscribe.liveOnUpgrade) {
+        c.open = true;
+        ready();
+      }
     }
     const buf = pending ? Buffer.concat([pending, chunk]) : chunk;
     let pos = 0;
@@ -215,6 +232,8 @@ function clientFrame(opcode: number, payload: Buffer): Buffer {
 
 interface ConnectArgs {
   transport: Transport;
+  /** The server's API (Herald's by default): how a WebSocket subscriber subscribes. */
+  api?: ServerApi | undefined;
   /** Full URL of the stream (SSE) or socket (WebSocket). */
   url: string;
   channel: string;
@@ -247,7 +266,7 @@ async function connectMany(a: ConnectArgs): Promise<{ open: number; failed: numb
         resolve();
       };
       const timer = setTimeout(() => done(new Error('not ready in time')), CONNECT_TIMEOUT_MS);
-      const c = a.transport === 'sse' ? openSse(url, a.localAddress, done) : openWs(url, a.channel, a.localAddress, done);
+      const c = a.transport === 'sse' ? openSse(url, a.api ?? 'herald', a.localAddress, done) : openWs(url, a.api ?? 'herald', a.channel, a.localAddress, done);
     });
   const lanes = Array.from({ length: Math.min(CONNECT_CONCURRENCY, a.count) }, async () => {
     while (started < a.count) {

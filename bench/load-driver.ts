@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { ChildRpc } from './bench-ipc.js';
-import { LatencyHistogram, type Transport, type WorkerStats } from './bench-protocol.js';
+import { LatencyHistogram, type PublishApi, type Transport, type WorkerStats } from './bench-protocol.js';
 import { ROOT } from './bench-targets.js';
 import type { PublishArgs, PublishResult } from './publisher.js';
 
@@ -66,6 +66,8 @@ export class LoadDriver {
   /** Subscribers of worker i connect to `#streamUrls[i % length]` (one per node under test). */
   #streamUrls: readonly string[] = [''];
   #baseUrl = '';
+  /** The target's API: how the publisher publishes and how WebSocket subscribers subscribe. */
+  #server: PublishApi = { api: 'herald' };
   #serverCpuMs: () => number = () => 0;
   /**
    * Source addresses of the subscriber processes (process i uses entry i), for more connections
@@ -83,9 +85,17 @@ export class LoadDriver {
    * Points the driver at a new target; call after the previous target's connections are closed.
    * Publishes go to `baseUrl`; with several stream URLs (several nodes of one deployment), the
    * subscriber processes take them in turn, so each node holds an even share of subscribers.
+   * `server` names the target's API when it is not Herald's (nchan, Centrifugo).
    */
-  useTarget(transport: Transport, baseUrl: string, streamUrl: string | readonly string[], serverCpuMs: () => number): void {
+  useTarget(
+    transport: Transport,
+    baseUrl: string,
+    streamUrl: string | readonly string[],
+    serverCpuMs: () => number,
+    server: PublishApi = { api: 'herald' },
+  ): void {
     this.#serverCpuMs = serverCpuMs;
+    this.#server = server;
     this.#transport = transport;
     this.#baseUrl = baseUrl;
     this.#streamUrls = typeof streamUrl === 'string' ? [streamUrl] : streamUrl;
@@ -111,6 +121,7 @@ export class LoadDriver {
       this.#workers.map((w, i) =>
         w.call<{ open: number; failed: number; error?: string }>('connect', {
           transport: this.#transport,
+          api: this.#server.api,
           url: this.#streamUrls[i % this.#streamUrls.length],
           localAddress: this.sourceAddresses?.[i],
           channel: 'bench',
@@ -155,6 +166,7 @@ export class LoadDriver {
       const id = ++this.#probeId;
       const sent = await this.#publisher.call<{ ok: boolean; failures: Record<string, number> }>('probe', {
         url: this.#baseUrl,
+        server: this.#server,
         channel: 'bench',
         id,
       });
@@ -176,7 +188,7 @@ export class LoadDriver {
   async publishUnmeasured(p: { channel: string; count: number; inflight: number }): Promise<void> {
     const start = this.#nextN;
     this.#nextN += p.count;
-    const pub = await this.#publisher.call<PublishResult>('publish', { mode: 'burst', ...p, url: this.#baseUrl, start });
+    const pub = await this.#publisher.call<PublishResult>('publish', { mode: 'burst', ...p, url: this.#baseUrl, server: this.#server, start });
     if (pub.failed > 0) throw new Error(`warm-up publishes failed: ${JSON.stringify(pub.failures)}`);
   }
 
@@ -189,7 +201,7 @@ export class LoadDriver {
     const load0 = await this.#loadCpuMs();
     const cpu0 = this.#serverCpuMs();
     const wall0 = Date.now();
-    const pub = await this.#publisher.call<PublishResult>('publish', { ...p, url: this.#baseUrl, channel: 'bench', start });
+    const pub = await this.#publisher.call<PublishResult>('publish', { ...p, url: this.#baseUrl, server: this.#server, channel: 'bench', start });
     const expected = pub.ok * subscribers;
     let last = -1;
     let lastChange = Date.now();

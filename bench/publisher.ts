@@ -1,10 +1,11 @@
 import { Pool } from 'undici';
 import { serveRpc } from './bench-ipc.js';
-import { now, payload } from './bench-protocol.js';
+import { now, payload, publishAcknowledged, publishRequest, type PublishApi } from './bench-protocol.js';
 
 /**
  * The publisher process: `POST /v1/publish` over keep-alive connections (an undici Pool), one
- * event per request, the send time in the payload. Two modes:
+ * event per request, the send time in the payload (or the peer's publish request: nchan's
+ * publisher location, Centrifugo's HTTP API; see `publishRequest`). Two modes:
  * - `rate`: requests start on a fixed schedule (count at rate per second); the payload is stamped
  *   when the request actually starts, so a late start never hides server latency;
  * - `burst`: as fast as it goes, with at most `inflight` requests outstanding (one per pooled
@@ -14,6 +15,8 @@ import { now, payload } from './bench-protocol.js';
 export interface PublishArgs {
   /** Base URL of the server (`http://127.0.0.1:port`). */
   url: string;
+  /** The server's publish API (Herald's by default). */
+  server?: PublishApi | undefined;
   channel: string;
   mode: 'rate' | 'burst';
   count: number;
@@ -61,6 +64,9 @@ function poolFor(url: string, connections: number): Pool {
 
 async function publish(a: PublishArgs): Promise<PublishResult> {
   const p = poolFor(a.url, a.inflight);
+  const server = a.server ?? { api: 'herald' };
+  // Centrifugo's answer says whether it took the publish; the others' status does.
+  const readBody = server.api === 'centrifugo';
   const r: PublishResult = { sent: 0, ok: 0, failed: 0, failures: {}, firstSendAt: 0, lastAckAt: 0, late: 0 };
   let inflight = 0;
   let wake: (() => void) | undefined;
@@ -70,15 +76,10 @@ async function publish(a: PublishArgs): Promise<PublishResult> {
     r.sent++;
     inflight++;
     try {
-      const res = await p.request({
-        path: '/v1/publish',
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: `{"channel":"${a.channel}","data":${payload(t, n)}}`,
-      });
-      await res.body.dump();
-      if (res.statusCode >= 200 && res.statusCode < 300) r.ok++;
-      else fail(String(res.statusCode));
+      const res = await p.request({ method: 'POST', ...publishRequest(server, a.channel, payload(t, n)) });
+      const body = readBody ? await res.body.text() : (await res.body.dump(), '');
+      if (publishAcknowledged(server, res.statusCode, body)) r.ok++;
+      else fail(res.statusCode >= 200 && res.statusCode < 300 ? `${res.statusCode} ${body.slice(0, 80)}` : String(res.statusCode));
     } catch (err) {
       fail((err as { code?: string }).code ?? 'error');
     } finally {
@@ -118,8 +119,8 @@ serveRpc({
     return (u.user + u.system) / 1000;
   },
   /** One probe event, numbered `-id`: tells the orchestrator every subscriber is live. */
-  async probe(a: { url: string; channel: string; id: number }) {
-    const r = await publish({ url: a.url, channel: a.channel, mode: 'burst', count: 1, inflight: 1, start: -a.id });
+  async probe(a: { url: string; server?: PublishApi; channel: string; id: number }) {
+    const r = await publish({ url: a.url, server: a.server, channel: a.channel, mode: 'burst', count: 1, inflight: 1, start: -a.id });
     return { ok: r.ok === 1, failures: r.failures };
   },
 });

@@ -5,26 +5,28 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Transport } from './bench-protocol.js';
-import { goalsTable, figuresTable, resultsPage, type RunInfo } from './bench-report.js';
+import { goalsTable, figuresTable, peersTable, resultsPage, type RunInfo } from './bench-report.js';
 import { FULL, QUICK, SCENARIOS, runSuite, type Scenario, type SuiteResult } from './bench-suite.js';
 import { newestProfile, ROOT, waitForQuiet, type TargetKind } from './bench-targets.js';
+import { checkPeer, PEERS, type PeerCheck, type PeerKind } from './peers.js';
 import { LoadDriver } from './load-driver.js';
 import { formatProfile, summarizeProfile } from './profile-summary.js';
 
 /** The benchmark suites `npm run bench` runs, in order; all but fanout are scripts of their own. */
 const SUITES = ['fanout', 'write-cost', 'webhooks-in', 'webhooks-out', 'kafka', 'cluster'] as const;
 type Suite = (typeof SUITES)[number];
-const TARGETS: readonly TargetKind[] = ['herald', 'naive', 'floor'];
+const TARGETS: readonly TargetKind[] = ['herald', 'naive', 'floor', ...PEERS];
 
 const USAGE = `npm run bench -- [options]
 
-Runs Herald, the naive baselines (plain node:http SSE, plain ws broadcast) and the floor (the least
-a Node.js server can do: bench/floor-server.ts) as child processes, with subscribers in several
-child processes and one publisher, and prints every figure against its goal. A full run takes
-about 7 minutes.
+Runs Herald, the naive baselines (plain node:http SSE, plain ws broadcast), the floor (the least
+a Node.js server can do: bench/floor-server.ts) and its peers (nchan on nginx, Centrifugo v6:
+bench/peers.ts) as child processes, with subscribers in several child processes and one
+publisher, and prints every figure against its goal. A full run takes about 12 minutes.
 
   --quick                 smaller sizes and shorter windows (a smoke run; about 2 minutes)
-  --targets LIST          of herald,naive,floor: servers to run (default: all)
+  --targets LIST          of ${TARGETS.join(',')}: servers to run (default: all;
+                          a peer that cannot run here is reported as skipped, with why)
   --transports sse,ws     subscriber transports (default: both)
   --scenarios LIST        of ${SCENARIOS.join(',')} (default: all)
   --store sqlite|memory   Herald's log (default: sqlite, the embedded default)
@@ -42,6 +44,8 @@ about 7 minutes.
                           broker: bash scripts/services/kafka.sh start), cluster
                           (dist/bench/cluster.js: one node, --workers 2, two nodes on a
                           Redis it starts; needs redis-server on the PATH)
+  --results NAME          write the results page to bench/results/NAME (say peers.md)
+                          instead of latest.md or partial.md
   --help
 
 A full run with every scenario and server writes bench/results/latest.md; any other run writes
@@ -73,6 +77,7 @@ async function main(): Promise<void> {
       inflight: { type: 'string' },
       profile: { type: 'boolean', default: false },
       suites: { type: 'string' },
+      results: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -86,6 +91,7 @@ async function main(): Promise<void> {
   const scenarios = list<Scenario>(values.scenarios, SCENARIOS, 'scenarios');
   const [store] = list(values.store, ['sqlite', 'memory'] as const, 'store');
   const [sync] = list(values.sync, ['full', 'normal'] as const, 'sync');
+  if (values.results !== undefined && !/^[\w.-]+\.md$/.test(values.results)) throw new Error('--results: a file name ending in .md');
   const workers = Number(values.workers);
   const sizes = { ...(values.quick ? QUICK : FULL) };
   if (values.inflight) sizes.inflight = Number(values.inflight);
@@ -105,6 +111,7 @@ async function main(): Promise<void> {
     workers,
     quick: values.quick,
     command: `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
+    peers: [],
   };
   const started = Date.now();
   const say = (s: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${s}`);
@@ -116,6 +123,15 @@ async function main(): Promise<void> {
     await runOtherSuites(suites, values.quick, sync, say);
     return;
   }
+  // Peers are found (or built: Centrifugo's go install, once) before any load starts.
+  const peers = new Map<PeerKind, PeerCheck>();
+  for (const kind of targets) {
+    if (!(PEERS as readonly string[]).includes(kind)) continue;
+    const check = checkPeer(kind as PeerKind, ROOT);
+    peers.set(kind as PeerKind, check);
+    say(check.ok ? `${kind}: ${check.version}` : `${kind}: skipped: ${check.reason}`);
+    if (check.ok) info.peers.push(`${kind}: ${check.version}`);
+  }
   const load = new LoadDriver(workers);
   const results: SuiteResult[] = [];
   const notes: string[] = [];
@@ -126,8 +142,13 @@ async function main(): Promise<void> {
   try {
     for (const transport of transports) {
       for (const kind of targets) {
+        const peer = peers.get(kind as PeerKind);
+        if (peer && !peer.ok) {
+          results.push({ kind, transport, slowCutOffs: 0, skipped: peer.reason });
+          continue;
+        }
         say(`--- ${kind} ${transport} ---`);
-        const r = await runSuite(kind, transport, load, { sizes, scenarios, store, sync, profileDir, say });
+        const r = await runSuite(kind, transport, load, { sizes, scenarios, store, sync, profileDir, peerBin: peer?.ok ? peer.bin : undefined, say });
         results.push(r);
         if (profileDir && kind === 'herald') {
           const file = newestProfile(profileDir);
@@ -144,9 +165,11 @@ async function main(): Promise<void> {
   }
   info.loadBefore += `; after: ${loadavg().map((l) => l.toFixed(2)).join(', ')}`;
   const page = resultsPage(results, sizes, info, notes);
-  const out = join(resultsDir, complete ? 'latest.md' : 'partial.md');
+  const out = join(resultsDir, values.results ?? (complete ? 'latest.md' : 'partial.md'));
   writeFileSync(out, page);
-  console.log('\n' + goalsTable(results, sizes) + '\n\n' + figuresTable(results, sizes) + '\n');
+  const beside = peersTable(results, sizes);
+  console.log('\n' + goalsTable(results, sizes) + '\n\n' + (beside ? beside + '\n\n' : '') + figuresTable(results, sizes) + '\n');
+  for (const r of results) if (r.skipped) say(`${r.kind} ${r.transport}: skipped: ${r.skipped}`);
   say(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; written to ${out.slice(ROOT.length)}`);
   if (results.some((r) => r.error)) process.exitCode = 1;
   await runOtherSuites(suites, values.quick, sync, say);

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { CHROMIUM_HOW, chromiumAvailable, launchChromium } from '../helpers/browser.js';
+import type { Page } from 'playwright-core';
+import { SharedChromium, watchedPage } from '../helpers/browser.js';
 import { postJson, startInProcess, waitFor } from '../helpers/herald.js';
-import { needService } from '../helpers/service.js';
 import { startReceiver, type Receiver } from '../helpers/webhook-receiver.js';
 import { hmacRequest, send } from '../helpers/webhook-signers.js';
 
@@ -15,20 +14,16 @@ import { hmacRequest, send } from '../helpers/webhook-signers.js';
 const BROWSER_WAIT_MS = 20_000;
 const SOURCE_SECRET = 'console-browser-hmac-secret';
 
-let browser: Browser | undefined;
+const chromium = new SharedChromium();
 after(async () => {
-  await browser?.close();
+  await chromium.close();
 });
 
 async function open(t: TestContext, url: string): Promise<{ page: Page; errors: string[]; urls: string[]; close: () => Promise<void> } | undefined> {
-  if (!needService(t, chromiumAvailable(), 'Chromium', CHROMIUM_HOW)) return undefined;
-  browser ??= await launchChromium();
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  page.setDefaultTimeout(BROWSER_WAIT_MS);
-  const errors: string[] = [];
+  const context = await chromium.context(t);
+  if (!context) return undefined;
+  const { page, errors } = await watchedPage(context, BROWSER_WAIT_MS);
   const urls: string[] = [];
-  page.on('pageerror', (err) => errors.push(err.message));
   page.on('request', (req) => urls.push(req.url()));
   page.on('dialog', (d) => void d.accept());
   await page.goto(url);

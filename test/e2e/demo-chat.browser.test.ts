@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test, type TestContext } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { CHROMIUM_HOW, chromiumAvailable, launchChromium } from '../helpers/browser.js';
+import type { Page } from 'playwright-core';
+import { SharedChromium, watchedPage } from '../helpers/browser.js';
 import { startInProcess } from '../helpers/herald.js';
-import { needService } from '../helpers/service.js';
 
 // The chat demo in Debian's Chromium, in dev mode: two people in two browser contexts (two
 // browsers, as far as the pages can tell) in one room, over WebSocket through the client SDK.
@@ -12,24 +11,20 @@ import { needService } from '../helpers/service.js';
 const BROWSER_WAIT_MS = 20_000;
 
 let h: Awaited<ReturnType<typeof startInProcess>>;
-let browser: Browser | undefined;
+const chromium = new SharedChromium();
 before(async () => {
   // No leave delay, so a closed page leaves at once instead of after the reload grace.
   h = await startInProcess({ presence: { channels: ['chat.*'], leaveDelaySeconds: 0 } });
 });
 after(async () => {
-  await browser?.close();
+  await chromium.close();
   await h.close();
 });
 
 async function openChat(t: TestContext, name: string) {
-  if (!needService(t, chromiumAvailable(), 'Chromium', CHROMIUM_HOW)) return undefined;
-  browser ??= await launchChromium();
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  page.setDefaultTimeout(BROWSER_WAIT_MS);
-  const errors: string[] = [];
-  page.on('pageerror', (err) => errors.push(err.message));
+  const context = await chromium.context(t);
+  if (!context) return undefined;
+  const { page, errors } = await watchedPage(context, BROWSER_WAIT_MS);
   await page.goto(`${h.url}/demo/chat?room=lobby&name=${name}`);
   await page.locator('#live.on').waitFor();
   await page.locator(`#online li[data-name="${name}"]`).waitFor();

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test, type TestContext } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { CHROMIUM_HOW, chromiumAvailable, launchChromium } from '../helpers/browser.js';
+import type { BrowserContext, Page } from 'playwright-core';
+import { SharedChromium, watchedPage } from '../helpers/browser.js';
 import { cutProxy } from '../helpers/cut-proxy.js';
 import { postJson, startInProcess } from '../helpers/herald.js';
-import { needService } from '../helpers/service.js';
 
 // The notification feed demo in Debian's Chromium, in dev mode: each user's private channel over
 // SSE with a dev token, through a TCP proxy that can drop the connection for real. Every
@@ -16,29 +15,24 @@ const BROWSER_WAIT_MS = 20_000;
 
 let h: Awaited<ReturnType<typeof startInProcess>>;
 let proxy: Awaited<ReturnType<typeof cutProxy>>;
-let browser: Browser | undefined;
+const chromium = new SharedChromium();
 before(async () => {
   h = await startInProcess({});
   proxy = await cutProxy(h.url);
 });
 after(async () => {
-  await browser?.close();
+  await chromium.close();
   await proxy.close();
   await h.close();
 });
 
 async function newContext(t: TestContext): Promise<BrowserContext | undefined> {
-  if (!needService(t, chromiumAvailable(), 'Chromium', CHROMIUM_HOW)) return undefined;
-  browser ??= await launchChromium();
-  return browser.newContext();
+  return chromium.context(t);
 }
 
 /** Opens the feed of `user` through the proxy, in `context`; resolves once it is live. */
 async function openFeed(context: BrowserContext, user: string) {
-  const page = await context.newPage();
-  page.setDefaultTimeout(BROWSER_WAIT_MS);
-  const errors: string[] = [];
-  page.on('pageerror', (err) => errors.push(err.message));
+  const { page, errors } = await watchedPage(context, BROWSER_WAIT_MS);
   await page.goto(`${proxy.url}/demo/notifications?user=${user}`);
   await page.locator('#live.on').waitFor();
   return { page, errors };

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test, type TestContext } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { CHROMIUM_HOW, chromiumAvailable, launchChromium } from '../helpers/browser.js';
+
+import { SharedChromium, watchedPage } from '../helpers/browser.js';
 import { startInProcess } from '../helpers/herald.js';
-import { needService } from '../helpers/service.js';
 import { send, stripeRequest } from '../helpers/webhook-signers.js';
 
 // The order dashboard demo in Debian's Chromium: the page's button makes the server sign a
@@ -14,23 +13,19 @@ const BROWSER_WAIT_MS = 20_000;
 const SECRET = 'whsec_demo_browser_test';
 
 let h: Awaited<ReturnType<typeof startInProcess>>;
-let browser: Browser | undefined;
+const chromium = new SharedChromium();
 before(async () => {
   h = await startInProcess({ sources: { stripe: { provider: 'stripe', secret: SECRET, channel: 'stripe.{type}' } } });
 });
 after(async () => {
-  await browser?.close();
+  await chromium.close();
   await h.close();
 });
 
 async function openDashboard(t: TestContext) {
-  if (!needService(t, chromiumAvailable(), 'Chromium', CHROMIUM_HOW)) return undefined;
-  browser ??= await launchChromium();
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  page.setDefaultTimeout(BROWSER_WAIT_MS);
-  const errors: string[] = [];
-  page.on('pageerror', (err) => errors.push(err.message));
+  const context = await chromium.context(t);
+  if (!context) return undefined;
+  const { page, errors } = await watchedPage(context, BROWSER_WAIT_MS);
   await page.goto(`${h.url}/demo/orders`);
   await page.locator('#live.on').waitFor();
   return { page, errors, close: () => context.close() };

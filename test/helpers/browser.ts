@@ -2,8 +2,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { TestContext } from 'node:test';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { packageRoot } from '../../src/http/routes/pages.js';
+import { needService } from './service.js';
 
 /** Debian's Chromium (`apt-get install chromium`). The tests never download a browser. */
 export const CHROMIUM_PATH = '/usr/bin/chromium';
@@ -44,6 +46,31 @@ export function launchChromium(extraArgs: readonly string[] = []): Promise<Brows
     args: [...CHROMIUM_ARGS, ...extraArgs],
     timeout: LAUNCH_TIMEOUT_MS,
   });
+}
+
+/** One Chromium for a test file's pages, started on first use; `close()` in the file's `after`. */
+export class SharedChromium {
+  #browser: Browser | undefined;
+
+  /** A context of its own (storage, cookies: another person's browser); undefined where Chromium is missing (skipped). */
+  async context(t: TestContext): Promise<BrowserContext | undefined> {
+    if (!needService(t, chromiumAvailable(), 'Chromium', CHROMIUM_HOW)) return undefined;
+    this.#browser ??= await launchChromium();
+    return this.#browser.newContext();
+  }
+
+  async close(): Promise<void> {
+    await this.#browser?.close();
+  }
+}
+
+/** A new page of `context` whose waits last up to `waitMs`, with its uncaught errors collected. */
+export async function watchedPage(context: BrowserContext, waitMs: number): Promise<{ page: Page; errors: string[] }> {
+  const page = await context.newPage();
+  page.setDefaultTimeout(waitMs);
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  return { page, errors };
 }
 
 /**

@@ -20,34 +20,33 @@ async function until(condition: () => Promise<boolean>): Promise<void> {
   while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
+/** The advisory lock a test holds to keep appends to `slow.wait` from committing. */
+const SLOW_LOCK = 4242;
+
 /**
- * `pool` with every append transaction held open after its rows are written and before its
- * COMMIT, for as long as `hold()` says: a slow node (a long GC pause, a slow network) between
- * taking its seqs and committing them. The rows and the locks are real; only the client waits.
+ * Makes appends slow in the server, where a slow node's transaction really sits: an event on
+ * `slow.wait` waits for SLOW_LOCK (held by the test) in the middle of its insert, and one on
+ * `slow.sleep` sleeps 0 to 4 ms there; either way its append holds the log's head, uncommitted,
+ * meanwhile. Works for both ways an append is written (one statement, or a transaction).
  */
-function slowAppends(pool: pg.Pool, hold: () => Promise<void>): pg.Pool {
-  const connect = async () => {
-    const client = await pool.connect();
-    const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
-    return new Proxy(client, {
-      get(target, prop, receiver) {
-        if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown;
-        return async (...args: unknown[]) => {
-          const result = await query(...args);
-          if (typeof args[0] === 'string' && args[0].includes('pg_notify')) await hold();
-          return result;
-        };
-      },
-    });
-  };
-  return new Proxy(pool, {
-    get(target, prop, receiver) {
-      if (prop === 'connect') return connect;
-      const value = Reflect.get(target, prop, receiver) as unknown;
-      // The pool's own methods run on the pool itself (pool.query calls this.connect with a callback).
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
+async function slowChannels(admin: pg.Pool): Promise<void> {
+  await admin.query(`
+    CREATE FUNCTION herald.slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.channel = 'slow.wait' THEN PERFORM pg_advisory_xact_lock(${SLOW_LOCK}); END IF;
+      IF NEW.channel = 'slow.sleep' THEN PERFORM pg_sleep((NEW.seq * 7 % 5) / 1000.0); END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER slow_insert BEFORE INSERT ON herald.events FOR EACH ROW EXECUTE FUNCTION herald.slow_insert();`);
+}
+
+/** Backends of this database waiting on a lock of `kind` (`advisory`, `transactionid`, `tuple`, ...). */
+async function waitingOn(admin: pg.Pool, kinds: string[]): Promise<number> {
+  const r = await admin.query(
+    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = ANY($1)`,
+    [kinds],
+  );
+  return (r.rows[0] as { n: number }).n;
 }
 
 /** Reads the log from `after` to its end by `through`, as the hub's follower and a resuming client do. */
@@ -61,58 +60,57 @@ async function tail(store: PostgresEventStore, after: number): Promise<{ events:
   }
 }
 
-test('an append that commits after a faster one never hides behind it: seqs follow commit order', async (t) => {
-  const db = await testDatabase(t);
-  if (!db) return;
-  await migratePostgres(db.pool());
-  let inserted!: () => void;
-  const written = new Promise<void>((resolve) => (inserted = resolve));
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  const slow = new PostgresEventStore({
-    pool: slowAppends(db.pool(), () => {
-      inserted();
-      return released;
-    }),
-  });
-  const fast = new PostgresEventStore({ pool: db.pool() });
-  const reader = new PostgresEventStore({ pool: db.pool() });
-  const admin = db.pool();
+for (const way of ['one statement (plain events)', 'a transaction (events with idempotency keys)'] as const) {
+  const keyed = way.startsWith('a transaction');
+  test(`an append that commits after a faster one never hides behind it: seqs follow commit order, written in ${way}`, async (t) => {
+    const db = await testDatabase(t);
+    if (!db) return;
+    await migratePostgres(db.pool());
+    const admin = db.pool();
+    await slowChannels(admin);
+    const slow = new PostgresEventStore({ pool: db.pool() });
+    const fast = new PostgresEventStore({ pool: db.pool() });
+    const reader = new PostgresEventStore({ pool: db.pool() });
+    // A connection of its own (not one of a pool that `drop` ends: that would wait for it).
+    const holder = new pg.Client({ connectionString: db.url });
+    holder.on('error', () => undefined); // cut when the database is dropped after the test
+    await holder.connect();
+    t.after(() => holder.end().catch(() => undefined));
+    await holder.query('SELECT pg_advisory_lock($1)', [SLOW_LOCK]);
 
-  const slowAppend = slow.append([input('slow')]);
-  await written; // the slow node wrote its event and holds it, uncommitted
-  const order: string[] = [];
-  const slowDone = slowAppend.then((r) => (order.push('slow'), r));
-  const fastDone = fast.append([input('fast')]).then((r) => (order.push('fast'), r));
-  // The fast node waits for the log's head, not for a timer.
-  await until(async () => {
-    const r = await admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-    return (r.rows[0] as { n: number }).n > 0;
-  });
-  // Nothing is visible yet: a reader tailing the log stays at 0.
-  const early = await tail(reader, 0);
-  assert.deepEqual(early.events, []);
-  assert.equal(early.through, 0);
-  assert.equal((await reader.head()).lastSeq, 0);
+    const key = (k: string) => (keyed ? { idempotencyKey: k, idempotencyTtlMs: 60_000 } : {});
+    const order: string[] = [];
+    const slowDone = slow.append([{ ...input('slow', 'slow.wait'), ...key('s') }]).then((r) => (order.push('slow'), r));
+    // The slow node took its seq and sits in its insert, uncommitted.
+    await until(async () => (await waitingOn(admin, ['advisory'])) === 1);
+    const fastDone = fast.append([{ ...input('fast'), ...key('f') }]).then((r) => (order.push('fast'), r));
+    // The fast node waits for the log's head, not for a timer.
+    await until(async () => (await waitingOn(admin, ['transactionid', 'tuple'])) > 0);
+    // Nothing is visible yet: a reader tailing the log stays at 0.
+    const early = await tail(reader, 0);
+    assert.deepEqual(early.events, []);
+    assert.equal(early.through, 0);
+    assert.equal((await reader.head()).lastSeq, 0);
 
-  release();
-  const [[s], [f]] = await Promise.all([slowDone, fastDone]);
-  assert.deepEqual(order, ['slow', 'fast']);
-  assert.ok(s!.event.seq < f!.event.seq, `slow ${s!.event.seq}, fast ${f!.event.seq}`);
-  const all = await tail(reader, early.through);
-  assert.deepEqual(all.events.map((e) => JSON.parse(e.data) as string), ['slow', 'fast']);
-});
+    await holder.query('SELECT pg_advisory_unlock($1)', [SLOW_LOCK]);
+    const [[s], [f]] = await Promise.all([slowDone, fastDone]);
+    assert.deepEqual(order, ['slow', 'fast']);
+    assert.ok(s!.event.seq < f!.event.seq, `slow ${s!.event.seq}, fast ${f!.event.seq}`);
+    const all = await tail(reader, early.through);
+    assert.deepEqual(all.events.map((e) => JSON.parse(e.data) as string), ['slow', 'fast']);
+  });
+}
 
 test('a reader tailing by position while nodes append with slow and fast transactions sees every event once', async (t) => {
   const db = await testDatabase(t);
   if (!db) return;
   await migratePostgres(db.pool());
+  await slowChannels(db.pool());
   const NODES = 4;
   const APPENDS_PER_NODE = 40;
-  // Holds of 0 to 4 ms between writing and committing: some transactions slow, some fast.
-  let n = 0;
-  const hold = () => new Promise<void>((resolve) => setTimeout(resolve, (n++ * 7) % 5));
-  const nodes = Array.from({ length: NODES }, (_, i) => new PostgresEventStore({ pool: i % 2 ? slowAppends(db.pool(), hold) : db.pool() }));
+  // Odd nodes' events sleep 0 to 4 ms in their insert (slow transactions); every third batch
+  // carries idempotency keys (the other way an append is written).
+  const nodes = Array.from({ length: NODES }, () => new PostgresEventStore({ pool: db.pool() }));
   const reader = new PostgresEventStore({ pool: db.pool() });
   let writing = true;
   const seen: number[] = [];
@@ -130,7 +128,10 @@ test('a reader tailing by position while nodes append with slow and fast transac
     nodes.map(async (node, i) => {
       const seqs: number[] = [];
       for (let k = 0; k < APPENDS_PER_NODE; k++) {
-        const batch = Array.from({ length: (k % 3) + 1 }, (_, j) => input(`${i}.${k}.${j}`));
+        const batch = Array.from({ length: (k % 3) + 1 }, (_, j) => ({
+          ...input(`${i}.${k}.${j}`, i % 2 ? 'slow.sleep' : 'orders'),
+          ...(k % 3 === 0 ? { idempotencyKey: `${i}.${k}.${j}`, idempotencyTtlMs: 60_000 } : {}),
+        }));
         for (const r of await node.append(batch)) seqs.push(r.event.seq);
       }
       return seqs;

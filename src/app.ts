@@ -1,6 +1,7 @@
 import cors from '@fastify/cors';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import type { Broker } from './core/broker.js';
 import { Hub } from './core/hub.js';
 import { MemoryBroker } from './brokers/memory-broker.js';
@@ -39,6 +40,8 @@ import { channelRoutes } from './http/routes/channels.js';
 import { consoleRoutes } from './http/routes/console.js';
 import { ChannelActivity } from './core/channel-activity.js';
 import { ConnectionRegistry } from './core/connections.js';
+import { NodeHeartbeat, type NodeRecord } from './core/nodes.js';
+import { nodeRoutes } from './http/routes/nodes.js';
 import { OutboundWebhooks } from './transports/webhook-out/outbound-webhooks.js';
 
 export { StartupError } from './stores/backend.js';
@@ -89,16 +92,22 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
   // This node's connections and the log's per-channel rates, for the operator's channel APIs.
   const connections = new ConnectionRegistry();
   const activity = new ChannelActivity();
+  // This node's totals for its heartbeat record (the metrics keep the same counts for scrapers).
+  const counts = { published: 0, delivered: 0 };
   const hub = new Hub({
     store: backend.log,
     broker,
     onAppendFailed: (err) => storeHealth.failed(err),
     onAppended: () => storeHealth.succeeded(),
     onPublished: (n, seconds) => {
+      counts.published += n;
       metrics.published.inc(n);
       metrics.publishLatency.observe(seconds);
     },
-    onDelivered: (n) => metrics.delivered(n),
+    onDelivered: (n) => {
+      counts.delivered += n;
+      metrics.delivered(n);
+    },
     onDispatch: (events) => {
       for (const e of events) activity.count(e.channel);
     },
@@ -134,6 +143,32 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
       }),
   });
   recordAttempt = metrics.trackOutbound(outbound);
+  // This node as the others see it (GET /v1/nodes), under its name on the outbound leases.
+  const startedAt = Date.now();
+  const nodeRecord = async (): Promise<NodeRecord> => {
+    const head = await hub.head();
+    const dispatchedSeq = hub.dispatchedSeq ?? head.lastSeq;
+    const byTransport: Record<string, number> = { sse: 0, sse_compat: 0, ws: 0, ws_compat: 0 };
+    for (const c of connections.list()) byTransport[c.transport] = (byTransport[c.transport] ?? 0) + 1;
+    return {
+      id: outbound.owner,
+      host: hostname(),
+      pid: process.pid,
+      startedAt,
+      lastSeenAt: Date.now(),
+      connections: byTransport,
+      subscriptions: hub.subscriptionCount,
+      published: counts.published,
+      delivered: counts.delivered,
+      lag: { headSeq: head.lastSeq, dispatchedSeq, events: Math.max(0, head.lastSeq - dispatchedSeq) },
+    };
+  };
+  const heartbeat = new NodeHeartbeat({
+    directory: backend.nodes,
+    snapshot: nodeRecord,
+    // Once per outage; the backend's own checks (/readyz) say why.
+    onError: (err) => log.warn({ err }, 'could not write this node\'s heartbeat record (GET /v1/nodes); trying again at each beat'),
+  });
   const sse = new SseStreams({
     hub,
     metrics,
@@ -218,6 +253,7 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     devTokenRoutes(scope, { dev: security.authenticator.dev, guard });
     outboundRoutes(scope, outbound, guard, hub);
     channelRoutes(scope, { connections, activity, guard });
+    nodeRoutes(scope, { directory: backend.nodes, self: nodeRecord, guard });
     consoleRoutes(scope);
   });
 
@@ -250,6 +286,7 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
       ws.attach(app.server);
       await outbound.start();
       kafka?.start();
+      await heartbeat.start();
       const addr = app.server.address() as AddressInfo;
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       return `${tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`;
@@ -258,6 +295,8 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
       closed ??= (async () => {
         closing = true;
         clearInterval(pruner);
+        // Leaves the node list at once, while the backend is still open.
+        const heartbeatStopped = heartbeat.stop();
         const timeoutMs = config.shutdownTimeoutSeconds * 1000;
         // The consumer finishes its batch through the hub, commits and leaves its group.
         const kafkaClosed = kafka?.close(timeoutMs);
@@ -275,6 +314,7 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
         await broker.close();
         // Outbound workers stop before the log they share a database with closes.
         await outbound.close(timeoutMs / 2);
+        await heartbeatStopped;
         await backend.close();
       })();
       return closed;

@@ -120,6 +120,15 @@ export class Hub {
     return this.#link;
   }
 
+  /**
+   * The last seq of the log this node handed to its subscribers (every event of the log passes
+   * through, subscribed or not); undefined until the head was read at start. The log's head minus
+   * this is how far this node's delivery is behind (`GET /v1/nodes`).
+   */
+  get dispatchedSeq(): number | undefined {
+    return this.#follower.last;
+  }
+
   /** Number of (subscription, pattern) entries in the index. */
   get subscriptionCount(): number {
     return this.#index.size;

@@ -10,11 +10,13 @@ import type { EventStore } from '../core/event-store.js';
 import type { ReadinessCheck } from '../core/readiness.js';
 import type { Receipt, ReceiptInput, ReceiptQuery } from '../core/inbound-receipt.js';
 import { newEpoch } from '../core/position.js';
+import type { NodeDirectory } from '../core/nodes.js';
 import type { PresenceStore } from '../core/presence.js';
 import { PresenceRegistry } from '../presence/presence-registry.js';
 import { RedisPresenceStore } from '../presence/redis-presence.js';
 import { MemoryDeliveryStore } from './memory-delivery-store.js';
 import { MemoryEventStore } from './memory-event-store.js';
+import { memoryNodeDirectory, postgresNodeDirectory, redisNodeDirectory, sqliteNodeDirectory } from './node-directories.js';
 import { connectRedis, RedisHealth, waitReady, type RedisLogger } from './redis-connection.js';
 import { createPostgresPool } from './postgres-connection.js';
 import { PostgresDeliveryStore } from './postgres-delivery-store.js';
@@ -90,6 +92,11 @@ export interface BackendSet {
    */
   readonly presence: PresenceStore;
   /**
+   * The nodes sharing this backend, each with its heartbeat record (`GET /v1/nodes`): a table of
+   * the SQLite file or the Postgres schema, keys with a TTL in Redis; in process for memory.
+   */
+  readonly nodes: NodeDirectory;
+  /**
    * A small write that proves the backend takes writes again after a failed append (a full disk,
    * a Redis outage or failover), without touching the log; none where a failed append cannot
    * come back by itself. A node that answers 503 gets no publishes from its load balancer, so
@@ -146,7 +153,8 @@ export function createBackend(
       const log = new MemoryEventStore({ epoch });
       const deliveries = new MemoryDeliveryStore({ logId: epoch });
       const presence = new PresenceRegistry(presenceOptions);
-      return { type: opts.type, log, inbound: log, deliveries, presence, ready, close: closeAll(presence, log) };
+      const nodes = memoryNodeDirectory();
+      return { type: opts.type, log, inbound: log, deliveries, presence, nodes, ready, close: closeAll(presence, log) };
     }
     case 'redis':
       return createRedisBackend(opts, presenceOptions, context);
@@ -159,7 +167,8 @@ export function createBackend(
       const deliveries = new SqliteDeliveryStore(log.database, { sync: () => log.sync() });
       const writeProbe = sqliteWriteProbe(log.database);
       const presence = new PresenceRegistry(presenceOptions);
-      return { type: opts.type, log, inbound: log, deliveries, presence, writeProbe, ready, close: closeAll(presence, log) };
+      const nodes = sqliteNodeDirectory(log.database);
+      return { type: opts.type, log, inbound: log, deliveries, presence, nodes, writeProbe, ready, close: closeAll(presence, log) };
     }
   }
 }
@@ -208,6 +217,7 @@ function createRedisBackend(
     inbound: log,
     deliveries,
     presence,
+    nodes: redisNodeDirectory(redis, prefix),
     shared: { redis, prefix, onHandOver: (epoch, seq) => store.handedOver(epoch, seq) },
     check,
     writeProbe: () => store.writeProbe(),
@@ -256,6 +266,7 @@ function createPostgresBackend(opts: Extract<BackendOptions, { type: 'postgres' 
     inbound: log,
     deliveries,
     presence,
+    nodes: postgresNodeDirectory(pool, opts.schema),
     postgres: { pool, schema: opts.schema },
     // Taking a transaction id needs a server that accepts writes (not a standby, not a full disk
     // refusing new WAL): the smallest proof that appends can commit again.

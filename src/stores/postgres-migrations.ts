@@ -102,10 +102,31 @@ export const POSTGRES_LOG_MIGRATIONS: PostgresMigrationSet = {
 };
 
 /**
- * Every set `migratePostgres` applies by default, in order: the log first (the delivery store's
- * rows refer to its seqs), then the delivery store's (src/stores/postgres-delivery-migrations.ts).
+ * The node directory (src/stores/node-directories.ts): each node's heartbeat record, so any node
+ * can list them all (`GET /v1/nodes`).
  */
-export const POSTGRES_MIGRATION_SETS: readonly PostgresMigrationSet[] = [POSTGRES_LOG_MIGRATIONS, POSTGRES_DELIVERY_MIGRATIONS];
+export const POSTGRES_NODE_MIGRATIONS: PostgresMigrationSet = {
+  name: 'nodes',
+  steps: [
+    {
+      version: 1,
+      async up(client, s) {
+        await client.query(`CREATE TABLE ${s}.nodes (id text PRIMARY KEY, seen_at bigint NOT NULL, record text NOT NULL)`);
+      },
+    },
+  ],
+};
+
+/**
+ * Every set `migratePostgres` applies by default, in order: the log first (the delivery store's
+ * rows refer to its seqs), then the delivery store's (src/stores/postgres-delivery-migrations.ts),
+ * then the node directory's.
+ */
+export const POSTGRES_MIGRATION_SETS: readonly PostgresMigrationSet[] = [
+  POSTGRES_LOG_MIGRATIONS,
+  POSTGRES_DELIVERY_MIGRATIONS,
+  POSTGRES_NODE_MIGRATIONS,
+];
 
 /** The schema Herald uses when none is configured. */
 export const POSTGRES_DEFAULT_SCHEMA = 'herald';

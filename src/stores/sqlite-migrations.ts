@@ -13,7 +13,7 @@ interface Migration {
 /**
  * Every table of the SQLite backend, in the order it came to be: the log, its idempotency keys,
  * inbound receipts and digests, stream positions (Kafka), and the outbound delivery queue with its
- * planner cursor, its delivery leases and its named leases (the planner's). The one place that knows the schema; stores only prepare statements.
+ * planner cursor, its delivery leases and its named leases (the planner's), and the node directory. The one place that knows the schema; stores only prepare statements.
  *
  * Never edit a released step: add one. A step must be safe on any file the previous steps (or a
  * release from before versioning) left behind.
@@ -145,6 +145,14 @@ const MIGRATIONS: readonly Migration[] = [
     version: 4,
     up(db) {
       db.exec(`INSERT OR IGNORE INTO outbound_meta (k, v) VALUES ('endpoints_version', '0')`);
+    },
+  },
+  {
+    // The node directory (src/stores/node-directories.ts): each process on the file writes its
+    // heartbeat record here, so any of them can list them all (`GET /v1/nodes`).
+    version: 5,
+    up(db) {
+      db.exec('CREATE TABLE nodes (id TEXT PRIMARY KEY, seen_at INTEGER NOT NULL, record TEXT NOT NULL) WITHOUT ROWID');
     },
   },
 ];

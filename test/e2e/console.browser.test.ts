@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import type { Page } from 'playwright-core';
 import { SharedChromium, watchedPage } from '../helpers/browser.js';
-import { postJson, startInProcess, waitFor } from '../helpers/herald.js';
+import { postJson, spawnHerald, startInProcess, waitFor, type SpawnedHerald } from '../helpers/herald.js';
 import { startReceiver, type Receiver } from '../helpers/webhook-receiver.js';
 import { hmacRequest, send } from '../helpers/webhook-signers.js';
 
@@ -242,6 +242,47 @@ describe('admin console, dev mode (loopback, no key)', () => {
     if (!c) return;
     try {
       await c.page.locator('#nodes tr.node .badge', { hasText: 'ready' }).waitFor();
+      assert.deepEqual(c.errors, []);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+describe('admin console on herald --workers 2', () => {
+  let h: SpawnedHerald;
+  // Each worker loads all of Herald, both at once, on a busy machine.
+  before(async () => {
+    h = await spawnHerald({}, { args: ['--workers', '2'], startTimeoutMs: 45_000 });
+  });
+  after(() => h.stop());
+
+  test('Nodes lists both workers, the one serving the page marked, with the streams each holds', async (t) => {
+    const streams = await Promise.all([1, 2, 3].map(async () => {
+      const abort = new AbortController();
+      // A connection of its own each (no keep-alive reuse), so the primary spreads them.
+      const res = await fetch(`${h.url}/v1/stream?channel=orders`, { signal: abort.signal, headers: { connection: 'close' } });
+      assert.equal(res.status, 200);
+      return abort;
+    }));
+    t.after(() => streams.forEach((s) => s.abort()));
+    const c = await open(t, `${h.url}/console#nodes`);
+    if (!c) return;
+    const { page } = c;
+    try {
+      // Other nodes appear as of their last heartbeat (every 5 s).
+      await waitFor(
+        async () => {
+          const counts = (await page.locator('#nodes tr.node .connections').allInnerTexts()).map(Number);
+          return counts.length === 2 && counts.reduce((a, b) => a + b, 0) === streams.length;
+        },
+        30_000,
+        'two nodes holding the three streams',
+      );
+      assert.equal(await page.locator('#nodes tr.node.self').count(), 1);
+      await page.locator('#nodes tr.node.self .badge', { hasText: 'ready' }).waitFor();
+      await page.locator('#nodes tr.node:not(.self) .badge', { hasText: 'live' }).waitFor();
+      assert.equal(await page.locator('#nodes tr.node .lag', { hasText: 'caught up' }).count(), 2);
       assert.deepEqual(c.errors, []);
     } finally {
       await c.close();

@@ -32,14 +32,18 @@ export interface SpawnedHerald {
   kill(): Promise<void>;
 }
 
+/** milliseconds a spawned Herald may take to print its `herald listening` line. */
+const SPAWN_START_TIMEOUT_MS = 15_000;
+
 /**
  * Herald as a user runs it: `node dist/src/cli/main.js --config FILE [args]`, on a free port.
  * Resolves on the `herald listening` line (with `--workers N`, the primary's, once all listen).
  */
 export async function spawnHerald(
   file: Record<string, unknown> = {},
-  opts: { dataDir?: string; env?: Record<string, string>; args?: string[]; cwd?: string } = {},
+  opts: { dataDir?: string; env?: Record<string, string>; args?: string[]; cwd?: string; startTimeoutMs?: number } = {},
 ): Promise<SpawnedHerald> {
+  const startTimeoutMs = opts.startTimeoutMs ?? SPAWN_START_TIMEOUT_MS;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'herald-e2e-'));
   const configFile = join(dataDir, 'config.json');
   writeFileSync(configFile, JSON.stringify(file));
@@ -55,8 +59,8 @@ export async function spawnHerald(
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL'); // never leave a half-started server behind
-      reject(new Error(`herald did not start in 15 s: ${stderr}`));
-    }, 15_000);
+      reject(new Error(`herald did not start in ${startTimeoutMs / 1000} s: ${stderr}`));
+    }, startTimeoutMs);
     child.once('exit', (code) => reject(new Error(`herald exited with ${code}: ${stderr}`)));
     createInterface({ input: child.stdout! }).on('line', (line) => {
       try {

@@ -147,7 +147,7 @@ test('two nodes migrating one schema at once apply each step once, and share one
   const db = await testDatabase(t);
   if (!db) return;
   const [a, b] = await Promise.all([migratePostgres(db.pool(), 'shared'), migratePostgres(db.pool(), 'shared')]);
-  assert.deepEqual([...a!, ...b!].sort(), ['delivery:1', 'log:1']);
+  assert.deepEqual([...a!, ...b!].sort(), ['delivery:1', 'log:1', 'nodes:1']);
   assert.deepEqual(await migratePostgres(db.pool(), 'shared'), []);
   const epochs = await Promise.all([0, 1].map(() => new PostgresEventStore({ pool: db.pool(), schema: 'shared' }).head()));
   assert.equal(epochs[0]!.epoch, epochs[1]!.epoch);

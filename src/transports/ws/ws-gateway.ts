@@ -37,6 +37,15 @@ export interface WsGatewayOptions {
   connections?: ConnectionRegistry;
 }
 
+/**
+ * Gives back the session's places when the socket closes. A function of its own, not a closure
+ * in the upgrade handler: that one would keep the handler's scope (the upgrade request, its
+ * headers and first bytes) for as long as the connection lives.
+ */
+function closeWithSocket(socket: Duplex, session: WsPolicy): void {
+  socket.once('close', () => session.close());
+}
+
 /** Closes `ws` with an auth or limit code, and destroys it if the peer does not answer in time. */
 function closeWith(ws: WebSocket, code: number, reason: string): void {
   ws.close(code, reason);
@@ -158,13 +167,16 @@ export class WsGateway {
     }
     const admit = this.#opts.admit;
     if (!admit) {
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, route, undefined, req));
+      this.#wss.handleUpgrade(req, socket, head, (ws) => {
+        socket.off('error', onError);
+        this.#accept(ws, route, undefined, req);
+      });
       return;
     }
     admit(req, route === 'ws' ? [] : [this.#opts.compatChannel]).then(
       (session) => {
         if (this.#closing || socket.destroyed) return session.close();
-        socket.once('close', () => session.close()); // also when the handshake never completes
+        closeWithSocket(socket, session); // also when the handshake never completes
         this.#wss.handleUpgrade(req, socket, head, (ws) => {
           socket.off('error', onError); // `ws` owns the socket's errors from here
           this.#accept(ws, route, session, req);

@@ -44,7 +44,7 @@ import { NodeHeartbeat, type NodeRecord } from './core/nodes.js';
 import { nodeRoutes } from './http/routes/nodes.js';
 import { OutboundWebhooks } from './transports/webhook-out/outbound-webhooks.js';
 
-export { StartupError } from './stores/backend.js';
+export { StartupError } from './core/errors.js';
 
 export interface Herald {
   readonly app: FastifyInstance;
@@ -211,7 +211,7 @@ export function createHerald(config: Config, log: Logger, parts: HeraldParts = {
     ...serverOptions(config),
     // HTTPS on this port: HTTP/2, and HTTP/1.1 for clients without it (src/http/tls.ts). Typed
     // as plain HTTP on purpose: routes take node:http's request and response, and over HTTP/2
-    // node's compatibility objects stand in for them (differences: src/http/http2-compat.ts).
+    // node's compatibility objects stand in for them (differences: src/transports/http2-compat.ts).
     ...(tls ? (secureServerOptions(config, tls) as object) : {}),
   });
   const closeHttp2Sessions = tls ? configureSecureServer(app.server as unknown as Http2SecureServer, config) : undefined;

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { isPattern } from '../core/channel.js';
-import { responseGone } from '../http/http2-compat.js';
+import { responseGone } from '../transports/http2-compat.js';
 import type { StreamAdmission, StreamGuard } from '../http/guard.js';
 import type { PresenceChange } from '../core/presence.js';
 import { subscriberCredential } from './authenticator.js';

@@ -133,3 +133,15 @@ export class ClosedError extends HeraldError {
     this.name = 'ClosedError';
   }
 }
+
+/**
+ * Herald cannot start for a reason the operator can fix (a database it cannot open, a certificate
+ * it cannot read). The message is one line that names the config key or file and the cause; the
+ * CLI prints it without a stack.
+ */
+export class StartupError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StartupError';
+  }
+}

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { HeraldError } from '../core/errors.js';
 import { isLoopback } from './client-address.js';
-import { requestHost } from './http2-compat.js';
+import { requestHost } from '../transports/http2-compat.js';
 
 /**
  * The publish and operator APIs: `POST /v1/publish`, `/v1/endpoints…`, `/v1/deliveries…`, the

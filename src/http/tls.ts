@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Http2SecureServer, Http2Session } from 'node:http2';
 import { createSecureContext } from 'node:tls';
 import type { Config } from '../config/schema.js';
-import { StartupError } from '../stores/backend.js';
+import { StartupError } from '../core/errors.js';
 import { http1Limits } from './server-options.js';
 
 /** milliseconds an idle HTTP/1.1 keep-alive connection stays open (fastify's default for plain HTTP). */

@@ -5,7 +5,7 @@ import { accessSync, constants as fsConstants } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import type { DeliveryStore } from '../core/delivery-store.js';
-import { HeraldError } from '../core/errors.js';
+import { HeraldError, StartupError } from '../core/errors.js';
 import type { EventStore } from '../core/event-store.js';
 import type { ReadinessCheck } from '../core/readiness.js';
 import type { Receipt, ReceiptInput, ReceiptQuery } from '../core/inbound-receipt.js';
@@ -322,17 +322,6 @@ function closeAll(presence: PresenceStore, log: EventStore): () => Promise<void>
     presence.close();
     return log.close();
   };
-}
-
-/**
- * Herald cannot start for a reason the operator can fix (a database it cannot open). The message
- * is one line that names the config key or file and the cause; the CLI prints it without a stack.
- */
-export class StartupError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StartupError';
-  }
 }
 
 function openSqlite(opts: Extract<BackendOptions, { type: 'sqlite' }>): SqliteEventStore {

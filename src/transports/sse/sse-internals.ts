@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isHttp2 } from '../../http/http2-compat.js';
+import { isHttp2 } from '../http2-compat.js';
 
 /*
  * The one place the SSE transport reaches into library privates (node:http's `_header` and

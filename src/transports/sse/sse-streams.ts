@@ -5,7 +5,7 @@ import type { Position } from '../../core/position.js';
 import type { DisconnectReason } from '../../core/subscription.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics, Transport } from '../../observability/metrics.js';
-import { isHttp2, responseGone } from '../../http/http2-compat.js';
+import { isHttp2, responseGone } from '../http2-compat.js';
 import { HEARTBEAT, preamble } from './sse-encoder.js';
 import { releaseOpeningState } from './sse-internals.js';
 import { SseSubscription } from './sse-subscription.js';

@@ -3,7 +3,7 @@ import type { EphemeralEvent, StoredEvent } from '../../core/event.js';
 import { Subscription, type DisconnectReason, type ResetReason } from '../../core/subscription.js';
 import { BatchBytes, concatFrames } from '../batch-bytes.js';
 import { whenDrained } from '../drain.js';
-import { responseCarrier } from '../../http/http2-compat.js';
+import { responseCarrier } from '../http2-compat.js';
 import { resetFrame } from './sse-encoder.js';
 
 interface Batches {

@@ -263,6 +263,9 @@ describe('admin console on herald --workers 2', () => {
       // A connection of its own each (no keep-alive reuse), so the primary spreads them.
       const res = await fetch(`${h.url}/v1/stream?channel=orders`, { signal: abort.signal, headers: { connection: 'close' } });
       assert.equal(res.status, 200);
+      // Read as a client reads it: a response whose body nobody reads may be collected, and
+      // fetch then closes its stream (the node would rightly count one connection less).
+      void res.body!.pipeTo(new WritableStream()).catch(() => undefined);
       return abort;
     }));
     t.after(() => streams.forEach((s) => s.abort()));

@@ -1,6 +1,6 @@
 import type { Transport } from './bench-protocol.js';
 import type { TargetKind } from './bench-targets.js';
-import type { Sizes, SuiteResult } from './bench-suite.js';
+import type { PairedWindow, Sizes, SuiteResult } from './bench-suite.js';
 import type { Measurement } from './load-driver.js';
 
 /** The goals of the benchmark (issue 2), with their units. */
@@ -13,8 +13,10 @@ export const GOALS = {
   steadyP99Ms: 30,
   /** ms: p99 publish-to-receive at the fan-out rate to the large audience. */
   fanoutP99Ms: 100,
-  /** bytes of server RSS per idle connection at the large audience. */
-  idleBytesPerConn: 10 * 1024,
+  /** bytes of server RSS per idle connection at the large audience (10 KiB at first, now 6). */
+  idleBytesPerConn: 6 * 1024,
+  /** WebSocket p99 over SSE p99 at the steady rate, both in one window (the paired run). */
+  wsOverSseP99: 1.2,
 };
 
 export interface RunInfo {
@@ -258,4 +260,21 @@ export function resultsPage(results: SuiteResult[], z: Sizes, info: RunInfo, not
     lines.push('');
   }
   return lines.join('\n');
+}
+
+/**
+ * The paired run: SSE and WebSocket subscribers of one Herald in the same steady windows, the
+ * WebSocket p99 over the SSE p99 of each window, and the median of those ratios against the goal.
+ */
+export function pairedTable(windows: readonly PairedWindow[], z: Sizes): string {
+  if (windows.length === 0) return '';
+  const rows = [
+    `| Window (${z.small.toLocaleString('en-US')} subs, half SSE and half WebSocket, ${z.steadyRate}/s) | SSE p50 / p99 ms | WebSocket p50 / p99 ms | WebSocket p99 ÷ SSE p99 | Lost |`,
+    '|---|--:|--:|--:|--:|',
+  ];
+  const ratios = windows.map((w) => w.ws.p99 / w.sse.p99);
+  windows.forEach((w, i) => rows.push(`| ${i + 1} | ${ms(w.sse.p50)} / ${ms(w.sse.p99)} | ${ms(w.ws.p50)} / ${ms(w.ws.p99)} | ${ratios[i]!.toFixed(2)}x | ${int(w.window.lost)} |`));
+  const median = [...ratios].sort((a, b) => a - b)[Math.floor(ratios.length / 2)]!;
+  rows.push(`| median | | | **${median.toFixed(2)}x** (goal ≤ ${GOALS.wsOverSseP99}x: ${verdict(median <= GOALS.wsOverSseP99)}) | |`);
+  return rows.join('\n');
 }

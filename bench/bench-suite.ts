@@ -182,3 +182,65 @@ function describe(m: Measurement): string {
     (m.latePublishes ? `, late publishes ${m.latePublishes}` : '')
   );
 }
+
+/** Steady windows of the paired run: the WebSocket/SSE ratio of each is reported, and their median. */
+export const PAIRED_WINDOWS = 3;
+/** Subscribers are opened this many at a time, so the two transports take turns in the server's lists. */
+const PAIRED_CONNECT_STEP = 100;
+
+/** One steady window with SSE and WebSocket subscribers of one Herald at once. */
+export interface PairedWindow {
+  sse: { p50: number; p99: number };
+  ws: { p50: number; p99: number };
+  window: Measurement;
+}
+
+/**
+ * Herald with `small` subscribers, half over SSE and half over WebSocket (subscriber process i
+ * uses one transport, i+1 the other), opened in small steps so the two take turns, then
+ * `PAIRED_WINDOWS` steady windows. Both transports see the same server, the same publishes and
+ * the same machine at the same moment: a ratio that separate windows (one transport after the
+ * other, on a noisy machine) cannot give.
+ */
+export async function runPaired(
+  load: LoadDriver,
+  o: { sizes: Sizes; store: 'sqlite' | 'memory'; sync: 'full' | 'normal'; say: (s: string) => void },
+): Promise<{ windows: PairedWindow[]; error?: string }> {
+  const { sizes: z, say } = o;
+  const windows: PairedWindow[] = [];
+  let target: Target;
+  try {
+    target = await Target.start({ kind: 'herald', transport: 'sse', store: o.store, sync: o.sync });
+  } catch (err) {
+    return { windows, error: (err as Error).message };
+  }
+  const wsUrl = `${target.url.replace(/^http/, 'ws')}/v1/ws`;
+  load.useTarget(['sse', 'ws'], target.url, [target.streamUrl, wsUrl], () => target.cpuMs());
+  try {
+    await load.connectTo(20);
+    await load.waitLive();
+    await load.measure({ mode: 'burst', count: 200, inflight: z.inflight });
+    for (let n = PAIRED_CONNECT_STEP; n <= z.small; n += PAIRED_CONNECT_STEP) await load.connectTo(n);
+    await load.waitLive();
+    await load.publishUnmeasured({ channel: 'bench-warmup', count: z.warmup, inflight: z.inflight });
+    for (let i = 0; i < PAIRED_WINDOWS; i++) {
+      const q = await waitForQuiet();
+      if (!q.quiet) say(`herald sse+ws: warning: the machine stays busy (${Math.round(q.idle * 100)}% idle); figures will be noisy`);
+      const m = await load.measure({ mode: 'rate', rate: z.steadyRate, count: z.steadyRate * z.rateSeconds, inflight: z.inflight });
+      const [sse, ws] = m.perStream ?? [];
+      if (!sse || !ws) throw new Error('no figures per transport');
+      windows.push({ sse, ws, window: m });
+      say(
+        `herald sse+ws: steady window ${i + 1}: ${m.subscribers} subs, lost ${m.lost}; ` +
+          `SSE p50/p99 ${sse.p50.toFixed(1)}/${sse.p99.toFixed(1)} ms, WebSocket ${ws.p50.toFixed(1)}/${ws.p99.toFixed(1)} ms (p99 ${(ws.p99 / sse.p99).toFixed(2)}x)`,
+      );
+    }
+    return { windows };
+  } catch (err) {
+    say(`herald sse+ws: FAILED: ${(err as Error).message}`);
+    return { windows, error: (err as Error).message };
+  } finally {
+    await load.closeTo(0).catch(() => undefined);
+    await target.stop();
+  }
+}

@@ -32,6 +32,8 @@ export interface TargetOptions {
   heraldArgs?: readonly string[] | undefined;
   /** A peer's program (checkPeer in bench/peers.ts found or built it). */
   peerBin?: string | undefined;
+  /** Longest the server may take to say it listens (default START_TIMEOUT_MS; many workers on two cores take longer). */
+  startTimeoutMs?: number | undefined;
 }
 
 /** How often a peer's port is tried while it starts. */
@@ -89,7 +91,7 @@ export class Target {
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     let target: Target | undefined;
     const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${o.kind} did not start: ${stderr}`)), START_TIMEOUT_MS);
+      const timer = setTimeout(() => reject(new Error(`${o.kind} did not start: ${stderr}`)), o.startTimeoutMs ?? START_TIMEOUT_MS);
       child.once('exit', (code) => reject(new Error(`${o.kind} exited with ${code}: ${stderr}`)));
       createInterface({ input: child.stdout! }).on('line', (line) => {
         if (line.includes('cut off: slow') && target) target.slowCutOffs++;

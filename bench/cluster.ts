@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,18 +19,21 @@ import { RedisEventStore } from '../src/stores/redis-event-store.js';
  * deliveries/s and p99 at 1,000 subscribers x 200/s (the fan-out suite's load driver, half the
  * subscribers on each node; every publish to the first node), acknowledged publishes/s (many
  * concurrent publishers, 1 and 100 events per request, spread over the nodes), and how many
- * idle SSE connections one process and `--workers 2` hold. Then the Redis append cost with AOF
+ * idle SSE connections one process and `--workers 2` hold, and whether one machine
+ * (`--workers 6`, subscribers from eight source addresses) holds 100,000. Then the Redis append cost with AOF
  * (`appendfsync everysec`, `always`) and the floor: the append script from a bare client.
  *
  * Run: `npm run build && node dist/bench/cluster.js [--quick]`, or `npm run bench -- --suites cluster`.
  */
 
-const CONFIGS = ['sqlite-1', 'workers-2', 'redis-2', 'postgres-2'] as const;
+const CONFIGS = ['sqlite-1', 'workers-2', 'workers-6', 'redis-2', 'postgres-1', 'postgres-2'] as const;
 type ConfigName = (typeof CONFIGS)[number];
 const LABELS: Record<ConfigName, string> = {
   'sqlite-1': 'one node, SQLite',
   'workers-2': '--workers 2, SQLite',
+  'workers-6': '--workers 6, SQLite (one machine)',
   'redis-2': 'two nodes, Redis',
+  'postgres-1': 'one node, Postgres',
   'postgres-2': 'two nodes, Postgres',
 };
 
@@ -57,6 +60,18 @@ const HOLD_STEP = 5_000;
 const HOLD_BOUND_DEFAULT = 40_000;
 /** Subscriber processes: 40,000 connections at 10,000 each, under the 20,000 files a process may open. */
 const CLIENT_PROCESSES = 4;
+/**
+ * One machine: Herald's workers (each a process under the 20,000-files limit: 6 hold ~120,000),
+ * the idle connections they are asked to hold, how many are opened per step, and the subscriber
+ * processes that open them (12,500 each, from source addresses of their own: one address has
+ * ~28,000 ports towards one server port).
+ */
+const MACHINE_WORKERS = 6;
+const MACHINE_HOLD_BOUND = 100_000;
+const MACHINE_HOLD_STEP = 10_000;
+const MACHINE_CLIENT_PROCESSES = 8;
+/** Longest `herald --workers 6` may take to listen on two cores. */
+const MACHINE_START_TIMEOUT_MS = 120_000;
 /** milliseconds held connections are left before they are counted again and RSS is read. */
 const SETTLE_MS = 2_000;
 /** Appends in flight from the bare client of the floor (one connection: ioredis pipelines them). */
@@ -84,12 +99,15 @@ async function start(config: ConfigName, aof: Aof): Promise<Deployment> {
   const base = { kind: 'herald', transport: 'sse', store: 'sqlite', sync: 'full' } as const;
   if (config === 'sqlite-1') return { nodes: [await Target.start(base)] };
   if (config === 'workers-2') return { nodes: [await Target.start({ ...base, heraldArgs: ['--workers', '2'] })] };
-  if (config === 'postgres-2') {
+  if (config === 'workers-6') {
+    return { nodes: [await Target.start({ ...base, heraldArgs: ['--workers', String(MACHINE_WORKERS)], startTimeoutMs: MACHINE_START_TIMEOUT_MS })] };
+  }
+  if (config === 'postgres-1' || config === 'postgres-2') {
     const postgres = await LocalPostgres.start();
     const nodes: Target[] = [];
     try {
       // One node first: it migrates the schema, the second finds it done.
-      for (let i = 0; i < 2; i++) nodes.push(await Target.start({ ...base, backend: { type: 'postgres', url: postgres.url } }));
+      for (let i = 0; i < (config === 'postgres-1' ? 1 : 2); i++) nodes.push(await Target.start({ ...base, backend: { type: 'postgres', url: postgres.url } }));
     } catch (err) {
       await Promise.all(nodes.map((n) => n.stop()));
       await postgres.stop();
@@ -116,6 +134,18 @@ async function undeploy(d: Deployment): Promise<void> {
   await d.redis?.stop();
   await d.postgres?.stop();
 }
+
+/** The subscriber processes of the one-machine figure, started when first needed and closed at the end. */
+let machineDriver: LoadDriver | undefined;
+function machineLoad(): LoadDriver {
+  if (!machineDriver) {
+    machineDriver = new LoadDriver(MACHINE_CLIENT_PROCESSES);
+    machineDriver.sourceAddresses = Array.from({ length: MACHINE_CLIENT_PROCESSES }, (_, i) => `127.0.0.${21 + i}`);
+  }
+  return machineDriver;
+}
+
+const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 
 const heraldCpuMs = (d: Deployment) => d.nodes.reduce((a, n) => a + n.cpuMs(), 0);
 
@@ -180,25 +210,50 @@ interface Held {
   refused: number;
   error?: string;
   rssPerConnection: number;
+  /** Resident memory of the server (every process) while holding them. */
+  rssBytes: number;
+  /** Growth of the subscriber processes' resident memory (the other end of every connection). */
+  clientsBytes: number;
+  /** Growth of the kernel's TCP buffer memory (`mem` of /proc/net/sockstat, pages of 4 KiB). */
+  kernelTcpBytes: number;
+  /** Connections opened per second while opening them (accepted, answered and counted open). */
+  openedPerSec: number;
+  /** The same, step by step: whether opening slows down as more are held. */
+  stepRates: number[];
+}
+
+/** The kernel's TCP buffer memory now, in bytes (`TCP: ... mem N` of /proc/net/sockstat, in pages). */
+function kernelTcpBytes(): number {
+  const m = /^TCP:.* mem (\d+)/m.exec(readFileSync('/proc/net/sockstat', 'utf8'));
+  return m ? Number(m[1]) * 4096 : NaN;
 }
 
 /** Opens idle SSE connections in steps until one is refused or the bound is reached. */
-async function connectionsHeld(d: Deployment, load: LoadDriver, bound: number): Promise<Held> {
+async function connectionsHeld(d: Deployment, load: LoadDriver, bound: number, step = HOLD_STEP): Promise<Held> {
   const node = d.nodes[0]!;
   load.useTarget('sse', node.url, node.streamUrl, () => heraldCpuMs(d));
   const rss0 = node.rssBytes();
+  const clients0 = load.clientsRssBytes();
+  const tcp0 = kernelTcpBytes();
+  const t0 = Date.now();
   let refused = 0;
   let error: string | undefined;
-  for (let want = HOLD_STEP; want <= bound && refused === 0; want += HOLD_STEP) {
+  const stepRates: number[] = [];
+  for (let want = step; want <= bound && refused === 0; want += step) {
+    const ts = Date.now();
+    const before = load.connections;
     const r = await load.tryConnectTo(want);
+    stepRates.push(Math.round((load.connections - before) / ((Date.now() - ts) / 1000)));
     refused = r.failed;
     error = r.error;
   }
+  const openedPerSec = load.connections / ((Date.now() - t0) / 1000);
   await sleep(SETTLE_MS);
   const held = await load.openNow();
   const rss = node.rssBytes();
+  const figures = { stepRates, rssBytes: rss, clientsBytes: load.clientsRssBytes() - clients0, kernelTcpBytes: kernelTcpBytes() - tcp0, openedPerSec };
   await load.closeTo(0);
-  return { bound, held, refused, ...(error ? { error } : {}), rssPerConnection: held > 0 ? (rss - rss0) / held : NaN };
+  return { bound, held, refused, ...(error ? { error } : {}), rssPerConnection: held > 0 ? (rss - rss0) / held : NaN, ...figures };
 }
 
 interface ConfigResult {
@@ -247,10 +302,18 @@ async function runConfig(config: ConfigName, load: LoadDriver, pubs: ChildRpc[],
       result.acked.push(a);
       say(`${label}: acknowledged publishes, ${batch} event(s)/request: ${describeAck(a)}`);
     }
-    if ((config === 'sqlite-1' || config === 'workers-2') && o.holdBound > 0 && o.parts.includes('held')) {
+    const holds = config === 'sqlite-1' || config === 'workers-2' || config === 'workers-6';
+    if (holds && o.holdBound > 0 && o.parts.includes('held')) {
       await quiet(say);
-      result.held = await connectionsHeld(d, load, o.holdBound);
-      say(`${label}: ${result.held.held} idle SSE connections held (bound ${o.holdBound}, refused ${result.held.refused}${result.held.error ? `: ${result.held.error}` : ''}), ${(result.held.rssPerConnection / 1024).toFixed(1)} KiB RSS each`);
+      const machine = config === 'workers-6';
+      result.held = machine
+        ? await connectionsHeld(d, machineLoad(), o.machineHoldBound, MACHINE_HOLD_STEP)
+        : await connectionsHeld(d, load, o.holdBound);
+      const h = result.held;
+      say(
+        `${label}: ${h.held} idle SSE connections held (bound ${h.bound}, refused ${h.refused}${h.error ? `: ${h.error}` : ''}), ` +
+          `opened at ${n0(h.openedPerSec)}/s (by step of ${config === 'workers-6' ? n0(MACHINE_HOLD_STEP) : n0(HOLD_STEP)}: ${h.stepRates.map(n0).join(', ')}); server RSS ${gib(h.rssBytes)} (+${(h.rssPerConnection / 1024).toFixed(1)} KiB each), subscriber processes +${gib(h.clientsBytes)}, kernel TCP buffers +${gib(h.kernelTcpBytes)}`,
+      );
     }
   } catch (err) {
     result.error = (err as Error).message;
@@ -320,6 +383,8 @@ interface Options {
   burstCount: number;
   ackSeconds: number;
   holdBound: number;
+  /** Idle connections the one-machine configuration (`workers-6`) is asked to hold. */
+  machineHoldBound: number;
   /** Which figures to take: `fanout` (burst, p99), `acked`, `held`. */
   parts: readonly string[];
 }
@@ -329,7 +394,8 @@ function describe(m: Measurement): string {
     `${m.subscribers} subs x ${m.publishes} publishes: ${Math.round(m.deliveriesPerSec)} deliveries/s, p50 ${m.p50.toFixed(2)} ms, ` +
     `p99 ${m.p99.toFixed(2)} ms, lost ${m.lost}, duplicates ${m.duplicates}, Herald CPU ${Math.round(100 * m.serverCpuShare)}% of a core` +
     (m.failedPublishes ? `, failed publishes ${m.failedPublishes} ${JSON.stringify(m.failures)}` : '') +
-    (m.latePublishes ? `, late publishes ${m.latePublishes}` : '')
+    (m.latePublishes ? `, late publishes ${m.latePublishes}` : '') +
+    (m.perStream ? `; p50/p99 by node: ${m.perStream.map((x, i) => `node ${i + 1}${i === 0 ? ' (publishing)' : ''} ${x.p50.toFixed(1)}/${x.p99.toFixed(1)} ms`).join(', ')}` : '')
   );
 }
 
@@ -377,6 +443,11 @@ function targetsTable(results: ConfigResult[]): string {
   for (const a of redis?.acked ?? []) {
     rows.push(`| acknowledged publishes through Redis >= ${n0(REDIS_ACKED_EVENTS_PER_SEC_MIN)} events/s (${a.batch} per request) | ${n0(a.eventsPerSec)} events/s | ${verdict(a.eventsPerSec >= REDIS_ACKED_EVENTS_PER_SEC_MIN)} |`);
   }
+  const postgresOne = by('postgres-1');
+  if (one?.steady && postgresOne?.steady) {
+    const ratio = postgresOne.steady.p99 / one.steady.p99;
+    rows.push(`| one node on Postgres: p99 <= ${P99_RATIO_MAX}x one node on SQLite | ${ratio.toFixed(2)}x (${ms2(postgresOne.steady.p99)} vs ${ms2(one.steady.p99)}) | ${verdict(ratio <= P99_RATIO_MAX)} |`);
+  }
   const postgres = by('postgres-2');
   if (one?.steady && postgres?.steady) {
     const ratio = postgres.steady.p99 / one.steady.p99;
@@ -384,6 +455,14 @@ function targetsTable(results: ConfigResult[]): string {
   }
   for (const a of postgres?.acked ?? []) {
     rows.push(`| acknowledged publishes through Postgres >= ${n0(POSTGRES_ACKED_EVENTS_PER_SEC_MIN)} events/s (${a.batch} per request) | ${n0(a.eventsPerSec)} events/s | ${verdict(a.eventsPerSec >= POSTGRES_ACKED_EVENTS_PER_SEC_MIN)} |`);
+  }
+  const machine = by('workers-6');
+  if (machine?.held) {
+    const h = machine.held;
+    rows.push(
+      `| one machine (--workers ${MACHINE_WORKERS}) holds ${n0(MACHINE_HOLD_BOUND)} idle connections | ${n0(h.held)}${h.refused ? ' (then refused)' : ''}; server RSS ${gib(h.rssBytes)} ` +
+        `(+${(h.rssPerConnection / 1024).toFixed(1)} KiB each), subscribers +${gib(h.clientsBytes)}, kernel TCP buffers +${gib(h.kernelTcpBytes)}; opened at ${n0(h.openedPerSec)}/s | ${verdict(h.held >= MACHINE_HOLD_BOUND)} |`,
+    );
   }
   if (one?.held && workers?.held) {
     const ratio = workers.held.held / one.held.held;
@@ -413,6 +492,7 @@ async function main(): Promise<void> {
       quick: { type: 'boolean', default: false },
       configs: { type: 'string' },
       'hold-bound': { type: 'string' },
+      'machine-hold-bound': { type: 'string' },
       'no-aof': { type: 'boolean', default: false },
       parts: { type: 'string', default: 'fanout,acked,held' },
     },
@@ -421,8 +501,8 @@ async function main(): Promise<void> {
   const configs = values.configs ? (values.configs.split(',') as ConfigName[]) : [...CONFIGS];
   for (const c of configs) if (!CONFIGS.includes(c)) throw new Error(`--configs: unknown "${c}" (one of ${CONFIGS.join(', ')})`);
   const o: Options = values.quick
-    ? { rateSeconds: 3, burstCount: 500, ackSeconds: 2, holdBound: Number(values['hold-bound'] ?? 10_000), parts }
-    : { rateSeconds: 10, burstCount: BURST_COUNT, ackSeconds: 5, holdBound: Number(values['hold-bound'] ?? HOLD_BOUND_DEFAULT), parts };
+    ? { rateSeconds: 3, burstCount: 500, ackSeconds: 2, holdBound: Number(values['hold-bound'] ?? 10_000), machineHoldBound: Number(values['machine-hold-bound'] ?? 20_000), parts }
+    : { rateSeconds: 10, burstCount: BURST_COUNT, ackSeconds: 5, holdBound: Number(values['hold-bound'] ?? HOLD_BOUND_DEFAULT), machineHoldBound: Number(values['machine-hold-bound'] ?? MACHINE_HOLD_BOUND), parts };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => void Promise.all([...live].map(undeploy)).finally(() => process.exit(130)));
   }
@@ -455,6 +535,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await load.close();
+    await machineDriver?.close();
     await Promise.all(pubs.map((p) => p.close()));
   }
   const loadAfter = loadavg().map((l) => l.toFixed(2)).join(', ');

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { ChildRpc } from './bench-ipc.js';
 import { LatencyHistogram, type PublishApi, type Transport, type WorkerStats } from './bench-protocol.js';
-import { ROOT } from './bench-targets.js';
+import { ROOT, rssOf } from './bench-targets.js';
 import type { PublishArgs, PublishResult } from './publisher.js';
 
 /** A measured window: publishes sent, deliveries expected and seen, latency. */
@@ -32,6 +32,12 @@ export interface Measurement {
   p99: number;
   max: number;
   mean: number;
+  /**
+   * With several stream URLs (one per node, or one per transport), p50 and p99 of the
+   * subscribers of each, in the order the URLs were given: the publishing node's own subscribers
+   * against the other node's, or SSE subscribers against WebSocket ones in the same window.
+   */
+  perStream?: { p50: number; p99: number }[];
 }
 
 /** No new delivery for this long after the last publish is acknowledged: the rest are lost. */
@@ -62,7 +68,8 @@ export class LoadDriver {
   readonly #perWorker: number[];
   #nextN = 0;
   #probeId = 0;
-  #transport: Transport = 'sse';
+  /** Subscribers of worker i use `#transports[i % length]` (both, in turn, to compare them in one window). */
+  #transports: readonly Transport[] = ['sse'];
   /** Subscribers of worker i connect to `#streamUrls[i % length]` (one per node under test). */
   #streamUrls: readonly string[] = [''];
   #baseUrl = '';
@@ -88,7 +95,7 @@ export class LoadDriver {
    * `server` names the target's API when it is not Herald's (nchan, Centrifugo).
    */
   useTarget(
-    transport: Transport,
+    transport: Transport | readonly Transport[],
     baseUrl: string,
     streamUrl: string | readonly string[],
     serverCpuMs: () => number,
@@ -96,7 +103,7 @@ export class LoadDriver {
   ): void {
     this.#serverCpuMs = serverCpuMs;
     this.#server = server;
-    this.#transport = transport;
+    this.#transports = typeof transport === 'string' ? [transport] : transport;
     this.#baseUrl = baseUrl;
     this.#streamUrls = typeof streamUrl === 'string' ? [streamUrl] : streamUrl;
   }
@@ -120,7 +127,7 @@ export class LoadDriver {
     const results = await Promise.all(
       this.#workers.map((w, i) =>
         w.call<{ open: number; failed: number; error?: string }>('connect', {
-          transport: this.#transport,
+          transport: this.#transports[i % this.#transports.length],
           api: this.#server.api,
           url: this.#streamUrls[i % this.#streamUrls.length],
           localAddress: this.sourceAddresses?.[i],
@@ -133,6 +140,11 @@ export class LoadDriver {
     const failed = results.reduce((a, r) => a + r.failed, 0);
     const error = results.find((r) => r.error)?.error;
     return { open: this.connections, failed, ...(error ? { error } : {}) };
+  }
+
+  /** Resident memory of the subscriber processes together, in bytes. */
+  clientsRssBytes(): number {
+    return this.#workers.reduce((a, w) => a + (w.child.pid ? rssOf(w.child.pid) : 0), 0);
   }
 
   /** Connections the subscriber processes still hold open now (a server may close some later). */
@@ -222,12 +234,14 @@ export class LoadDriver {
     const load1 = await this.#loadCpuMs();
     const stats = await Promise.all(this.#workers.map((w) => w.call<WorkerStats>('stats')));
     const h = new LatencyHistogram();
+    const perStream = this.#streamUrls.map(() => new LatencyHistogram());
     let received = 0;
     let duplicates = 0;
     let dropped = 0;
     let lastAt = 0;
-    for (const s of stats) {
+    for (const [i, s] of stats.entries()) {
       h.merge(s.histogram);
+      perStream[i % perStream.length]!.merge(s.histogram);
       received += s.received;
       duplicates += s.duplicates;
       dropped += s.dropped;
@@ -254,6 +268,7 @@ export class LoadDriver {
       p99: h.quantile(0.99),
       max: h.max,
       mean: h.count > 0 ? h.sum / h.count : NaN,
+      ...(perStream.length > 1 ? { perStream: perStream.map((x) => ({ p50: x.quantile(0.5), p99: x.quantile(0.99) })) } : {}),
     };
   }
 

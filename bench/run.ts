@@ -5,8 +5,8 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Transport } from './bench-protocol.js';
-import { goalsTable, figuresTable, peersTable, resultsPage, type RunInfo } from './bench-report.js';
-import { FULL, QUICK, SCENARIOS, runSuite, type Scenario, type SuiteResult } from './bench-suite.js';
+import { goalsTable, figuresTable, pairedTable, peersTable, resultsPage, type RunInfo } from './bench-report.js';
+import { FULL, QUICK, SCENARIOS, runPaired, runSuite, type PairedWindow, type Scenario, type SuiteResult } from './bench-suite.js';
 import { newestProfile, ROOT, waitForQuiet, type TargetKind } from './bench-targets.js';
 import { checkPeer, PEERS, type PeerCheck, type PeerKind } from './peers.js';
 import { LoadDriver } from './load-driver.js';
@@ -135,6 +135,7 @@ async function main(): Promise<void> {
   const load = new LoadDriver(workers);
   const results: SuiteResult[] = [];
   const notes: string[] = [];
+  let paired: PairedWindow[] = [];
   const onSignal = () => {
     void load.close().finally(() => process.exit(130));
   };
@@ -160,15 +161,28 @@ async function main(): Promise<void> {
         }
       }
     }
+    // Herald's two transports in the same windows: their p99 ratio without the noise between windows.
+    if (targets.includes('herald') && transports.includes('sse') && transports.includes('ws') && scenarios.includes('steady')) {
+      say('--- herald sse+ws: both transports in the same steady windows ---');
+      const r = await runPaired(load, { sizes, store, sync, say });
+      paired = r.windows;
+      if (r.error) say(`herald sse+ws: FAILED: ${r.error}`);
+    }
   } finally {
     await load.close();
+  }
+  const pairedText = pairedTable(paired, sizes);
+  if (pairedText) {
+    notes.push(
+      `SSE and WebSocket in the same windows (one Herald, subscriber processes alternating transports, opened in turns; the same publishes reach both):\n\n${pairedText}`,
+    );
   }
   info.loadBefore += `; after: ${loadavg().map((l) => l.toFixed(2)).join(', ')}`;
   const page = resultsPage(results, sizes, info, notes);
   const out = join(resultsDir, values.results ?? (complete ? 'latest.md' : 'partial.md'));
   writeFileSync(out, page);
   const beside = peersTable(results, sizes);
-  console.log('\n' + goalsTable(results, sizes) + '\n\n' + (beside ? beside + '\n\n' : '') + figuresTable(results, sizes) + '\n');
+  console.log('\n' + goalsTable(results, sizes) + '\n\n' + (beside ? beside + '\n\n' : '') + figuresTable(results, sizes) + '\n' + (pairedText ? '\n' + pairedText + '\n' : ''));
   for (const r of results) if (r.skipped) say(`${r.kind} ${r.transport}: skipped: ${r.skipped}`);
   say(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; written to ${out.slice(ROOT.length)}`);
   if (results.some((r) => r.error)) process.exitCode = 1;

@@ -145,7 +145,7 @@ function machineLoad(): LoadDriver {
   return machineDriver;
 }
 
-const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+const gib = (bytes: number) => `${(Math.abs(bytes) < 2 ** 30 / 200 ? 0 : bytes / 2 ** 30).toFixed(2)} GiB`;
 
 const heraldCpuMs = (d: Deployment) => d.nodes.reduce((a, n) => a + n.cpuMs(), 0);
 

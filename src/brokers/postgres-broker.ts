@@ -160,6 +160,12 @@ export class PostgresBroker implements Broker {
       return;
     }
     if (head.epoch !== this.#epoch) this.#restart(head.epoch);
+    // What this node handed over itself (its own appends, through `publish`) is not read back:
+    // #deliver would drop it, and any event below it that this node never saw as well (the
+    // hub's follower reads such a hole from the log). A node that mostly publishes reads nothing.
+    if (this.#deliveredEpoch === this.#epoch && this.#deliveredSeq > this.#readThrough) {
+      this.#readThrough = Math.min(this.#deliveredSeq, head.lastSeq);
+    }
     while (!this.#closed && head.lastSeq > this.#readThrough) {
       const page = await this.#store.readPage(ALL, this.#readThrough, POSTGRES_BROKER_READ_MAX_EVENTS);
       const first = page.events[0];

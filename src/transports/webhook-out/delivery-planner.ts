@@ -10,6 +10,12 @@ import type { EndpointRegistry } from './endpoint-registry.js';
 export const PLANNER_BACKLOG_MAX_BYTES = 16 * 1_048_576;
 /** milliseconds before the planner tries again after the store refused its rows. */
 const PLANNER_RETRY_DELAY_MS = 1_000;
+/**
+ * milliseconds the planner may leave its stored cursor behind while no endpoint exists: a batch
+ * with nothing to deliver is then not a write of its own (on SQLite and Postgres a second commit
+ * after every publish); the cursor is stored with the first batch past this long, or with rows.
+ */
+export const PLANNER_IDLE_CURSOR_MS = 1_000;
 
 export interface DeliveryPlannerOptions {
   /** The log, through the wing's own narrow interface (the hub satisfies it). */
@@ -46,6 +52,8 @@ export class DeliveryPlanner {
   #draining: Promise<void> | undefined;
   #logId = '';
   #cursor = 0;
+  /** When the cursor was last stored (the planner's clock). */
+  #storedAt = 0;
   /** A position the next drain moves the cursor to, after a reset. */
   #skipTo: number | undefined;
   #closed = false;
@@ -81,6 +89,7 @@ export class DeliveryPlanner {
       await store.enqueue([], cursor);
     }
     this.#cursor = cursor;
+    this.#storedAt = this.#opts.now();
     await this.#subscribe(run);
   }
 
@@ -174,7 +183,15 @@ export class DeliveryPlanner {
           for (const r of this.rowsFor(e, this.#opts.registry.matching(e), now)) rows.push(r);
           through = e.seq;
         }
-        await this.#opts.handOff.handOver(rows, through, now);
+        // With no endpoint at all, nothing planned can ever be owed: an endpoint created later
+        // starts after the log's head at its creation (`fromSeq`), which is past every event
+        // planned here. So the cursor may lag a little; after a restart (or on the node that
+        // takes the lease over) those events are planned again, to nothing.
+        const idle = rows.length === 0 && this.#opts.registry.size === 0 && now - this.#storedAt < PLANNER_IDLE_CURSOR_MS;
+        if (!idle) {
+          await this.#opts.handOff.handOver(rows, through, now);
+          this.#storedAt = now;
+        }
       } catch (err) {
         // Nothing was stored and the cursor did not move: the events are planned again after
         // a restart (or when the planner resumes), never lost.

@@ -132,6 +132,11 @@ export class EndpointRegistry {
     return [...this.#byId.values()];
   }
 
+  /** Endpoints in the cache (enabled or not). */
+  get size(): number {
+    return this.#byId.size;
+  }
+
   /** Endpoints (enabled or not) that want this event: channel, type, and created before it. */
   matching(event: StoredEvent): EndpointRecord[] {
     const out: EndpointRecord[] = [];

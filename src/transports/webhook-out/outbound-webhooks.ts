@@ -298,7 +298,10 @@ export class OutboundWebhooks {
     await this.registry.refresh();
     const e = this.registry.require(id);
     const bounds = await this.#hub.head();
-    const until = await this.#plannedThrough();
+    // Up to what the planner has planned (what follows, it plans itself), and at least up to
+    // where the endpoint starts: the planner never plans an event at or before `fromSeq` for it,
+    // however far behind the stored cursor is (it may lag while no endpoint exists).
+    const until = Math.max(await this.#plannedThrough(), e.fromSeq);
     const now = this.#now();
     let cursor = after;
     let queued = 0;

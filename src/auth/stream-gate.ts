@@ -7,6 +7,7 @@ import type { PresenceChange } from '../core/presence.js';
 import { subscriberCredential } from './authenticator.js';
 import { SSE_EVENT, type SseErrorData, type SsePresenceData } from '../core/protocol.js';
 import type { Security } from './security.js';
+import type { ConnectionLease } from '../limits/limits.js';
 
 /** The longest a timer can wait (2^31-1 ms, about 24.8 days); longer expiries re-arm. */
 export const MAX_TIMER_MS = 2_147_483_647;
@@ -45,41 +46,37 @@ export class StreamGate implements StreamGuard {
     // The close listener goes on before the credential check awaits: a client that resets its
     // socket while it is being admitted (or before the handler ran at all) must still give back
     // its place, or one valid token can lock its identity out with 429 until a restart.
-    const cleanups: Array<() => void> = [];
-    let ended = responseGone(res);
-    const end = () => {
-      ended = true;
-      for (const c of cleanups.splice(0)) c();
-    };
-    res.on('close', end);
+    const hold = new StreamHold(responseGone(res));
+    res.on('close', hold.end);
     let admission: Awaited<ReturnType<Security['admit']>>;
     try {
       admission = await s.admit(req.raw, credential, patterns);
     } catch (err) {
-      res.off('close', end);
+      res.off('close', hold.end);
       throw err;
     }
     const { principal, lease, address } = admission;
-    cleanups.push(() => lease.release());
-    if (ended || responseGone(res)) {
-      end();
+    hold.lease = lease;
+    if (hold.ended || responseGone(res)) {
+      hold.end();
       return { opened: () => {} };
     }
-    // Membership counts from admission: a subscriber is present while its stream is.
-    for (const p of patterns) if (!isPattern(p)) cleanups.push(s.presence.join(p, principal.identity));
+    // Membership counts from admission: a subscriber is present while its stream is. A channel
+    // that does not track presence has nothing to give back (its `join` is a no-op).
+    for (const p of patterns) if (!isPattern(p) && s.presence.enabled(p)) hold.add(s.presence.join(p, principal.identity));
     const wantsPresence = truthy(query.presence);
     return {
       identity: principal.identity,
       address,
       opened: () => {
-        if (ended) return;
+        if (hold.ended) return;
         if (wantsPresence) {
           const write = (c: PresenceChange) => {
             if (res.writableLength > PRESENCE_FRAME_MAX_BACKLOG_BYTES) return;
             const name = c.kind === 'join' ? SSE_JOIN_EVENT : SSE_LEAVE_EVENT;
             res.write(`event: ${name}\ndata: ${JSON.stringify({ channel: c.channel, identity: c.identity } satisfies SsePresenceData)}\n\n`);
           };
-          for (const p of patterns) if (!isPattern(p) && s.presence.enabled(p)) cleanups.push(s.presence.watch(p, write));
+          for (const p of patterns) if (!isPattern(p) && s.presence.enabled(p)) hold.add(s.presence.watch(p, write));
         }
         if (principal.expiresAt !== undefined) {
           let timer: NodeJS.Timeout;
@@ -96,9 +93,39 @@ export class StreamGate implements StreamGuard {
             }, Math.max(0, left)).unref();
           };
           arm();
-          cleanups.push(() => clearTimeout(timer));
+          hold.add(() => clearTimeout(timer));
         }
       },
     };
   }
+}
+
+/**
+ * What an admitted stream gives back when its response closes: its connection lease, then its
+ * presence memberships, watchers and expiry timer, each once. One object per stream and its
+ * 'close' listener; the list is made at the first entry (most streams have none).
+ */
+class StreamHold {
+  ended: boolean;
+  lease: ConnectionLease | undefined;
+  #cleanups: Array<() => void> | undefined;
+
+  constructor(ended: boolean) {
+    this.ended = ended;
+  }
+
+  add(cleanup: () => void): void {
+    (this.#cleanups ??= []).push(cleanup);
+  }
+
+  /** The response's 'close' listener. */
+  readonly end = (): void => {
+    this.ended = true;
+    const lease = this.lease;
+    this.lease = undefined;
+    lease?.release();
+    const cleanups = this.#cleanups;
+    this.#cleanups = undefined;
+    if (cleanups) for (const c of cleanups) c();
+  };
 }

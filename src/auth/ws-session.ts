@@ -32,8 +32,11 @@ export class WsSession implements WsPolicy {
   #identityLease: ConnectionLease | undefined;
   #host: WsPolicyHost | undefined;
   #expiry: NodeJS.Timeout | undefined;
-  /** Subscribed patterns, with the presence membership (and watcher) each holds. */
-  readonly #subs = new Map<string, { leave: () => void; unwatch: (() => void) | undefined }>();
+  /**
+   * The subscribed channels that track presence, with the membership (and watcher) each holds.
+   * Made at the first one: most connections have none, and an empty Map is some 200 bytes.
+   */
+  #presenceSubs: Map<string, { leave: () => void; unwatch: (() => void) | undefined }> | undefined;
   #closed = false;
 
   constructor(o: {
@@ -99,18 +102,15 @@ export class WsSession implements WsPolicy {
   subscribed(pattern: string, frame: IncomingFrame): void {
     if (this.#closed) return;
     const presence = this.#security.presence;
-    if (isPattern(pattern) || !presence.enabled(pattern)) {
-      this.#subs.set(pattern, { leave: noop, unwatch: undefined });
-      return;
-    }
+    if (isPattern(pattern) || !presence.enabled(pattern)) return;
     const unwatch = frame.presence === true ? presence.watch(pattern, (c) => this.#presenceFrame(c)) : undefined;
-    this.#subs.set(pattern, { leave: presence.join(pattern, this.#principal.identity), unwatch });
+    (this.#presenceSubs ??= new Map()).set(pattern, { leave: presence.join(pattern, this.#principal.identity), unwatch });
   }
 
   unsubscribed(pattern: string): void {
-    const s = this.#subs.get(pattern);
+    const s = this.#presenceSubs?.get(pattern);
     if (!s) return;
-    this.#subs.delete(pattern);
+    this.#presenceSubs!.delete(pattern);
     s.unwatch?.();
     s.leave();
   }
@@ -143,7 +143,7 @@ export class WsSession implements WsPolicy {
         this.#host?.close(AUTH_CLOSE.FORBIDDEN, 'a refreshed token must name the same sub');
         return;
       }
-      for (const pattern of this.#subs.keys()) {
+      for (const pattern of this.#host?.connectionPatterns() ?? []) {
         if (!s.maySubscribe(next, pattern)) {
           this.#host?.close(AUTH_CLOSE.FORBIDDEN, `the new token does not cover ${pattern.slice(0, 64)}`);
           return;
@@ -179,8 +179,7 @@ export class WsSession implements WsPolicy {
 
   #rejoinPresence(): void {
     const presence = this.#security.presence;
-    for (const [pattern, s] of this.#subs) {
-      if (s.leave === noop) continue;
+    for (const [pattern, s] of this.#presenceSubs ?? []) {
       s.leave();
       s.leave = presence.join(pattern, this.#principal.identity);
     }
@@ -207,17 +206,15 @@ export class WsSession implements WsPolicy {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#expiry);
-    for (const s of this.#subs.values()) {
+    for (const s of this.#presenceSubs?.values() ?? []) {
       s.unwatch?.();
       s.leave();
     }
-    this.#subs.clear();
+    this.#presenceSubs = undefined;
     this.#lease.release();
     this.#identityLease?.release();
   }
 }
-
-function noop(): void {}
 
 function expiresAtText(p: Principal): string | null {
   return p.expiresAt === undefined ? null : new Date(p.expiresAt).toISOString();

@@ -84,6 +84,8 @@ export class Hub {
   readonly #follower: LogFollower;
   /** Announces committed batches; knows whether the broker works (see BrokerLink). */
   readonly #link: BrokerLink;
+  /** What a cut-off subscription calls: one function for all of them, not a closure each. */
+  readonly #onCutOff = (s: Subscription): void => this.unsubscribe(s);
 
   constructor(opts: HubOptions) {
     this.#opts = opts;
@@ -328,7 +330,7 @@ export class Hub {
       if (sub.closed) return;
       if (this.#closed) throw new ClosedError('The hub');
       for (const p of sub.patterns) this.#index.add(p, sub);
-      sub.onCutOff = (s) => this.unsubscribe(s);
+      sub.onCutOff = this.#onCutOff;
       // A live start begins after the last event this node dispatched before the subscription
       // joined the index: everything dispatched from now on is newer, so the client misses
       // nothing published after it was told it is subscribed. (The log's head can be ahead of

@@ -37,9 +37,14 @@ export abstract class Subscription {
   #live = false;
   #closed = false;
   #lastSeq = 0;
-  #queue: StoredEvent[] = [];
+  /**
+   * Live events queued during the replay, and events offered since the last flush. Made when the
+   * first event comes: an idle subscription holds neither (two arrays per connection at 10,000
+   * idle connections are over half a megabyte).
+   */
+  #queue: StoredEvent[] | undefined;
   #queuedBytes = 0;
-  #pending: StoredEvent[] = [];
+  #pending: StoredEvent[] | undefined;
   /** Set by the hub while this subscription waits for the end of a dispatch batch. */
   scheduled = false;
 
@@ -88,23 +93,24 @@ export abstract class Subscription {
       // The hub offers an event once per matching pattern (`c.x` and `c.>` both match `c.x`),
       // and `#lastSeq` stays put until the replay ends: the queue's tail is what drops the
       // second offer, else it went out twice after the replay. Dispatch is in log order.
-      const tail = this.#queue.at(-1);
+      const queue = (this.#queue ??= []);
+      const tail = queue.at(-1);
       if (tail && event.seq <= tail.seq) return false;
-      this.#queue.push(event);
+      queue.push(event);
       this.#queuedBytes += event.data.length + 64;
       if (this.#queuedBytes > this.maxBacklogBytes) this.cutOff('slow');
       return false;
     }
     this.#lastSeq = event.seq;
-    this.#pending.push(event);
+    (this.#pending ??= []).push(event);
     return true;
   }
 
   /** Hub side: writes the events offered since the last flush, then checks the backlog. */
   flush(): void {
     const batch = this.#pending;
-    if (batch.length === 0 || this.#closed) return;
-    this.#pending = [];
+    if (batch === undefined || batch.length === 0 || this.#closed) return;
+    this.#pending = undefined;
     this.#writeBounded(batch);
   }
 
@@ -160,9 +166,9 @@ export abstract class Subscription {
   newLog(headId: string): void {
     if (this.#closed) return;
     this.#lastSeq = 0;
-    this.#queue = [];
+    this.#queue = undefined;
     this.#queuedBytes = 0;
-    this.#pending = [];
+    this.#pending = undefined;
     this.writeReset('epoch_changed', headId);
   }
 
@@ -170,9 +176,11 @@ export abstract class Subscription {
   goLive(): void {
     if (this.#closed || this.#live) return;
     this.#live = true;
-    const queued = this.#queue.filter((e) => e.seq > this.#lastSeq);
-    this.#queue = [];
+    const queue = this.#queue;
+    this.#queue = undefined;
     this.#queuedBytes = 0;
+    if (queue === undefined) return;
+    const queued = queue.filter((e) => e.seq > this.#lastSeq);
     if (queued.length > 0) this.replay(queued);
   }
 
@@ -180,8 +188,8 @@ export abstract class Subscription {
   markClosed(): boolean {
     if (this.#closed) return false;
     this.#closed = true;
-    this.#queue = [];
-    this.#pending = [];
+    this.#queue = undefined;
+    this.#pending = undefined;
     return true;
   }
 

@@ -8,7 +8,7 @@ import type { Metrics, Transport } from '../../observability/metrics.js';
 import { isHttp2, responseGone } from '../http2-compat.js';
 import { HEARTBEAT, preamble } from './sse-encoder.js';
 import { releaseOpeningState } from './sse-internals.js';
-import { SseSubscription } from './sse-subscription.js';
+import { SseSubscription, type SseOwner } from './sse-subscription.js';
 import { Sweep } from '../sweep.js';
 import type { ConnectionRegistry } from '../../core/connections.js';
 
@@ -46,13 +46,30 @@ export interface OpenStream {
  */
 export class SseStreams {
   readonly #opts: SseOptions;
-  readonly #open = new Set<SseSubscription>();
+  /**
+   * Every stream whose response has not closed yet, by its response (what its 'close' listener
+   * gets): one listener shared by all of them instead of a closure each. A stream Herald ended
+   * stays until its response closes, marked closed.
+   */
+  readonly #open = new Map<ServerResponse, SseSubscription>();
   readonly #heartbeat: Sweep<SseSubscription>;
+  readonly #owner: SseOwner;
+  readonly #onClose: (this: ServerResponse) => void;
   #closing = false;
 
   constructor(opts: SseOptions) {
     this.#opts = opts;
-    this.#heartbeat = new Sweep(opts.heartbeatMs, () => this.#open, (s) => {
+    this.#owner = {
+      end: (sub, reason) => {
+        if (reason === 'slow') opts.metrics.slowDisconnect(sub.transport);
+        this.#end(sub, reason);
+      },
+    };
+    const closed = (res: ServerResponse) => this.#closed(res);
+    this.#onClose = function () {
+      closed(this);
+    };
+    this.#heartbeat = new Sweep(opts.heartbeatMs, () => this.#open.values(), (s) => {
       if (s.closed) return;
       if (s.wroteSinceHeartbeat) s.wroteSinceHeartbeat = false;
       // Heartbeats count against the backlog bound like events: a stream that reads nothing
@@ -62,8 +79,11 @@ export class SseStreams {
     });
   }
 
+  /** Streams open now (not ended by Herald, response not closed). */
   get size(): number {
-    return this.#open.size;
+    let n = 0;
+    for (const s of this.#open.values()) if (!s.closed) n++;
+    return n;
   }
 
   /** Starts the event stream on `res` and subscribes it; resolves once it is live. */
@@ -92,29 +112,17 @@ export class SseStreams {
       frame: o.frame,
       ephemeralFrame: o.ephemeralFrame,
       maxBacklogBytes: this.#opts.maxBacklogBytes,
-      onDisconnect: (reason) => {
-        if (reason === 'slow') metrics.slowDisconnect(transport);
-        this.#end(sub, reason);
-      },
-    });
-    this.#open.add(sub);
-    metrics.connectionOpened(transport);
-    const registered = this.#opts.connections?.add({
+      owner: this.#owner,
       transport,
-      identity: () => o.identity,
+      identity: o.identity,
       address: o.address ?? o.req.socket.remoteAddress ?? 'unknown',
-      connectedAt: Date.now(),
-      patterns: () => sub.patterns,
-      disconnect: () => this.#end(sub, 'closed'),
     });
+    this.#open.set(res, sub);
+    metrics.connectionOpened(transport);
+    sub.registryId = this.#opts.connections?.add(sub);
     // `on`, not `once`: a response closes once, and `once` adds a wrapper function and its state
     // object per stream, kept for the stream's lifetime.
-    res.on('close', () => {
-      registered?.remove();
-      this.#open.delete(sub);
-      hub.unsubscribe(sub);
-      metrics.connectionClosed(transport);
-    });
+    res.on('close', this.#onClose);
     try {
       await hub.subscribe(sub, o.since);
     } catch (err) {
@@ -124,8 +132,17 @@ export class SseStreams {
     if (this.#closing) this.#end(sub, 'shutdown');
   }
 
+  /** The response closed: the stream leaves the hub, the registry and the count. */
+  #closed(res: ServerResponse): void {
+    const sub = this.#open.get(res);
+    if (!sub) return;
+    this.#open.delete(res);
+    if (sub.registryId !== undefined) this.#opts.connections?.remove(sub.registryId);
+    this.#opts.hub.unsubscribe(sub);
+    this.#opts.metrics.connectionClosed(sub.transport);
+  }
+
   #end(sub: SseSubscription, reason: DisconnectReason): void {
-    this.#open.delete(sub);
     this.#opts.hub.unsubscribe(sub);
     if (reason === 'slow') {
       // The backlog is past its bound: nothing more can usefully be queued. The client
@@ -141,6 +158,6 @@ export class SseStreams {
   closeAll(): void {
     this.#closing = true;
     this.#heartbeat.stop();
-    for (const s of [...this.#open]) this.#end(s, 'shutdown');
+    for (const s of [...this.#open.values()]) if (!s.closed) this.#end(s, 'shutdown');
   }
 }

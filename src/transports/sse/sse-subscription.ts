@@ -1,6 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import type { EphemeralEvent, StoredEvent } from '../../core/event.js';
 import { Subscription, type DisconnectReason, type ResetReason } from '../../core/subscription.js';
+import type { ConnectionEntry } from '../../core/connections.js';
+import type { Transport } from '../../observability/metrics.js';
 import { BatchBytes, concatFrames } from '../batch-bytes.js';
 import { whenDrained } from '../drain.js';
 import { responseCarrier } from '../http2-compat.js';
@@ -34,13 +36,27 @@ function batchesFor(frame: (e: StoredEvent) => Buffer): Batches {
 
 const CRLF = Buffer.from('\r\n');
 
-/** One SSE response: every event goes out as the shared frame bytes of its encoding. */
-export class SseSubscription extends Subscription {
+/** Who ends a stream that Herald cut off or an operator disconnected (SseStreams: one for all). */
+export interface SseOwner {
+  end(sub: SseSubscription, reason: DisconnectReason): void;
+}
+
+/**
+ * One SSE response: every event goes out as the shared frame bytes of its encoding. It is also
+ * the stream's entry in the connection registry, so an open stream holds no closures of its own.
+ */
+export class SseSubscription extends Subscription implements ConnectionEntry {
   readonly res: ServerResponse;
   readonly maxBacklogBytes: number;
   readonly #batches: Batches;
   readonly #ephemeralFrame: ((e: EphemeralEvent) => Buffer) | undefined;
-  readonly #onDisconnect: (reason: DisconnectReason) => void;
+  readonly #owner: SseOwner;
+  readonly transport: Transport;
+  readonly #identity: string | undefined;
+  readonly address: string;
+  readonly connectedAt = Date.now();
+  /** Its id in the connection registry. */
+  registryId: string | undefined;
   /** Set by every write; the heartbeat sweep skips (and clears) a stream that has it. */
   wroteSinceHeartbeat = false;
 
@@ -51,14 +67,33 @@ export class SseSubscription extends Subscription {
     /** The encoding of ephemeral events; absent: this stream does not carry them (seed `/sse`). */
     ephemeralFrame?: ((e: EphemeralEvent) => Buffer) | undefined;
     maxBacklogBytes: number;
-    onDisconnect: (reason: DisconnectReason) => void;
+    owner: SseOwner;
+    transport: Transport;
+    /** Who the client is (as admitted) and its address. */
+    identity: string | undefined;
+    address: string;
   }) {
     super(opts.patterns);
     this.res = opts.res;
     this.#batches = batchesFor(opts.frame);
     this.#ephemeralFrame = opts.ephemeralFrame;
     this.maxBacklogBytes = opts.maxBacklogBytes;
-    this.#onDisconnect = opts.onDisconnect;
+    this.#owner = opts.owner;
+    this.transport = opts.transport;
+    this.#identity = opts.identity;
+    this.address = opts.address;
+  }
+
+  connectionIdentity(): string | undefined {
+    return this.#identity;
+  }
+
+  connectionPatterns(): readonly string[] {
+    return this.patterns;
+  }
+
+  disconnectByOperator(): void {
+    this.#owner.end(this, 'closed');
   }
 
   /**
@@ -102,6 +137,6 @@ export class SseSubscription extends Subscription {
   }
 
   protected disconnect(reason: DisconnectReason): void {
-    this.#onDisconnect(reason);
+    this.#owner.end(this, reason);
   }
 }

@@ -55,17 +55,16 @@ export function sendBounded(ws: WebSocket, text: string, maxBacklogBytes: number
 /** The longest client `ref` echoed back (a string), so a ref cannot amplify replies. */
 const REF_MAX_CHARS = 128;
 
-export interface WsConnectionOptions {
-  hub: Hub;
-  log: Logger;
-  maxBacklogBytes: number;
-  maxSubscriptions: number;
+/** What every connection of a gateway shares: one object for all of them, not one each. */
+export interface WsConnectionShared {
+  readonly hub: Hub;
+  readonly log: Logger;
+  readonly maxBacklogBytes: number;
+  readonly maxSubscriptions: number;
   /** `true`, `false`, or the channel patterns clients may publish to. */
-  clientPublish: boolean | readonly string[];
-  /** Credentials, permissions, limits and presence of this connection (src/auth/ws-session.ts). */
-  session?: WsPolicy | undefined;
-  /** Called once when the connection is cut off as slow (for the metrics). */
-  onSlow?: (() => void) | undefined;
+  readonly clientPublish: boolean | readonly string[];
+  /** Called once when a connection is cut off as slow (for the metrics). */
+  readonly onSlow?: (() => void) | undefined;
 }
 
 /** The JSON event frame, made once per event and shared by every WebSocket subscriber. */
@@ -134,19 +133,24 @@ class WsSubscription extends Subscription {
   }
 }
 
-/** One `/v1/ws` connection: its subscriptions and the JSON protocol of its frames. */
+/**
+ * One `/v1/ws` connection: its subscriptions and the JSON protocol of its frames. Its owner (the
+ * gateway) hands it the socket's messages (`receive`) and tells it when the socket closed
+ * (`dispose`), from listeners shared by every socket.
+ */
 export class WsConnection {
   readonly ws: WebSocket;
-  readonly #opts: WsConnectionOptions;
+  readonly #opts: WsConnectionShared;
+  /** Credentials, permissions, limits and presence of this connection (src/auth/ws-session.ts). */
+  readonly #session: WsPolicy | undefined;
   readonly #subs = new Map<string, WsSubscription>();
   readonly #group: DispatchGroup = { lastDispatched: 0 };
   #closed = false;
 
-  constructor(ws: WebSocket, opts: WsConnectionOptions) {
+  constructor(ws: WebSocket, shared: WsConnectionShared, session?: WsPolicy) {
     this.ws = ws;
-    this.#opts = opts;
-    ws.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
-    ws.once('close', () => this.#dispose());
+    this.#opts = shared;
+    this.#session = session;
   }
 
   get maxBacklogBytes(): number {
@@ -190,7 +194,7 @@ export class WsConnection {
 
   close(reason: DisconnectReason): void {
     if (this.#closed) return;
-    this.#dispose();
+    this.dispose();
     const ws = this.ws;
     if (reason === 'slow') {
       this.#opts.log.warn({ backlog: ws.bufferedAmount }, 'websocket subscriber cut off: slow');
@@ -200,15 +204,17 @@ export class WsConnection {
     }
   }
 
-  #dispose(): void {
+  /** The socket closed (or is closing): every subscription leaves the hub. Idempotent. */
+  dispose(): void {
     if (this.#closed) return;
     this.#closed = true;
     for (const s of this.#subs.values()) this.#opts.hub.unsubscribe(s);
     this.#subs.clear();
   }
 
-  #onMessage(data: Buffer, isBinary: boolean): void {
-    if (this.#opts.session && !this.#opts.session.admitFrame()) return;
+  /** A frame from the client. */
+  receive(data: Buffer, isBinary: boolean): void {
+    if (this.#session && !this.#session.admitFrame()) return;
     if (isBinary) {
       this.#error(undefined, 'BINARY_UNSUPPORTED', 'binary frames are not supported; send JSON text');
       return;
@@ -238,7 +244,7 @@ export class WsConnection {
           this.#publish(f, ref);
           return;
         default:
-          if (this.#opts.session?.handleOp(f.op, f, ref)) return;
+          if (this.#session?.handleOp(f.op, f, ref)) return;
           this.#error(
             ref,
             typeof f.op === 'string' ? 'OP_UNKNOWN' : 'FRAME_INVALID',
@@ -262,16 +268,16 @@ export class WsConnection {
     if (this.#subs.size >= this.#opts.maxSubscriptions) {
       throw new HeraldError('TOO_MANY_SUBSCRIPTIONS', `at most ${this.#opts.maxSubscriptions} subscriptions per connection`);
     }
-    this.#opts.session?.authorizeSubscribe(pattern);
+    this.#session?.authorizeSubscribe(pattern);
     const since = f.since === undefined || f.since === null ? undefined : parsePosition(f.since);
     const sub = new WsSubscription(this, pattern, this.#group);
     this.#subs.set(pattern, sub);
-    this.#opts.session?.subscribed(pattern, f);
+    this.#session?.subscribed(pattern, f);
     // The ack goes first, so replayed events follow the answer to the request that asked for them.
     this.reply(withRef<AckFrame>({ op: 'ack', channel: pattern }, ref));
     this.#opts.hub.subscribe(sub, since).catch((err: unknown) => {
       this.#subs.delete(pattern);
-      this.#opts.session?.unsubscribed(pattern);
+      this.#session?.unsubscribed(pattern);
       this.#opts.log.error({ err }, 'websocket subscribe failed');
       this.#error(ref, 'STORE_UNAVAILABLE', 'the subscription could not be started');
     });
@@ -284,7 +290,7 @@ export class WsConnection {
     if (!sub) throw new HeraldError('NOT_SUBSCRIBED', `not subscribed to ${String(f.channel)}`);
     this.#subs.delete(sub.pattern);
     this.#opts.hub.unsubscribe(sub);
-    this.#opts.session?.unsubscribed(sub.pattern);
+    this.#session?.unsubscribed(sub.pattern);
     this.reply(withRef<AckFrame>({ op: 'ack', channel: sub.pattern }, ref));
   }
 
@@ -293,7 +299,7 @@ export class WsConnection {
     const input = toEventInput(f);
     const allowed = this.#opts.clientPublish;
     const open = allowed === true || (Array.isArray(allowed) && allowed.some((p) => matches(p, input.channel)));
-    if (this.#opts.session) this.#opts.session.authorizePublish(input.channel, open);
+    if (this.#session) this.#session.authorizePublish(input.channel, open);
     else if (!open) {
       throw new HeraldError('PUBLISH_FORBIDDEN', `clients may not publish to ${input.channel} (websocket.clientPublish)`);
     }

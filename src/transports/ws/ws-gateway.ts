@@ -9,10 +9,11 @@ import { whenDrained } from '../drain.js';
 import { rawSocket } from './ws-internals.js';
 import { Sweep } from '../sweep.js';
 import type { Logger } from '../../observability/logger.js';
-import type { Metrics, Transport } from '../../observability/metrics.js';
-import type { ConnectionRegistry } from '../../core/connections.js';
-import type { WsPolicy } from './ws-policy.js';
-import { CLOSE, closeSlow, sendBounded, SLOW_CLOSE_GRACE_MS, WsConnection } from './ws-connection.js';
+import type { Metrics } from '../../observability/metrics.js';
+import type { ConnectionEntry, ConnectionRegistry } from '../../core/connections.js';
+import type { ServerFrame } from '../../core/protocol.js';
+import type { WsPolicy, WsPolicyHost } from './ws-policy.js';
+import { CLOSE, closeSlow, sendBounded, SLOW_CLOSE_GRACE_MS, WsConnection, type WsConnectionShared } from './ws-connection.js';
 
 export interface WsGatewayOptions {
   hub: Hub;
@@ -38,12 +39,15 @@ export interface WsGatewayOptions {
 }
 
 /**
- * Gives back the session's places when the socket closes. A function of its own, not a closure
- * in the upgrade handler: that one would keep the handler's scope (the upgrade request, its
- * headers and first bytes) for as long as the connection lives.
+ * Gives back the session's places when the socket closes before the handshake completes; the
+ * returned listener is taken off once it has (the WebSocket's own 'close' does it from then on).
+ * A function of its own, not a closure in the upgrade handler: that one would keep the handler's
+ * scope (the upgrade request, its headers and first bytes) while it is on the socket.
  */
-function closeWithSocket(socket: Duplex, session: WsPolicy): void {
-  socket.once('close', () => session.close());
+function closeWithSocket(socket: Duplex, session: WsPolicy): () => void {
+  const release = () => session.close();
+  socket.on('close', release);
+  return release;
 }
 
 /** Closes `ws` with an auth or limit code, and destroys it if the peer does not answer in time. */
@@ -63,6 +67,7 @@ function plainTextFrame(e: StoredEvent): Buffer {
 class CompatWsSubscription extends Subscription {
   readonly ws: WebSocket;
   readonly maxBacklogBytes: number;
+  /** Shared by every compat socket of the gateway (the metrics count), not one closure each. */
   readonly #onSlow: () => void;
 
   constructor(ws: WebSocket, channel: string, maxBacklogBytes: number, onSlow: () => void) {
@@ -101,12 +106,66 @@ class CompatWsSubscription extends Subscription {
 /** The bytes of a ping's payload (RFC 6455 5.5: at most 125): unguessable, so a pong proves a read. */
 const PING_NONCE_BYTES = 8;
 
-interface Alive {
+/**
+ * One accepted socket: its liveness, its protocol side (a `/v1/ws` connection or a seed `/ws`
+ * subscription) and its session, and the entry the operator APIs list and the host its session
+ * replies through. One object per socket, its listeners shared by every socket of the gateway:
+ * closures per socket (ping, pong, close, the registry's and the session's callbacks) cost over
+ * a kilobyte per idle connection.
+ */
+class WsLink implements ConnectionEntry, WsPolicyHost {
+  readonly ws: WebSocket;
+  readonly transport: 'ws' | 'ws_compat';
+  readonly address: string;
+  readonly connectedAt = Date.now();
+  readonly session: WsPolicy | undefined;
+  readonly #maxBacklogBytes: number;
   /** The payload of the last ping, until the pong that echoes it comes back. */
   awaiting: Buffer | undefined;
-  transport: Transport;
+  /** `/v1/ws`: the JSON protocol side. */
+  conn: WsConnection | undefined;
+  /** Seed `/ws`: the compat channel's subscription. */
+  compat: CompatWsSubscription | undefined;
+  /** Its id in the connection registry. */
+  registryId: string | undefined;
+
+  constructor(ws: WebSocket, transport: 'ws' | 'ws_compat', session: WsPolicy | undefined, address: string, maxBacklogBytes: number) {
+    this.ws = ws;
+    this.transport = transport;
+    this.session = session;
+    this.address = address;
+    this.#maxBacklogBytes = maxBacklogBytes;
+  }
+
   /** Cuts the connection off as a slow consumer. */
-  slow: () => void;
+  slow(): void {
+    if (this.conn) this.conn.close('slow');
+    else this.compat?.cutOff('slow');
+  }
+
+  connectionIdentity(): string | undefined {
+    return this.session?.identity();
+  }
+
+  connectionPatterns(): readonly string[] {
+    return this.conn ? this.conn.patterns : (this.compat?.patterns ?? []);
+  }
+
+  disconnectByOperator(): void {
+    if (this.conn) this.conn.close('closed');
+    else this.compat?.cutOff('closed');
+  }
+
+  /** WsPolicyHost: a frame of the session's (an auth ack, a presence change), bounded like events. */
+  reply(frame: ServerFrame): void {
+    if (this.conn) this.conn.reply(frame);
+    else if (!sendBounded(this.ws, JSON.stringify(frame), this.#maxBacklogBytes)) this.slow();
+  }
+
+  /** WsPolicyHost: closes with an auth or limit code. */
+  close(code: number, reason: string): void {
+    closeWith(this.ws, code, reason);
+  }
 }
 
 /**
@@ -124,11 +183,20 @@ interface Alive {
 export class WsGateway {
   readonly #opts: WsGatewayOptions;
   readonly #wss: WebSocketServer;
-  readonly #sockets = new Map<WebSocket, Alive>();
+  readonly #sockets = new Map<WebSocket, WsLink>();
   readonly #compat = new Set<CompatWsSubscription>();
   readonly #conns = new Set<WsConnection>();
-  readonly #ping: Sweep<[WebSocket, Alive]>;
+  readonly #ping: Sweep<WsLink>;
   #closing = false;
+  /** What every `/v1/ws` connection of this gateway shares (one object, not one per socket). */
+  readonly #shared: WsConnectionShared;
+  readonly #compatSlow: () => void;
+  /* The listeners every socket of this gateway shares; `this` is the socket that emitted. */
+  readonly #onPong: (this: WebSocket, data: Buffer) => void;
+  readonly #onPing: (this: WebSocket, data: Buffer) => void;
+  readonly #onError: (err: Error) => void;
+  readonly #onMessage: (this: WebSocket, data: Buffer, isBinary: boolean) => void;
+  readonly #onClose: (this: WebSocket) => void;
 
   constructor(opts: WsGatewayOptions) {
     this.#opts = opts;
@@ -141,7 +209,37 @@ export class WsGateway {
       // client that never reads could otherwise make Herald queue a pong for every ping it sends.
       autoPong: false,
     });
-    this.#ping = new Sweep(opts.pingIntervalMs, () => this.#sockets, ([ws, state]) => this.#pingOne(ws, state));
+    this.#ping = new Sweep(opts.pingIntervalMs, () => this.#sockets.values(), (link) => this.#pingOne(link));
+    const { hub, log, metrics } = opts;
+    const max = opts.maxBacklogBytes;
+    this.#shared = {
+      hub,
+      log,
+      maxBacklogBytes: max,
+      maxSubscriptions: opts.maxSubscriptions,
+      clientPublish: opts.clientPublish,
+      onSlow: () => metrics.slowDisconnect('ws'),
+    };
+    this.#compatSlow = () => metrics.slowDisconnect('ws_compat');
+    const sockets = this.#sockets;
+    this.#onPong = function (data) {
+      const link = sockets.get(this);
+      if (link?.awaiting !== undefined && link.awaiting.equals(data)) link.awaiting = undefined;
+    };
+    this.#onPing = function (data) {
+      if (this.readyState !== this.OPEN) return;
+      if (this.bufferedAmount > max) sockets.get(this)?.slow();
+      else this.pong(data);
+    };
+    this.#onError = (err) => log.debug({ err }, 'websocket error');
+    this.#onMessage = function (data, isBinary) {
+      sockets.get(this)?.conn?.receive(data, isBinary);
+    };
+    const closed = (link: WsLink) => this.#closed(link);
+    this.#onClose = function () {
+      const link = sockets.get(this);
+      if (link) closed(link);
+    };
   }
 
   get size(): number {
@@ -176,9 +274,10 @@ export class WsGateway {
     admit(req, route === 'ws' ? [] : [this.#opts.compatChannel]).then(
       (session) => {
         if (this.#closing || socket.destroyed) return session.close();
-        closeWithSocket(socket, session); // also when the handshake never completes
+        const release = closeWithSocket(socket, session); // when the handshake never completes
         this.#wss.handleUpgrade(req, socket, head, (ws) => {
           socket.off('error', onError); // `ws` owns the socket's errors from here
+          socket.off('close', release); // and the session's end, with the WebSocket's 'close'
           this.#accept(ws, route, session, req);
         });
       },
@@ -189,94 +288,66 @@ export class WsGateway {
   #accept(ws: WebSocket, transport: 'ws' | 'ws_compat', session: WsPolicy | undefined, req: IncomingMessage): void {
     const { hub, metrics, log } = this.#opts;
     const max = this.#opts.maxBacklogBytes;
-    const onSlow = () => metrics.slowDisconnect(transport);
-    const state: Alive = { awaiting: undefined, transport, slow: () => {} };
-    this.#sockets.set(ws, state);
+    const link = new WsLink(ws, transport, session, session?.address ?? req.socket.remoteAddress ?? 'unknown', max);
+    this.#sockets.set(ws, link);
     metrics.connectionOpened(transport);
-    ws.on('pong', (data) => {
-      if (state.awaiting !== undefined && state.awaiting.equals(data)) state.awaiting = undefined;
-    });
-    ws.on('ping', (data) => {
-      if (ws.readyState !== ws.OPEN) return;
-      if (ws.bufferedAmount > max) state.slow();
-      else ws.pong(data);
-    });
-    ws.on('error', (err) => log.debug({ err }, 'websocket error'));
+    ws.on('pong', this.#onPong);
+    ws.on('ping', this.#onPing);
+    ws.on('error', this.#onError);
+    // `on`, not `once`: a socket closes once, and `once` adds a wrapper and its state per socket.
+    ws.on('close', this.#onClose);
     rawSocket(ws).setNoDelay(true);
     if (transport === 'ws') {
-      const conn = new WsConnection(ws, {
-        hub,
-        log,
-        maxBacklogBytes: max,
-        maxSubscriptions: this.#opts.maxSubscriptions,
-        clientPublish: this.#opts.clientPublish,
-        session,
-        onSlow,
-      });
-      state.slow = () => conn.close('slow');
+      const conn = new WsConnection(ws, this.#shared, session);
+      link.conn = conn;
       this.#conns.add(conn);
-      this.#register(ws, transport, session, req, () => conn.patterns, () => conn.close('closed'));
-      ws.once('close', () => this.#conns.delete(conn));
-      session?.attach({ reply: (frame) => conn.reply(frame), close: (code, reason) => closeWith(ws, code, reason) });
+      ws.on('message', this.#onMessage);
+      link.registryId = this.#opts.connections?.add(link);
+      session?.attach(link);
     } else {
-      const sub = new CompatWsSubscription(ws, this.#opts.compatChannel, max, onSlow);
-      state.slow = () => sub.cutOff('slow');
-      session?.attach({
-        reply: (frame) => sendBounded(ws, JSON.stringify(frame), max) || state.slow(),
-        close: (code, reason) => closeWith(ws, code, reason),
-      });
+      const sub = new CompatWsSubscription(ws, this.#opts.compatChannel, max, this.#compatSlow);
+      link.compat = sub;
+      session?.attach(link);
       this.#compat.add(sub);
-      this.#register(ws, transport, session, req, () => sub.patterns, () => sub.cutOff('closed'));
-      ws.once('close', () => {
-        this.#compat.delete(sub);
-        hub.unsubscribe(sub);
-      });
+      link.registryId = this.#opts.connections?.add(link);
       hub.subscribe(sub).catch((err: unknown) => {
         log.error({ err }, 'compat websocket subscribe failed');
         ws.terminate();
       });
     }
-    ws.once('close', () => {
-      this.#sockets.delete(ws);
-      metrics.connectionClosed(transport);
-      session?.close();
-    });
   }
 
-  /** Lists the socket for the operator APIs until it closes. */
-  #register(
-    ws: WebSocket,
-    transport: 'ws' | 'ws_compat',
-    session: WsPolicy | undefined,
-    req: IncomingMessage,
-    patterns: () => readonly string[],
-    disconnect: () => void,
-  ): void {
-    const registered = this.#opts.connections?.add({
-      transport,
-      identity: () => session?.identity(),
-      address: session?.address ?? req.socket.remoteAddress ?? 'unknown',
-      connectedAt: Date.now(),
-      patterns,
-      disconnect,
-    });
-    if (registered) ws.once('close', registered.remove);
+  /** A socket closed: everything it held goes (subscriptions, registry entry, session, counts). */
+  #closed(link: WsLink): void {
+    this.#sockets.delete(link.ws);
+    if (link.conn) {
+      link.conn.dispose();
+      this.#conns.delete(link.conn);
+    }
+    if (link.compat) {
+      this.#compat.delete(link.compat);
+      this.#opts.hub.unsubscribe(link.compat);
+    }
+    if (link.registryId !== undefined) this.#opts.connections?.remove(link.registryId);
+    this.#opts.metrics.connectionClosed(link.transport);
+    link.session?.close();
   }
 
   /**
    * A socket that did not echo its previous ping (one period ago) read nothing in a whole period:
    * cut off as slow when bytes still wait for it, terminated as gone when none do.
    */
-  #pingOne(ws: WebSocket, state: Alive): void {
+  #pingOne(link: WsLink): void {
+    const ws = link.ws;
     if (!this.#sockets.has(ws) || ws.readyState !== ws.OPEN) return;
-    if (state.awaiting !== undefined) {
-      if (ws.bufferedAmount > 0) state.slow();
+    if (link.awaiting !== undefined) {
+      if (ws.bufferedAmount > 0) link.slow();
       else ws.terminate();
       return;
     }
-    if (ws.bufferedAmount > this.#opts.maxBacklogBytes) return state.slow();
-    state.awaiting = randomBytes(PING_NONCE_BYTES);
-    ws.ping(state.awaiting);
+    if (ws.bufferedAmount > this.#opts.maxBacklogBytes) return link.slow();
+    link.awaiting = randomBytes(PING_NONCE_BYTES);
+    ws.ping(link.awaiting);
   }
 
   /** Closes every socket with 1001 (going away) and waits, bounded, for them to finish. */

@@ -13,6 +13,8 @@ export type IncomingFrame = Record<string, unknown>;
 export interface WsPolicyHost {
   reply(frame: ServerFrame): void;
   close(code: number, reason: string): void;
+  /** The patterns the connection is subscribed to now. */
+  connectionPatterns(): readonly string[];
 }
 
 export interface WsPolicy {

@@ -20,9 +20,9 @@ const gc = runInNewContext('gc') as () => void;
 
 const CONNECTIONS = 1_000;
 /** V8 heap per idle connection, at most (measured here: ~4.1 KB WebSocket; it was ~6.7 KB). */
-const WS_HEAP_BYTES_PER_CONNECTION = 5_000;
+const WS_HEAP_BYTES_PER_CONNECTION = 5_400;
 /** V8 heap per idle connection, at most (measured here: ~5.0 KB SSE, most of it node:http's; it was ~6.1 KB). */
-const SSE_HEAP_BYTES_PER_CONNECTION = 5_400;
+const SSE_HEAP_BYTES_PER_CONNECTION = 5_700;
 const LIVE_TIMEOUT_MS = 30_000;
 
 /** Opens `count` idle subscribers of channel `idle` from a child process; resolves once all are open. */

@@ -3,9 +3,16 @@
  * finds payloads in received bytes, and the latency histogram that travels between processes.
  */
 
-/** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
+/**
+ * Milliseconds on the machine's monotonic clock (CLOCK_MONOTONIC, one clock for every process),
+ * with sub-millisecond precision: a send time stamped in one process and a receive time read in
+ * another compare exactly. Not `performance.timeOrigin + performance.now()`: each process takes
+ * that origin from the wall clock as it starts, and a process descheduled in between (eight
+ * started at once on two busy cores) is off by milliseconds for its whole life, which once
+ * showed as a p50 of 0.01 ms.
+ */
 export function now(): number {
-  return performance.timeOrigin + performance.now();
+  return Number(process.hrtime.bigint()) / 1e6;
 }
 
 /** Bytes of the published `data` value (JSON text), as the benchmark brief asks (~100 B). */

@@ -1,20 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import type Database from 'better-sqlite3';
-import { MemoryBroker } from '../../src/brokers/memory-broker.js';
 import { buildConfig } from '../../src/config/load.js';
-import { Hub } from '../../src/core/hub.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { SqliteDeliveryStore } from '../../src/stores/sqlite-delivery-store.js';
-import { SqliteEventStore } from '../../src/stores/sqlite-event-store.js';
 import { PLANNER_LEASE } from '../../src/transports/webhook-out/planner-lease.js';
-import { OutboundWebhooks } from '../../src/transports/webhook-out/outbound-webhooks.js';
 import { waitFor } from '../helpers/herald.js';
+import { outboundNodesOnOneFile } from '../helpers/outbound-nodes.js';
 import { startReceiver, type Receiver } from '../helpers/webhook-receiver.js';
-import { connect } from '../contract/delivery-store.contract.js';
 
 /**
  * Two planners of one delivery store would turn every event into two deliveries: nodes sharing a
@@ -24,34 +14,11 @@ import { connect } from '../contract/delivery-store.contract.js';
 
 // A short planner lease, so a take-over after expiry happens within the test (renewed every 0.2 s).
 const config = buildConfig({ outbound: { allowPrivateTargets: true, sweepIntervalSeconds: 0.1, plannerLeaseSeconds: 0.6 } }, {});
-const log = createLogger('silent');
-
-interface Node {
-  readonly outbound: OutboundWebhooks;
-  readonly db: Database.Database;
-}
 
 async function setup(t: TestContext) {
-  const file = join(mkdtempSync(join(tmpdir(), 'herald-planner-')), 'herald.db');
-  const events = new SqliteEventStore({ file });
-  const hub = new Hub({ store: events, broker: new MemoryBroker() });
+  const { hub, node } = outboundNodesOnOneFile(t, config.outbound, 'herald-planner-');
   const rx: Receiver = await startReceiver();
-  const nodes: Node[] = [];
-  // Each node has its own connection to the file, as separate processes would.
-  const node = async (): Promise<Node> => {
-    const db = connect(file);
-    const outbound = new OutboundWebhooks({ hub, store: new SqliteDeliveryStore(db), config: config.outbound, log });
-    await outbound.start();
-    const n = { outbound, db };
-    nodes.push(n);
-    return n;
-  };
-  t.after(async () => {
-    for (const n of nodes) await n.outbound.close().catch(() => {});
-    await hub.close();
-    await events.close();
-    await rx.close();
-  });
+  t.after(() => rx.close());
   const publish = (from: number, n: number) =>
     hub.publish(Array.from({ length: n }, (_, i) => ({ channel: 'x', type: 'message', data: String(from + i) })));
   /** Every webhook-id the receiver got, and how often. */

@@ -1,19 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type Database from 'better-sqlite3';
-import { MemoryBroker } from '../../src/brokers/memory-broker.js';
 import { buildConfig } from '../../src/config/load.js';
-import { Hub } from '../../src/core/hub.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { SqliteDeliveryStore } from '../../src/stores/sqlite-delivery-store.js';
-import { SqliteEventStore } from '../../src/stores/sqlite-event-store.js';
 import { PLANNER_IDLE_CURSOR_MS } from '../../src/transports/webhook-out/delivery-planner.js';
-import { OutboundWebhooks } from '../../src/transports/webhook-out/outbound-webhooks.js';
 import { waitFor } from '../helpers/herald.js';
-import { connect } from '../contract/delivery-store.contract.js';
+import { outboundNodesOnOneFile } from '../helpers/outbound-nodes.js';
 
 /**
  * A deployment without outbound endpoints (SSE and WebSocket only) must not pay a second write
@@ -23,27 +14,9 @@ import { connect } from '../contract/delivery-store.contract.js';
  */
 
 const config = buildConfig({ outbound: { allowPrivateTargets: true, send: false } }, {});
-const log = createLogger('silent');
 
 async function setup(t: TestContext) {
-  const file = join(mkdtempSync(join(tmpdir(), 'herald-planner-cursor-')), 'herald.db');
-  const events = new SqliteEventStore({ file });
-  const hub = new Hub({ store: events, broker: new MemoryBroker() });
-  const nodes: { outbound: OutboundWebhooks; db: Database.Database }[] = [];
-  // Each node has its own connection to the file, as separate processes would.
-  const node = async () => {
-    const db = connect(file);
-    const outbound = new OutboundWebhooks({ hub, store: new SqliteDeliveryStore(db), config: config.outbound, log });
-    await outbound.start();
-    const n = { outbound, db };
-    nodes.push(n);
-    return n;
-  };
-  t.after(async () => {
-    for (const n of nodes) await n.outbound.close().catch(() => {});
-    await hub.close();
-    await events.close();
-  });
+  const { hub, node } = outboundNodesOnOneFile(t, config.outbound, 'herald-planner-cursor-');
   /** Publishes one event at a time, each waited for, as separate publish requests are. */
   const publishOneByOne = async (n: number) => {
     for (let i = 0; i < n; i++) await hub.publish([{ channel: 'x', type: 'message', data: String(i) }]);

@@ -63,6 +63,12 @@ export interface SuiteResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Waits for a quiet machine before a measured window; says so when it stays busy. */
+async function waitQuietOrWarn(label: string, say: (s: string) => void): Promise<void> {
+  const q = await waitForQuiet();
+  if (!q.quiet) say(`${label}: warning: the machine stays busy (${Math.round(q.idle * 100)}% idle); figures will be noisy`);
+}
+
 /**
  * One server, one transport, every selected scenario, in one server lifetime:
  * warm up, read RSS with no subscriber; open `small` subscribers (RSS), then `large` (RSS):
@@ -98,10 +104,7 @@ export async function runSuite(
   const label = `${kind} ${transport}`;
   // A measured window starts on a quiet machine: connections opened or closed just before it
   // (9,000 closed between fan-out and steady) leave work behind that is not the window's own.
-  const quiet = async () => {
-    const q = await waitForQuiet();
-    if (!q.quiet) say(`${label}: warning: the machine stays busy (${Math.round(q.idle * 100)}% idle); figures will be noisy`);
-  };
+  const quiet = () => waitQuietOrWarn(label, say);
   try {
     // Warm up: load the code paths (and JIT them) so RSS growth is the connections' own.
     await load.connectTo(20);
@@ -224,8 +227,7 @@ export async function runPaired(
     await load.waitLive();
     await load.publishUnmeasured({ channel: 'bench-warmup', count: z.warmup, inflight: z.inflight });
     for (let i = 0; i < PAIRED_WINDOWS; i++) {
-      const q = await waitForQuiet();
-      if (!q.quiet) say(`herald sse+ws: warning: the machine stays busy (${Math.round(q.idle * 100)}% idle); figures will be noisy`);
+      await waitQuietOrWarn('herald sse+ws', say);
       const m = await load.measure({ mode: 'rate', rate: z.steadyRate, count: z.steadyRate * z.rateSeconds, inflight: z.inflight });
       const [sse, ws] = m.perStream ?? [];
       if (!sse || !ws) throw new Error('no figures per transport');

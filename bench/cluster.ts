@@ -218,8 +218,9 @@ interface Held {
   kernelTcpBytes: number;
   /** Connections opened per second while opening them (accepted, answered and counted open). */
   openedPerSec: number;
-  /** The same, step by step: whether opening slows down as more are held. */
+  /** The same, step by step (`step` connections each): whether opening slows down as more are held. */
   stepRates: number[];
+  step: number;
 }
 
 /** The kernel's TCP buffer memory now, in bytes (`TCP: ... mem N` of /proc/net/sockstat, in pages). */
@@ -251,7 +252,7 @@ async function connectionsHeld(d: Deployment, load: LoadDriver, bound: number, s
   await sleep(SETTLE_MS);
   const held = await load.openNow();
   const rss = node.rssBytes();
-  const figures = { stepRates, rssBytes: rss, clientsBytes: load.clientsRssBytes() - clients0, kernelTcpBytes: kernelTcpBytes() - tcp0, openedPerSec };
+  const figures = { stepRates, step, rssBytes: rss, clientsBytes: load.clientsRssBytes() - clients0, kernelTcpBytes: kernelTcpBytes() - tcp0, openedPerSec };
   await load.closeTo(0);
   return { bound, held, refused, ...(error ? { error } : {}), rssPerConnection: held > 0 ? (rss - rss0) / held : NaN, ...figures };
 }
@@ -305,14 +306,14 @@ async function runConfig(config: ConfigName, load: LoadDriver, pubs: ChildRpc[],
     const holds = config === 'sqlite-1' || config === 'workers-2' || config === 'workers-6';
     if (holds && o.holdBound > 0 && o.parts.includes('held')) {
       await quiet(say);
-      const machine = config === 'workers-6';
-      result.held = machine
-        ? await connectionsHeld(d, machineLoad(), o.machineHoldBound, MACHINE_HOLD_STEP)
-        : await connectionsHeld(d, load, o.holdBound);
+      result.held =
+        config === 'workers-6'
+          ? await connectionsHeld(d, machineLoad(), o.machineHoldBound, MACHINE_HOLD_STEP)
+          : await connectionsHeld(d, load, o.holdBound);
       const h = result.held;
       say(
         `${label}: ${h.held} idle SSE connections held (bound ${h.bound}, refused ${h.refused}${h.error ? `: ${h.error}` : ''}), ` +
-          `opened at ${n0(h.openedPerSec)}/s (by step of ${config === 'workers-6' ? n0(MACHINE_HOLD_STEP) : n0(HOLD_STEP)}: ${h.stepRates.map(n0).join(', ')}); server RSS ${gib(h.rssBytes)} (+${(h.rssPerConnection / 1024).toFixed(1)} KiB each), subscriber processes +${gib(h.clientsBytes)}, kernel TCP buffers +${gib(h.kernelTcpBytes)}`,
+          `opened at ${n0(h.openedPerSec)}/s (by step of ${n0(h.step)}: ${h.stepRates.map(n0).join(', ')}); server RSS ${gib(h.rssBytes)} (+${(h.rssPerConnection / 1024).toFixed(1)} KiB each), subscriber processes +${gib(h.clientsBytes)}, kernel TCP buffers +${gib(h.kernelTcpBytes)}`,
       );
     }
   } catch (err) {

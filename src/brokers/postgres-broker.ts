@@ -4,6 +4,7 @@ import { ClosedError } from '../core/errors.js';
 import type { StoredEvent } from '../core/event.js';
 import type { EventStore } from '../core/event-store.js';
 import { POSTGRES_DEFAULT_SCHEMA, quoteSchema } from '../stores/postgres-migrations.js';
+import { poolBackendPids } from '../stores/postgres-connection.js';
 import { postgresLogChannel } from '../stores/postgres-event-store.js';
 
 export interface PostgresBrokerOptions {
@@ -46,7 +47,8 @@ const ALL = ['>'];
  * NOTIFYs the schema's channel inside its transaction (delivered at commit), and every node
  * LISTENs on a connection of its own. A notification carries nothing: it only wakes the node,
  * which reads from the log what follows the last seq it read and hands it to its handlers in
- * order (its own appends included; they were handed over by `publish` already and are skipped).
+ * order (its own appends included; they were handed over by `publish` already and are skipped,
+ * and a notification sent by a connection of the node's own pool does not wake it at all).
  * Without a notification the node reads the log every `pollIntervalMs` anyway, so a lost
  * notification, a dropped LISTEN connection (it is opened again, with backoff) or a pooler that
  * cannot LISTEN costs latency, never an event.
@@ -198,7 +200,14 @@ export class PostgresBroker implements Broker {
       try {
         await client.connect();
         await client.query(`LISTEN "${this.#channel}"`);
-        client.on('notification', () => this.#wakeUp());
+        // A commit of this node's own pool was handed over by `publish` (once the append
+        // returned): reading the log for it would find nothing new, at a query per publish.
+        // Anything else wakes the node; the poll still reads whatever an own commit's caller
+        // never handed over (a reply lost after the commit).
+        const own = poolBackendPids(this.#pool);
+        client.on('notification', (msg) => {
+          if (!own.has(msg.processId)) this.#wakeUp();
+        });
         backoff = POSTGRES_LISTEN_BACKOFF_MIN_MS;
         this.#listening();
         // Whatever was committed while nobody listened is read now.

@@ -51,5 +51,24 @@ export function createPostgresPool(opts: PostgresPoolOptions): pg.Pool {
     application_name: opts.applicationName ?? 'herald',
   });
   pool.on('error', () => undefined);
+  const pids = new Set<number>();
+  pool.on('connect', (client) => {
+    const pid = (client as pg.Client & { processID?: number }).processID;
+    if (typeof pid !== 'number') return;
+    pids.add(pid);
+    client.once('end', () => pids.delete(pid));
+  });
+  backendPids.set(pool, pids);
   return pool;
+}
+
+const backendPids = new WeakMap<pg.Pool, ReadonlySet<number>>();
+
+/**
+ * The server process ids of a pool's open connections (a pool made by `createPostgresPool`;
+ * empty for any other): a NOTIFY sent by one of them was sent by this node. Behind a pooler the
+ * ids a client is told are the pooler's, and nothing matches.
+ */
+export function poolBackendPids(pool: pg.Pool): ReadonlySet<number> {
+  return backendPids.get(pool) ?? new Set();
 }

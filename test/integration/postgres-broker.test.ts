@@ -80,3 +80,43 @@ test('a node that hears no notification at all still hands on every event, by re
   await until(() => got.length === 3);
   assert.deepEqual(got, [1, 2, 3]);
 });
+
+test("a node's own commits do not wake it to read the log; other nodes' commits do", async (t) => {
+  const db = await testDatabase(t);
+  if (!db) return;
+  await migratePostgres(db.pool());
+  const nodePool = db.pool();
+  const nodeStore = new PostgresEventStore({ pool: nodePool });
+  // Counts the broker's reads of the log's head (one per wake-up or poll); the store is real.
+  let headReads = 0;
+  const counted = new Proxy(nodeStore, {
+    get(target, prop) {
+      if (prop === 'head') return () => (headReads++, target.head());
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  // A poll far beyond the test: every read here comes from a notification.
+  const broker = new PostgresBroker({ pool: nodePool, store: counted, pollIntervalMs: 600_000 });
+  t.after(() => broker.close());
+  const got: number[] = [];
+  broker.onEvents((events) => got.push(...events.map((e) => e.seq)));
+  await broker.started;
+  const settled = headReads;
+
+  // This node appends and hands over, as the hub does.
+  for (let i = 1; i <= 20; i++) {
+    const [r] = await nodeStore.append([{ channel: 'a', type: 'message', data: String(i) }]);
+    await broker.publish([r!.event]);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => i + 1));
+  assert.equal(headReads - settled, 0, 'no read of the log for commits of its own pool');
+
+  // Another node's commit still wakes it, long before the poll would.
+  const other = new PostgresEventStore({ pool: db.pool() });
+  await other.append([{ channel: 'a', type: 'message', data: '21' }]);
+  await until(() => got.length === 21);
+  assert.equal(got[20], 21);
+  assert.ok(headReads - settled >= 1);
+});

@@ -269,9 +269,9 @@ async function connectionsHeld(d: Deployment, load: LoadDriver, bound: number, s
 
 interface ConfigResult {
   config: ConfigName;
-  steady?: Measurement;
+  steady?: Steady;
   /** The interleaved step's windows (INTERLEAVED_ROUNDS), in the order measured. */
-  interleaved?: Measurement[];
+  interleaved?: Steady[];
   burst?: Measurement;
   acked: AckFigure[];
   held?: Held;
@@ -304,8 +304,8 @@ async function warmUp(d: Deployment, load: LoadDriver): Promise<void> {
  * next to nothing), then `rounds` rounds of one steady window on each in turn, the subscribers
  * moved to the configuration measured. Resolves to each configuration's windows, in order.
  */
-async function interleavedP99(configs: readonly ConfigName[], load: LoadDriver, o: Options, say: (s: string) => void): Promise<Map<ConfigName, Measurement[]>> {
-  const out = new Map<ConfigName, Measurement[]>();
+async function interleavedP99(configs: readonly ConfigName[], load: LoadDriver, o: Options, say: (s: string) => void): Promise<Map<ConfigName, Steady[]>> {
+  const out = new Map<ConfigName, Steady[]>();
   const deployed: [ConfigName, Deployment][] = [];
   try {
     for (const c of configs) deployed.push([c, await deploy(c)]);
@@ -320,7 +320,7 @@ async function interleavedP99(configs: readonly ConfigName[], load: LoadDriver, 
         await load.connectTo(SUBSCRIBERS);
         await load.waitLive();
         await quiet(say);
-        const m = await load.measure({ mode: 'rate', rate: STEADY_RATE, count: STEADY_RATE * o.rateSeconds, inflight: BURST_INFLIGHT });
+        const m = await steadyWindow(d, load, o);
         out.get(c)!.push(m);
         say(`interleaved round ${r}/${o.rounds}, ${LABELS[c]}: steady ${describe(m)}`);
         await load.closeTo(0);
@@ -331,6 +331,17 @@ async function interleavedP99(configs: readonly ConfigName[], load: LoadDriver, 
     await Promise.all(deployed.map(([, d]) => undeploy(d)));
   }
   return out;
+}
+
+type Steady = Measurement & { dbCpuShare?: number };
+
+/** A steady window, with the share of a core the deployment's Postgres or Redis server used in it. */
+async function steadyWindow(d: Deployment, load: LoadDriver, o: Options): Promise<Steady> {
+  const db = d.postgres ?? d.redis;
+  const cpu0 = db?.cpuMs();
+  const t0 = performance.now();
+  const m = await load.measure({ mode: 'rate', rate: STEADY_RATE, count: STEADY_RATE * o.rateSeconds, inflight: BURST_INFLIGHT });
+  return db && cpu0 !== undefined ? { ...m, dbCpuShare: (db.cpuMs() - cpu0) / (performance.now() - t0) } : m;
 }
 
 /** The window with the median p99 (the lower middle one of an even count). */
@@ -347,7 +358,7 @@ async function runConfig(config: ConfigName, load: LoadDriver, pubs: ChildRpc[],
     if (o.parts.includes('fanout')) {
       await warmUp(d, load);
       await quiet(say);
-      result.steady = await load.measure({ mode: 'rate', rate: STEADY_RATE, count: STEADY_RATE * o.rateSeconds, inflight: BURST_INFLIGHT });
+      result.steady = await steadyWindow(d, load, o);
       say(`${label}: steady ${describe(result.steady)}`);
       await quiet(say);
       result.burst = await load.measure({ mode: 'burst', count: o.burstCount, inflight: BURST_INFLIGHT });
@@ -449,8 +460,9 @@ interface Options {
   rounds: number;
 }
 
-function describe(m: Measurement): string {
+function describe(m: Steady): string {
   return (
+    (m.dbCpuShare !== undefined ? `database ${Math.round(100 * m.dbCpuShare)}% of a core, ` : '') +
     `${m.subscribers} subs x ${m.publishes} publishes: ${Math.round(m.deliveriesPerSec)} deliveries/s, p50 ${m.p50.toFixed(2)} ms, ` +
     `p99 ${m.p99.toFixed(2)} ms, lost ${m.lost}, duplicates ${m.duplicates}, Herald CPU ${Math.round(100 * m.serverCpuShare)}% of a core` +
     (m.failedPublishes ? `, failed publishes ${m.failedPublishes} ${JSON.stringify(m.failures)}` : '') +
@@ -472,15 +484,15 @@ const ms2 = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-'
 
 function figuresTable(results: ConfigResult[]): string {
   const rows = [
-    '| Configuration | Burst deliveries/s (1,000 subs) | p99 at 1,000 x 200/s | p99 interleaved: median (every window) | Acked events/s, 1 per request | Acked events/s, 100 per request | Idle SSE connections held | RSS per connection |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|',
+    '| Configuration | Burst deliveries/s (1,000 subs) | p99 at 1,000 x 200/s | p99 interleaved: median (every window) | Database server CPU, steady (share of a core) | Acked events/s, 1 per request | Acked events/s, 100 per request | Idle SSE connections held | RSS per connection |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
   ];
   for (const r of results) {
     const a1 = r.acked.find((a) => a.batch === 1);
     const a100 = r.acked.find((a) => a.batch === 100);
     const held = r.held ? `${n0(r.held.held)}${r.held.refused ? ' (then refused)' : ` (the bound)`}` : '-';
     const rss = r.held ? `${(r.held.rssPerConnection / 1024).toFixed(1)} KiB` : '-';
-    rows.push(`| ${LABELS[r.config]}${r.error ? ` (failed: ${r.error})` : ''} | ${n0(r.burst?.deliveriesPerSec)} | ${ms2(r.steady?.p99)} | ${r.interleaved?.length ? `${ms2(medianWindow(r.interleaved)!.p99)} (${r.interleaved.map((m) => m.p99.toFixed(1)).join(', ')})` : '-'} | ${n0(a1?.eventsPerSec)} | ${n0(a100?.eventsPerSec)} | ${held} | ${rss} |`);
+    rows.push(`| ${LABELS[r.config]}${r.error ? ` (failed: ${r.error})` : ''} | ${n0(r.burst?.deliveriesPerSec)} | ${ms2(r.steady?.p99)} | ${r.interleaved?.length ? `${ms2(medianWindow(r.interleaved)!.p99)} (${r.interleaved.map((m) => m.p99.toFixed(1)).join(', ')})` : '-'} | ${r.steady?.dbCpuShare !== undefined ? `${Math.round(100 * r.steady.dbCpuShare)}%` : '-'} | ${n0(a1?.eventsPerSec)} | ${n0(a100?.eventsPerSec)} | ${held} | ${rss} |`);
   }
   return rows.join('\n');
 }
@@ -579,6 +591,7 @@ async function main(): Promise<void> {
   load.sourceAddresses = Array.from({ length: CLIENT_PROCESSES }, (_, i) => `127.0.0.${11 + i}`);
   const pubs = Array.from({ length: ACK_PROCESSES }, (_, i) => new ChildRpc(join(ROOT, 'dist/bench/ack-publisher.js'), `ack publisher ${i}`));
   const results: ConfigResult[] = [];
+  const paired = P99_CONFIGS.filter((c) => configs.includes(c));
   const aof: { aof: Aof; acked: AckFigure[] }[] = [];
   const floor: FloorFigure[] = [];
   try {
@@ -586,7 +599,6 @@ async function main(): Promise<void> {
       say(`--- ${LABELS[c]} ---`);
       results.push(await runConfig(c, load, pubs, o, say));
     }
-    const paired = P99_CONFIGS.filter((c) => configs.includes(c));
     if (parts.includes('fanout') && o.rounds > 0 && paired.length > 1) {
       say(`--- interleaved p99: ${paired.map((c) => LABELS[c]).join(', ')} ---`);
       const windows = await interleavedP99(paired, load, o, say);
@@ -621,7 +633,7 @@ async function main(): Promise<void> {
     `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node.js ${process.version}, load average before ${loadBefore}; after ${loadAfter}.\n\n` +
     `SQLite with synchronous=full (an fsync per group commit); Redis ${'`redis-server`'} and Postgres (scripts/services/postgres.sh, fsync on) started for the run on loopback. ` +
     `Burst and p99: ${SUBSCRIBERS} SSE subscribers spread over ${CLIENT_PROCESSES} processes (on two nodes, half on each), every publish to the first node. ` +
-    `p99: one steady window of ${o.rateSeconds} s per configuration, then (targets) the interleaved step: ${P99_CONFIGS.join(', ')} deployed at once, ${o.rounds} round(s) of one window on each in turn, the median window. ` +
+    `p99: one steady window of ${o.rateSeconds} s per configuration, then (targets) the interleaved step: ${paired.join(', ')} deployed at once, ${o.rounds} round(s) of one window on each in turn, the median window. ` +
     `Acknowledged publishes: ${ACK_PROCESSES} processes x ${ACK_CONNECTIONS_PER_PROCESS} keep-alive publishers for ${o.ackSeconds} s, process i to node i, counted on 201 only.\n\n` +
     `${tables}\n`;
   const dir = join(ROOT, 'bench/results');

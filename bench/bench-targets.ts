@@ -209,10 +209,18 @@ const USER_HZ = 100;
 
 /** utime + stime of a process, in milliseconds (fields 14 and 15 of /proc/<pid>/stat). */
 export function cpuMsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return procStat(readFileSync(`/proc/${pid}/stat`, 'utf8'), false).cpuMs;
+}
+
+/**
+ * A process's parent and CPU milliseconds (with those of its children it waited for when
+ * `children`: fields 16 and 17), from the text of its /proc/<pid>/stat.
+ */
+export function procStat(stat: string, children: boolean): { ppid: number; cpuMs: number } {
   // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0);
+  return { ppid: Number(f[1]), cpuMs: (ticks * 1000) / USER_HZ };
 }
 
 /**

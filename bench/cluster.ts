@@ -161,28 +161,37 @@ const heraldCpuMs = (d: Deployment) => d.nodes.reduce((a, n) => a + n.cpuMs(), 0
 
 interface AckFigure {
   batch: number;
+  /** Concurrent publishers (keep-alive connections, one request in flight on each). */
+  publishers: number;
   eventsPerSec: number;
   failed: number;
   failures: Record<string, number>;
   p50: number;
   p99: number;
-  /** Share of one core used by Herald (all its processes) and by Redis during the run. */
+  /** Share of one core used by Herald (all its processes) and by its Redis or Postgres server during the run. */
   heraldCpuShare: number;
   /** Herald's CPU time per answered request, in µs: what one request costs, whatever the load. */
   heraldCpuUsPerRequest: number;
-  redisCpuShare: number;
+  dbCpuShare: number;
   publishersCpuShare: number;
 }
 
 /** Many publishers for `ms`, spread over the nodes (publisher process i to node i mod n). */
-async function ackedPublishes(d: Deployment, pubs: ChildRpc[], batch: number, ms: number): Promise<AckFigure> {
+/**
+ * Acknowledged publishes for `ms`: `processes` publisher processes (process i to node i) with
+ * `connections` publishers each. One publisher alone measures the latency of one acknowledged
+ * publish (each waits for the last); many measure the throughput.
+ */
+async function ackedPublishes(d: Deployment, allPubs: ChildRpc[], batch: number, ms: number, connections = ACK_CONNECTIONS_PER_PROCESS, processes = allPubs.length): Promise<AckFigure> {
+  const pubs = allPubs.slice(0, processes);
+  const db = d.postgres ?? d.redis;
   const cpu0 = heraldCpuMs(d);
-  const redis0 = d.redis?.cpuMs() ?? 0;
+  const db0 = db?.cpuMs() ?? 0;
   const pub0 = await Promise.all(pubs.map((p) => p.call<number>('cpu')));
   const wall0 = Date.now();
   const results = await Promise.all(
     pubs.map((p, i) =>
-      p.call<AckResult>('run', { url: d.nodes[i % d.nodes.length]!.url, connections: ACK_CONNECTIONS_PER_PROCESS, batch, durationMs: ms } satisfies AckArgs),
+      p.call<AckResult>('run', { url: d.nodes[i % d.nodes.length]!.url, connections, batch, durationMs: ms } satisfies AckArgs),
     ),
   );
   const wall = Date.now() - wall0;
@@ -202,6 +211,7 @@ async function ackedPublishes(d: Deployment, pubs: ChildRpc[], batch: number, ms
   }
   return {
     batch,
+    publishers: connections * pubs.length,
     eventsPerSec: events,
     failed,
     failures,
@@ -209,7 +219,7 @@ async function ackedPublishes(d: Deployment, pubs: ChildRpc[], batch: number, ms
     p99: h.quantile(0.99),
     heraldCpuShare: (heraldCpuMs(d) - cpu0) / wall,
     heraldCpuUsPerRequest: ((heraldCpuMs(d) - cpu0) * 1000) / Math.max(1, requests),
-    redisCpuShare: d.redis ? (d.redis.cpuMs() - redis0) / wall : 0,
+    dbCpuShare: db ? (db.cpuMs() - db0) / wall : 0,
     publishersCpuShare: pub1.reduce((a, b, i) => a + b - pub0[i]!, 0) / wall,
   };
 }
@@ -371,6 +381,12 @@ async function runConfig(config: ConfigName, load: LoadDriver, pubs: ChildRpc[],
       result.acked.push(a);
       say(`${label}: acknowledged publishes, ${batch} event(s)/request: ${describeAck(a)}`);
     }
+    if (o.parts.includes('acked')) {
+      await quiet(say);
+      const a = await ackedPublishes(d, pubs, 1, o.ackSeconds * 1000, 1, 1);
+      result.acked.push(a);
+      say(`${label}: acknowledged publishes, one publisher, 1 event/request: ${describeAck(a)}`);
+    }
     const holds = config === 'sqlite-1' || config === 'workers-2' || config === 'workers-6';
     if (holds && o.holdBound > 0 && o.parts.includes('held')) {
       await quiet(say);
@@ -474,7 +490,7 @@ function describe(m: Steady): string {
 function describeAck(a: AckFigure): string {
   return (
     `${Math.round(a.eventsPerSec)} events/s, request p50 ${a.p50.toFixed(1)} ms p99 ${a.p99.toFixed(1)} ms, ` +
-    `Herald ${Math.round(a.heraldCpuUsPerRequest)} µs CPU/request, Herald ${Math.round(100 * a.heraldCpuShare)}% Redis ${Math.round(100 * a.redisCpuShare)}% publishers ${Math.round(100 * a.publishersCpuShare)}% of a core` +
+    `Herald ${Math.round(a.heraldCpuUsPerRequest)} µs CPU/request, Herald ${Math.round(100 * a.heraldCpuShare)}% database ${Math.round(100 * a.dbCpuShare)}% publishers ${Math.round(100 * a.publishersCpuShare)}% of a core` +
     (a.failed ? `, failed ${a.failed} ${JSON.stringify(a.failures)}` : '')
   );
 }
@@ -484,15 +500,16 @@ const ms2 = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-'
 
 function figuresTable(results: ConfigResult[]): string {
   const rows = [
-    '| Configuration | Burst deliveries/s (1,000 subs) | p99 at 1,000 x 200/s | p99 interleaved: median (every window) | Database server CPU, steady (share of a core) | Acked events/s, 1 per request | Acked events/s, 100 per request | Idle SSE connections held | RSS per connection |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '| Configuration | Burst deliveries/s (1,000 subs) | p99 at 1,000 x 200/s | p99 interleaved: median (every window) | Database server CPU, steady (share of a core) | Acked events/s, 1 per request | Acked events/s, 100 per request | Acked events/s, one publisher (request p50) | Idle SSE connections held | RSS per connection |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
   ];
   for (const r of results) {
-    const a1 = r.acked.find((a) => a.batch === 1);
-    const a100 = r.acked.find((a) => a.batch === 100);
+    const a1 = r.acked.find((a) => a.batch === 1 && a.publishers > 1);
+    const a100 = r.acked.find((a) => a.batch === 100 && a.publishers > 1);
+    const lone = r.acked.find((a) => a.publishers === 1);
     const held = r.held ? `${n0(r.held.held)}${r.held.refused ? ' (then refused)' : ` (the bound)`}` : '-';
     const rss = r.held ? `${(r.held.rssPerConnection / 1024).toFixed(1)} KiB` : '-';
-    rows.push(`| ${LABELS[r.config]}${r.error ? ` (failed: ${r.error})` : ''} | ${n0(r.burst?.deliveriesPerSec)} | ${ms2(r.steady?.p99)} | ${r.interleaved?.length ? `${ms2(medianWindow(r.interleaved)!.p99)} (${r.interleaved.map((m) => m.p99.toFixed(1)).join(', ')})` : '-'} | ${r.steady?.dbCpuShare !== undefined ? `${Math.round(100 * r.steady.dbCpuShare)}%` : '-'} | ${n0(a1?.eventsPerSec)} | ${n0(a100?.eventsPerSec)} | ${held} | ${rss} |`);
+    rows.push(`| ${LABELS[r.config]}${r.error ? ` (failed: ${r.error})` : ''} | ${n0(r.burst?.deliveriesPerSec)} | ${ms2(r.steady?.p99)} | ${r.interleaved?.length ? `${ms2(medianWindow(r.interleaved)!.p99)} (${r.interleaved.map((m) => m.p99.toFixed(1)).join(', ')})` : '-'} | ${r.steady?.dbCpuShare !== undefined ? `${Math.round(100 * r.steady.dbCpuShare)}%` : '-'} | ${n0(a1?.eventsPerSec)} | ${n0(a100?.eventsPerSec)} | ${lone ? `${n0(lone.eventsPerSec)} (${lone.p50.toFixed(2)} ms)` : '-'} | ${held} | ${rss} |`);
   }
   return rows.join('\n');
 }
@@ -518,7 +535,7 @@ function targetsTable(results: ConfigResult[]): string {
     rows.push(`| ${what} | ${ratio.toFixed(2)}x (${ms2(pa)} vs ${ms2(pb)}) | ${verdict(ratio <= P99_RATIO_MAX)} |`);
   };
   ratioRow(`two nodes on Redis: p99 <= ${P99_RATIO_MAX}x one node`, redis, one);
-  for (const a of redis?.acked ?? []) {
+  for (const a of (redis?.acked ?? []).filter((x) => x.publishers > 1)) {
     rows.push(`| acknowledged publishes through Redis >= ${n0(REDIS_ACKED_EVENTS_PER_SEC_MIN)} events/s (${a.batch} per request) | ${n0(a.eventsPerSec)} events/s | ${verdict(a.eventsPerSec >= REDIS_ACKED_EVENTS_PER_SEC_MIN)} |`);
   }
   const postgresOne = by('postgres-1');
@@ -527,7 +544,7 @@ function targetsTable(results: ConfigResult[]): string {
   ratioRow(`two nodes on Postgres: p99 <= ${P99_RATIO_MAX}x one node on SQLite`, postgres, one);
   // The floor of two processes on these cores: two Herald processes on one SQLite log, no database server.
   ratioRow(`two nodes on Postgres: p99 <= ${P99_RATIO_MAX}x two processes on one SQLite log (--workers 2, the floor of two processes here)`, postgres, workers);
-  for (const a of postgres?.acked ?? []) {
+  for (const a of (postgres?.acked ?? []).filter((x) => x.publishers > 1)) {
     rows.push(`| acknowledged publishes through Postgres >= ${n0(POSTGRES_ACKED_EVENTS_PER_SEC_MIN)} events/s (${a.batch} per request) | ${n0(a.eventsPerSec)} events/s | ${verdict(a.eventsPerSec >= POSTGRES_ACKED_EVENTS_PER_SEC_MIN)} |`);
   }
   const machine = by('workers-6');
@@ -549,9 +566,9 @@ function targetsTable(results: ConfigResult[]): string {
 function aofTable(rows: { aof: Aof; acked: AckFigure[] }[], floor: FloorFigure[]): string {
   const out = ['| Redis persistence | Acked events/s, 1 per request | Acked events/s, 100 per request | Redis CPU (1 / 100 per request) |', '|---|--:|--:|--:|'];
   for (const r of rows) {
-    const a1 = r.acked.find((a) => a.batch === 1);
-    const a100 = r.acked.find((a) => a.batch === 100);
-    const pct = (a?: AckFigure) => (a ? `${Math.round(100 * a.redisCpuShare)}%` : '-');
+    const a1 = r.acked.find((a) => a.batch === 1 && a.publishers > 1);
+    const a100 = r.acked.find((a) => a.batch === 100 && a.publishers > 1);
+    const pct = (a?: AckFigure) => (a ? `${Math.round(100 * a.dbCpuShare)}%` : '-');
     out.push(`| ${r.aof === 'off' ? 'none (`--appendonly no`)' : `AOF, \`appendfsync ${r.aof}\``} | ${n0(a1?.eventsPerSec)} | ${n0(a100?.eventsPerSec)} | ${pct(a1)} / ${pct(a100)} |`);
   }
   for (const f of floor) {
@@ -634,7 +651,7 @@ async function main(): Promise<void> {
     `SQLite with synchronous=full (an fsync per group commit); Redis ${'`redis-server`'} and Postgres (scripts/services/postgres.sh, fsync on) started for the run on loopback. ` +
     `Burst and p99: ${SUBSCRIBERS} SSE subscribers spread over ${CLIENT_PROCESSES} processes (on two nodes, half on each), every publish to the first node. ` +
     `p99: one steady window of ${o.rateSeconds} s per configuration, then (targets) the interleaved step: ${paired.join(', ')} deployed at once, ${o.rounds} round(s) of one window on each in turn, the median window. ` +
-    `Acknowledged publishes: ${ACK_PROCESSES} processes x ${ACK_CONNECTIONS_PER_PROCESS} keep-alive publishers for ${o.ackSeconds} s, process i to node i, counted on 201 only.\n\n` +
+    `Acknowledged publishes: ${ACK_PROCESSES} processes x ${ACK_CONNECTIONS_PER_PROCESS} keep-alive publishers for ${o.ackSeconds} s, process i to node i, counted on 201 only; then one publisher alone (each request sent when the last is answered) to the first node.\n\n` +
     `${tables}\n`;
   const dir = join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });

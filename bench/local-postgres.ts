@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { packageRoot } from '../src/http/routes/pages.js';
+import { procStat } from './bench-targets.js';
+import { freePort } from './peers.js';
 
 const run = promisify(execFile);
 
@@ -36,10 +37,10 @@ export class LocalPostgres {
     // scripts/services/postgres.sh keeps the cluster in $TMPDIR/herald-postgres.<port>/data.
     const pidFile = join(process.env.TMPDIR ?? tmpdir(), `herald-postgres.${this.#port}`, 'data', 'postmaster.pid');
     const postmaster = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-    let ms = procStat(postmaster, true)?.cpuMs ?? 0;
+    let ms = statOf(postmaster, true)?.cpuMs ?? 0;
     for (const name of readdirSync('/proc')) {
       if (!/^\d+$/.test(name)) continue;
-      const st = procStat(Number(name), false);
+      const st = statOf(Number(name), false);
       if (st?.ppid === postmaster) ms += st.cpuMs;
     }
     return ms;
@@ -50,30 +51,16 @@ export class LocalPostgres {
   }
 }
 
-const USER_HZ = 100;
-
-/** A process's parent and CPU milliseconds (with its waited-for children's when `children`); undefined once it is gone. */
-function procStat(pid: number, children: boolean): { ppid: number; cpuMs: number } | undefined {
-  let stat: string;
+/** A live process's parent and CPU milliseconds; undefined once it is gone. */
+function statOf(pid: number, children: boolean): { ppid: number; cpuMs: number } | undefined {
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return procStat(readFileSync(`/proc/${pid}/stat`, 'utf8'), children);
   } catch {
     return undefined;
   }
-  // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0);
-  return { ppid: Number(f[1]), cpuMs: (ticks * 1000) / USER_HZ };
 }
 
 function script(): string {
   return join(packageRoot(), 'scripts/services/postgres.sh');
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { cpuMsOf } from './bench-targets.js';
+import { freePort } from './peers.js';
 
 /** How a benchmark's own Redis persists: not at all, or AOF with one of its fsync policies. */
 export type Aof = 'off' | 'everysec' | 'always';
@@ -14,16 +14,6 @@ const REDIS_START_TIMEOUT_MS = 10_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A redis-server of this run only, on a free loopback port; `aof` says how it persists. */
 export class LocalRedis {

@@ -71,6 +71,8 @@ export class PostgresBroker implements Broker {
   #epoch: string | undefined;
   #listener: pg.Client | undefined;
   #woken = false;
+  /** The next round reads the head first (set after a failure, or a page from another epoch). */
+  #checkHead = false;
   #wake: (() => void) | undefined;
   #stopListening: (() => void) | undefined;
   #listenPause: (() => void) | undefined;
@@ -138,22 +140,49 @@ export class PostgresBroker implements Broker {
 
   /** Reads the log after each wake-up or poll interval, until closed. */
   async #follow(): Promise<void> {
+    let woken = false;
     while (!this.#closed) {
       try {
-        await this.#catchUp();
+        // A wake-up reads the new events only; the first read, a poll and a retry also read the
+        // head (its epoch tells a log that was replaced).
+        await (woken && !this.#checkHead ? this.#readNew() : this.#catchUp());
       } catch {
         if (this.#closed) break;
-        await this.#pause(POSTGRES_BROKER_RETRY_MS);
+        woken = await this.#pause(POSTGRES_BROKER_RETRY_MS);
+        this.#checkHead = true;
         continue;
       }
-      await this.#pause(this.#pollMs);
+      woken = await this.#pause(this.#pollMs);
     }
     this.#started();
+  }
+
+  /**
+   * After a notification: the page after #readThrough, in one statement (no read of the head
+   * first). A page from another epoch (the log was replaced) is not handed over: the next round
+   * reads the head, at once.
+   */
+  async #readNew(): Promise<void> {
+    this.#woken = false;
+    if (this.#deliveredEpoch === this.#epoch && this.#deliveredSeq > this.#readThrough!) this.#readThrough = this.#deliveredSeq;
+    while (!this.#closed) {
+      const page = await this.#store.readPage(ALL, this.#readThrough!, POSTGRES_BROKER_READ_MAX_EVENTS);
+      const first = page.events[0];
+      if (first && epochOf(first) !== this.#epoch) {
+        this.#checkHead = true;
+        this.#wakeUp();
+        return;
+      }
+      this.#readThrough = page.through;
+      this.#deliver(page.events);
+      if (page.end) return;
+    }
   }
 
   /** Reads and hands over everything after #readThrough (from the head, the first time). */
   async #catchUp(): Promise<void> {
     this.#woken = false;
+    this.#checkHead = false;
     const head = await this.#store.head();
     if (this.#readThrough === undefined) {
       this.#readThrough = head.lastSeq;
@@ -238,18 +267,21 @@ export class PostgresBroker implements Broker {
     this.#wake?.();
   }
 
-  /** Waits `ms`, or less when woken (at once when a wake-up came since the last read). */
-  #pause(ms: number): Promise<void> {
-    if (this.#woken || this.#closed) return Promise.resolve();
+  /**
+   * Waits `ms`, or less when woken (at once when a wake-up came since the last read). Resolves
+   * to whether a wake-up ended it (false: the time ran out).
+   */
+  #pause(ms: number): Promise<boolean> {
+    if (this.#woken || this.#closed) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
       const self = this;
-      function done() {
+      const timer = setTimeout(() => done(false), ms);
+      function done(woken: boolean) {
         clearTimeout(timer);
         self.#wake = undefined;
-        resolve();
+        resolve(woken);
       }
-      this.#wake = done;
+      this.#wake = () => done(true);
     });
   }
 }

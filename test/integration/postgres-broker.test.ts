@@ -87,11 +87,12 @@ test("a node's own commits do not wake it to read the log; other nodes' commits 
   await migratePostgres(db.pool());
   const nodePool = db.pool();
   const nodeStore = new PostgresEventStore({ pool: nodePool });
-  // Counts the broker's reads of the log's head (one per wake-up or poll); the store is real.
-  let headReads = 0;
+  // Counts the broker's reads of the log (its head or a page: one or two per wake-up or poll); the store is real.
+  let logReads = 0;
   const counted = new Proxy(nodeStore, {
     get(target, prop) {
-      if (prop === 'head') return () => (headReads++, target.head());
+      if (prop === 'head') return () => (logReads++, target.head());
+      if (prop === 'readPage') return (...a: Parameters<typeof target.readPage>) => (logReads++, target.readPage(...a));
       const v = Reflect.get(target, prop, target) as unknown;
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
@@ -102,7 +103,7 @@ test("a node's own commits do not wake it to read the log; other nodes' commits 
   const got: number[] = [];
   broker.onEvents((events) => got.push(...events.map((e) => e.seq)));
   await broker.started;
-  const settled = headReads;
+  const settled = logReads;
 
   // This node appends and hands over, as the hub does.
   for (let i = 1; i <= 20; i++) {
@@ -111,12 +112,39 @@ test("a node's own commits do not wake it to read the log; other nodes' commits 
   }
   await new Promise((resolve) => setTimeout(resolve, 300));
   assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => i + 1));
-  assert.equal(headReads - settled, 0, 'no read of the log for commits of its own pool');
+  assert.equal(logReads - settled, 0, 'no read of the log for commits of its own pool');
 
   // Another node's commit still wakes it, long before the poll would.
   const other = new PostgresEventStore({ pool: db.pool() });
   await other.append([{ channel: 'a', type: 'message', data: '21' }]);
   await until(() => got.length === 21);
   assert.equal(got[20], 21);
-  assert.ok(headReads - settled >= 1);
+  assert.equal(logReads - settled, 1, 'a wake-up reads one page (not the head first)');
+});
+
+test('a log that was dropped and made again is followed from its start, under its new epoch', { timeout: 20_000 }, async (t) => {
+  const db = await testDatabase(t);
+  if (!db) return;
+  const admin = db.pool();
+  await migratePostgres(admin);
+  const nodePool = db.pool();
+  // A poll far beyond the test: the new log must be found from notifications alone.
+  const broker = new PostgresBroker({ pool: nodePool, store: new PostgresEventStore({ pool: nodePool }), pollIntervalMs: 600_000 });
+  t.after(() => broker.close());
+  const got: string[] = [];
+  broker.onEvents((events) => got.push(...events.map((e) => e.id)));
+  await broker.started;
+  const writer = new PostgresEventStore({ pool: db.pool() });
+  await writer.append([1, 2, 3].map((i) => ({ channel: 'a', type: 'message', data: String(i) })));
+  await until(() => got.length === 3);
+  const oldEpoch = got[0]!.slice(0, got[0]!.lastIndexOf('-'));
+
+  await admin.query('DROP SCHEMA herald CASCADE');
+  await migratePostgres(admin);
+  await writer.append([1, 2, 3, 4, 5].map((i) => ({ channel: 'a', type: 'message', data: String(i) })));
+  await until(() => got.length === 8);
+  const newIds = got.slice(3);
+  const newEpoch = newIds[0]!.slice(0, newIds[0]!.lastIndexOf('-'));
+  assert.notEqual(newEpoch, oldEpoch);
+  assert.deepEqual(newIds, [1, 2, 3, 4, 5].map((seq) => `${newEpoch}-${seq}`));
 });

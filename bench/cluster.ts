@@ -364,7 +364,6 @@ async function runConfig(config: ConfigName, load: LoadDriver, pubs: ChildRpc[],
   const d = await deploy(config);
   const label = LABELS[config];
   try {
-    const first = d.nodes[0]!;
     if (o.parts.includes('fanout')) {
       await warmUp(d, load);
       await quiet(say);
